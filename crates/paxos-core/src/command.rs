@@ -1,0 +1,276 @@
+//! Client commands and their answers: the JSON a client sends to `POST /client-request` and what
+//! it gets back.
+//!
+//! Parsing is written by hand over `serde_json::Value` rather than derived, because a client that
+//! sends `{"op": "put", "key": "k"}` deserves "missing field `value` for op `put`", not serde's
+//! generic "unknown variant" or "data did not match any variant" messages. Both servers call
+//! [`Command::from_json`], so they answer every malformed request with the same sentence.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+/// One operation on the key-value store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Op {
+    /// Read a key; the answer's value is `null` when the key is absent.
+    Get { key: String },
+    /// Set a key to a string.
+    Put { key: String, value: String },
+    /// Remove a key; deleting an absent key succeeds.
+    Delete { key: String },
+    /// Set `key` to `value` only if it currently holds `expected` (`None` means absent).
+    Cas {
+        key: String,
+        expected: Option<String>,
+        value: String,
+    },
+    /// Treat `key` as a list of strings (empty when absent), push `value`, answer the whole list.
+    Append { key: String, value: String },
+}
+
+impl Op {
+    /// The key this operation reads or writes. Every operation touches exactly one key, which is
+    /// what lets the linearizability checker judge each key on its own.
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Get { key }
+            | Op::Put { key, .. }
+            | Op::Delete { key }
+            | Op::Cas { key, .. }
+            | Op::Append { key, .. } => key,
+        }
+    }
+
+    /// Whether the operation can change the store. Only writes need exactly-once bookkeeping.
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Op::Get { .. })
+    }
+}
+
+/// A client's command: an operation plus the optional exactly-once identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    #[serde(flatten)]
+    pub op: Op,
+    /// With `seq`, makes the command exactly-once: a retry of the same pair is answered with the
+    /// first answer and not applied again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+impl Command {
+    /// A command without exactly-once identity.
+    pub fn new(op: Op) -> Self {
+        Command {
+            op,
+            client_id: None,
+            seq: None,
+        }
+    }
+
+    /// Parses a request body, answering malformed input with one sentence fit for a `400`.
+    pub fn from_json(body: &[u8]) -> Result<Command, String> {
+        let json: Json = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+        let Json::Object(fields) = json else {
+            return Err("the command must be a JSON object".to_owned());
+        };
+        Command::from_fields(&fields)
+    }
+
+    fn from_fields(fields: &Map<String, Json>) -> Result<Command, String> {
+        let op = match fields.get("op") {
+            None => return Err("missing field `op`".to_owned()),
+            Some(Json::String(op)) => op.as_str(),
+            Some(_) => return Err("field `op` must be a string".to_owned()),
+        };
+        let field = |name: &str| -> Result<String, String> {
+            match fields.get(name) {
+                Some(Json::String(s)) => Ok(s.clone()),
+                Some(_) => Err(format!("field `{name}` of op `{op}` must be a string")),
+                None => Err(format!("missing field `{name}` for op `{op}`")),
+            }
+        };
+        let op = match op {
+            "get" => Op::Get { key: field("key")? },
+            "put" => Op::Put {
+                key: field("key")?,
+                value: field("value")?,
+            },
+            "delete" => Op::Delete { key: field("key")? },
+            "append" => Op::Append {
+                key: field("key")?,
+                value: field("value")?,
+            },
+            "cas" => Op::Cas {
+                key: field("key")?,
+                expected: match fields.get("expected") {
+                    Some(Json::Null) => None,
+                    Some(Json::String(s)) => Some(s.clone()),
+                    Some(_) => {
+                        return Err("field `expected` of op `cas` must be a string or null".into());
+                    }
+                    None => {
+                        return Err(
+                            "missing field `expected` for op `cas` (use null for an absent key)"
+                                .into(),
+                        );
+                    }
+                },
+                value: field("value")?,
+            },
+            other => {
+                return Err(format!(
+                    "unknown op `{other}`; expected one of get, put, delete, cas, append"
+                ));
+            }
+        };
+        let client_id = match fields.get("client_id") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) => Some(s.clone()),
+            Some(_) => return Err("field `client_id` must be a string".to_owned()),
+        };
+        let seq = match fields.get("seq") {
+            None | Some(Json::Null) => None,
+            Some(n) => Some(
+                n.as_u64()
+                    .ok_or("field `seq` must be a non-negative integer")?,
+            ),
+        };
+        if client_id.is_some() != seq.is_some() {
+            return Err("fields `client_id` and `seq` go together: give both or neither".into());
+        }
+        Ok(Command { op, client_id, seq })
+    }
+}
+
+/// What a key holds: `append` makes lists, `put` and `cas` make strings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Str(String),
+    List(Vec<String>),
+}
+
+/// The answer to a command that reached the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// `200 {"ok": true, "value": …, "index": …}`.
+    Done {
+        ok: True,
+        value: Option<Value>,
+        index: u64,
+    },
+    /// `200 {"ok": false, "value": <current>}`: a `cas` whose `expected` did not match.
+    Mismatch { ok: False, value: Option<Value> },
+    /// `400 {"error": …}`: the command was ordered but could not apply, e.g. `append` to a key
+    /// that holds a string. It changed nothing.
+    Rejected { error: String },
+}
+
+impl Answer {
+    pub fn done(value: Option<Value>, index: u64) -> Answer {
+        Answer::Done {
+            ok: True,
+            value,
+            index,
+        }
+    }
+
+    pub fn mismatch(value: Option<Value>) -> Answer {
+        Answer::Mismatch { ok: False, value }
+    }
+
+    /// The HTTP status this answer is given with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Answer::Done { .. } | Answer::Mismatch { .. } => 200,
+            Answer::Rejected { .. } => 400,
+        }
+    }
+}
+
+/// The JSON literal `true`, so that [`Answer`]'s variants serialize with a fixed `ok` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct True;
+/// The JSON literal `false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct False;
+
+macro_rules! bool_literal {
+    ($ty:ident, $value:literal) => {
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bool($value)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                match bool::deserialize(d)? {
+                    $value => Ok($ty),
+                    _ => Err(serde::de::Error::custom(concat!("expected ", $value))),
+                }
+            }
+        }
+    };
+}
+bool_literal!(True, true);
+bool_literal!(False, false);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_op() {
+        let cmd = Command::from_json(br#"{"op":"cas","key":"k","expected":null,"value":"v"}"#);
+        assert_eq!(
+            cmd,
+            Ok(Command::new(Op::Cas {
+                key: "k".into(),
+                expected: None,
+                value: "v".into()
+            }))
+        );
+        let cmd = Command::from_json(br#"{"op":"append","key":"k","value":"x","client_id":"c","seq":7}"#)
+            .unwrap();
+        assert_eq!(cmd.client_id.as_deref(), Some("c"));
+        assert_eq!(cmd.seq, Some(7));
+    }
+
+    #[test]
+    fn explains_what_is_wrong() {
+        let err = |body: &str| Command::from_json(body.as_bytes()).unwrap_err();
+        assert!(err("{").starts_with("malformed JSON"));
+        assert_eq!(err("[]"), "the command must be a JSON object");
+        assert_eq!(err(r#"{"key":"k"}"#), "missing field `op`");
+        assert!(err(r#"{"op":"frob","key":"k"}"#).starts_with("unknown op `frob`"));
+        assert_eq!(err(r#"{"op":"put","key":"k"}"#), "missing field `value` for op `put`");
+        assert_eq!(
+            err(r#"{"op":"get","key":3}"#),
+            "field `key` of op `get` must be a string"
+        );
+        assert!(err(r#"{"op":"cas","key":"k","value":"v"}"#).contains("expected"));
+        assert!(err(r#"{"op":"get","key":"k","seq":-1,"client_id":"c"}"#).contains("seq"));
+        assert!(err(r#"{"op":"get","key":"k","seq":1}"#).contains("go together"));
+    }
+
+    #[test]
+    fn answers_serialize_as_the_contract_says() {
+        let done = Answer::done(Some(Value::List(vec!["a".into()])), 4);
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"ok":true,"value":["a"],"index":4}"#
+        );
+        let mismatch = Answer::mismatch(None);
+        assert_eq!(
+            serde_json::to_string(&mismatch).unwrap(),
+            r#"{"ok":false,"value":null}"#
+        );
+        let back: Answer = serde_json::from_str(r#"{"ok":false,"value":"x"}"#).unwrap();
+        assert_eq!(back, Answer::mismatch(Some(Value::Str("x".into()))));
+    }
+}

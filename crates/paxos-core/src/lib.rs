@@ -1,0 +1,138 @@
+//! The core of Twin Paxos: Multi-Paxos, self-discovery and the replicated key-value store, with
+//! no I/O.
+//!
+//! Twin Paxos runs this one core under two runtimes, `paxos-threaded` (std threads) and
+//! `paxos-async` (tokio), to compare them on a real system. Everything that is not the runtime's
+//! business lives here, once: the protocol, the state machine, the record format of the data dir,
+//! and the wire types. The core opens no socket or file, starts no thread, and never reads a
+//! clock. Time comes in as an argument ([`Time`], a [`Duration`] since an epoch of the caller's
+//! choosing), randomness as a seed, and every effect goes out as data for the runtime to carry out.
+//!
+//! # Layout
+//!
+//! - [`discovery`]: the self-discovery machine (which config entry am I?).
+//! - [`node`]: one Multi-Paxos member, [`Node`].
+//! - [`command`]: client commands and answers, with the parser both servers use.
+//! - [`kv`]: the key-value state machine with exactly-once `client_id`/`seq` bookkeeping.
+//! - [`message`]: the peer messages and log values (JSON on the wire).
+//! - [`storage`]: the durable record format, its checksums and replay.
+//! - `sim` (tests only): an in-memory cluster on simulated time with faults and checkers.
+//!
+//! # The algorithm
+//!
+//! Members keep a log of slots `1, 2, 3, …`; each slot decides one client command (or a no-op)
+//! by Paxos, and every member applies decided slots in order to its copy of the key-value store.
+//! Ballots are `(round, member)` pairs, ordered by round then member, so no two members share one.
+//!
+//! *Phase 1, once per leadership.* A member whose election timer expires (it heard no leader for
+//! `election_timeout`, plus random jitter so that candidates rarely collide) picks a ballot above
+//! any it has seen and sends `Prepare(ballot, from_slot)`, where `from_slot` is the first slot it
+//! does not know to be decided. An acceptor whose promise is not higher promises the ballot,
+//! persists the promise, and answers `Promise` with every value it accepted (and every value it
+//! knows decided) from `from_slot` on; otherwise it answers `Nack` with its higher promise. With
+//! promises from a majority the candidate leads: for every open slot up to the highest one
+//! reported, it re-proposes the value accepted at the highest ballot, or a no-op where none was.
+//! One phase 1 covers all future slots, which is what makes this *Multi*-Paxos.
+//!
+//! *Phase 2, per slot.* The leader gives each client command the next slot and sends
+//! `Accept(ballot, entries, commit)` to every member, batching all commands that arrived together
+//! into one message. An acceptor accepts unless it promised a higher ballot, persists the
+//! acceptance, and answers `Accepted`. A slot accepted by a majority (the leader counts itself)
+//! is decided; the leader applies it, answers the client, and announces its new commit index with
+//! `Commit`, which doubles as the heartbeat. A follower marks a slot decided when the commit index
+//! covers it and it accepted that slot at the same ballot; any slot it cannot vouch for that way
+//! it fetches with `CatchUp`, which any member answers from its decided log.
+//!
+//! *Clients.* Every member takes client commands. A follower forwards them to the leader it
+//! knows; each request carries the id of the member and incarnation that received it, so when
+//! that member applies the slot holding it, it answers the waiting client. Reads go through the
+//! log like writes, which makes every answer linearizable. A request whose fate is unknown (its
+//! leader failed) is answered by the runtime's request timeout, as Jepsen's `:info`.
+//!
+//! *Durability.* Promises, acceptances and decisions leave the core as [`storage::Record`]s. The
+//! runtime must make them durable before it sends the messages or replies of the same [`Ready`],
+//! so nothing is ever said that a crash could take back.
+//!
+//! # Driving a node
+//!
+//! ```text
+//! let mut node = Node::new(me, members, tuning, seed, incarnation, replayed_state, now);
+//! loop {
+//!     // Feed whatever happened, in any number:
+//!     node.submit(now, command);                   // a client request; returns its RequestId
+//!     node.handle_message(now, from, message);     // a peer message
+//!     node.handle_timeout(now);                    // when now >= node.poll_timeout()
+//!     // Then carry out what it asks, in this order:
+//!     let ready = node.take_ready();
+//!     write and fsync ready.persist;
+//!     send ready.messages; answer ready.replies;
+//! }
+//! ```
+//!
+//! Feeding several inputs before one `take_ready` is what batches commands under load.
+
+pub mod command;
+pub mod discovery;
+pub mod kv;
+pub mod message;
+pub mod node;
+mod rng;
+pub mod storage;
+
+#[cfg(test)]
+mod sim;
+
+use std::time::Duration;
+
+pub use command::{Answer, Command, Op, Value};
+pub use discovery::Discovery;
+pub use message::{Ballot, Envelope, LogValue, MemberId, Message, Request, RequestId, Slot};
+pub use node::{Node, Role, Stats, Status};
+pub use storage::{Durable, Record};
+
+/// A point in time: the time since an epoch the caller picked (the runtimes use their start).
+pub type Time = Duration;
+
+/// The protocol's timing and batching knobs, with defaults for a LAN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// How often the leader sends heartbeats (and re-sends unacknowledged accepts).
+    pub heartbeat_interval: Duration,
+    /// How long a follower waits without hearing a leader before it runs for election. Each wait
+    /// is drawn between this and twice this, so candidates rarely collide.
+    pub election_timeout: Duration,
+    /// The most entries in one accept, forward or catch-up message.
+    pub max_batch: usize,
+    /// The most slots the leader has proposed but not yet seen decided; commands beyond it wait.
+    pub max_in_flight: usize,
+    /// The most decided entries in one catch-up answer.
+    pub catch_up_batch: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1000),
+            max_batch: 256,
+            max_in_flight: 4096,
+            catch_up_batch: 1024,
+        }
+    }
+}
+
+/// What a node asks its runtime to do, in order: make `persist` durable (write and fsync), then
+/// send `messages` and give `replies`.
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub persist: Vec<Record>,
+    pub messages: Vec<(MemberId, Message)>,
+    /// Answers to this member's own client requests, by the id [`Node::submit`] returned.
+    pub replies: Vec<(RequestId, Answer)>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.persist.is_empty() && self.messages.is_empty() && self.replies.is_empty()
+    }
+}

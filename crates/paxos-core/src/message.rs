@@ -1,0 +1,159 @@
+//! What members say to each other, and what the log holds.
+//!
+//! Every message is one-way: a runtime delivers it in an HTTP request (`POST /paxos/messages`,
+//! see [`Envelope`]) and the answer to it, if any, travels as another message. That keeps the core free of
+//! request/response pairing and lets the simulator lose, duplicate and reorder messages freely.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Command;
+
+/// A member's position in the config's `servers` list. Every member must list the servers in the
+/// same order (spellings may differ), so an index names the same member everywhere; it is also the
+/// tie-breaker that keeps two members' ballots distinct.
+pub type MemberId = usize;
+
+/// A log position. Slot 0 is never used, so "nothing decided yet" is commit index 0.
+pub type Slot = u64;
+
+/// The version of the peer protocol this build speaks. A member drops messages from another
+/// version (and logs why) rather than misreading them.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A Paxos ballot, ordered by round and then by member, so no two members ever own the same one.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Ballot {
+    pub round: u64,
+    pub member: MemberId,
+}
+
+impl Ballot {
+    /// The ballot below every real one: what a fresh acceptor has promised.
+    pub const ZERO: Ballot = Ballot {
+        round: 0,
+        member: 0,
+    };
+}
+
+impl std::fmt::Display for Ballot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.round, self.member)
+    }
+}
+
+/// Names one client request across the cluster: the member that received it, in one run of that
+/// member (`incarnation` is random per start, so a restarted member never mistakes an old log
+/// entry for a request it is waiting on), and a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RequestId {
+    pub member: MemberId,
+    pub incarnation: u64,
+    pub n: u64,
+}
+
+/// A client command on its way into the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    pub command: Command,
+}
+
+/// What one log slot holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LogValue {
+    /// Fills a slot that a new leader found open but empty, so later slots can apply.
+    Noop,
+    Request(Request),
+}
+
+/// A slot and its value, as proposed or decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub slot: Slot,
+    pub value: LogValue,
+}
+
+/// A value an acceptor accepted, reported in a promise so the new leader can re-propose it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedEntry {
+    pub slot: Slot,
+    pub ballot: Ballot,
+    pub value: LogValue,
+}
+
+/// The peer messages, one per Paxos rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// Phase 1a: "promise me `ballot`, and tell me what you accepted from `from_slot` on".
+    Prepare { ballot: Ballot, from_slot: Slot },
+    /// Phase 1b: the promise, with every accepted value and every decided value at or after the
+    /// candidate's `from_slot`.
+    Promise {
+        ballot: Ballot,
+        accepted: Vec<AcceptedEntry>,
+        decided: Vec<Entry>,
+    },
+    /// Phase 2a, batched: "accept these values at `ballot`". Also carries the leader's commit
+    /// index, so followers learn decisions without an extra message under load.
+    Accept {
+        ballot: Ballot,
+        entries: Vec<Entry>,
+        commit: Slot,
+    },
+    /// Phase 2b: "I accepted these slots at `ballot`", sent after the acceptance is durable.
+    Accepted { ballot: Ballot, slots: Vec<Slot> },
+    /// "I have promised a higher ballot than yours": the sender of a stale prepare or accept
+    /// learns it lost leadership.
+    Nack { ballot: Ballot },
+    /// The leader's heartbeat and decision notice: every slot up to `commit` is decided, and the
+    /// value decided in each is the one proposed at `ballot` (or decided earlier).
+    Commit { ballot: Ballot, commit: Slot },
+    /// A lagging member asks for decided entries from `from_slot` on.
+    CatchUp { from_slot: Slot },
+    /// Decided entries, the answer to [`Message::CatchUp`]. Decided values are final, so a
+    /// member may take them from anyone.
+    Decided { entries: Vec<Entry>, commit: Slot },
+    /// A follower hands client requests to the leader it knows.
+    Forward { requests: Vec<Request> },
+}
+
+impl Message {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "prepare",
+            Message::Promise { .. } => "promise",
+            Message::Accept { .. } => "accept",
+            Message::Accepted { .. } => "accepted",
+            Message::Nack { .. } => "nack",
+            Message::Commit { .. } => "commit",
+            Message::CatchUp { .. } => "catch_up",
+            Message::Decided { .. } => "decided",
+            Message::Forward { .. } => "forward",
+        }
+    }
+}
+
+/// What one `POST /paxos/messages` carries: every message the sender had queued for this peer,
+/// who sent them, and which protocol version they speak. Sending a queue in one request is what
+/// keeps the number of HTTP round trips low under load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub from: MemberId,
+    pub messages: Vec<Message>,
+}
+
+impl Envelope {
+    pub fn new(from: MemberId, messages: Vec<Message>) -> Self {
+        Envelope {
+            version: PROTOCOL_VERSION,
+            from,
+            messages,
+        }
+    }
+}

@@ -1,0 +1,825 @@
+//! One Multi-Paxos member: acceptor, learner, and (when elected) leader, as a state machine.
+//!
+//! The rules, each one match arm of [`Node::handle_message`] or a step of
+//! [`Node::handle_timeout`], are summarised in the crate documentation. The invariants that make
+//! them safe:
+//!
+//! - An acceptor never accepts below the ballot it promised, and every promise and acceptance is
+//!   in [`Ready::persist`] of the same `Ready` as the message that reports it, so it is durable
+//!   before anyone can rely on it.
+//! - A leader proposes at most one value per slot per ballot, and after phase 1 it proposes, for
+//!   each open slot, the value accepted at the highest ballot among a majority's promises. That is
+//!   what keeps a decided value decided through leader changes.
+//! - A follower marks a slot decided only when the leader's commit covers it *and* the follower
+//!   accepted that slot at the leader's own ballot, so it never takes an older value for the
+//!   decided one. Otherwise it asks for the decided entry ([`Message::CatchUp`]).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::mem;
+
+use crate::command::{Answer, Command};
+use crate::kv::KvStore;
+use crate::message::{
+    AcceptedEntry, Ballot, Entry, LogValue, MemberId, Message, Request, RequestId, Slot,
+};
+use crate::rng::Rng;
+use crate::storage::{Durable, Record};
+use crate::{Ready, Time, Tuning};
+
+/// What a member is doing right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// A snapshot for `GET /status` and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub role: Role,
+    /// The member this one believes leads, itself included.
+    pub leader: Option<MemberId>,
+    /// The highest ballot this member promised.
+    pub ballot: Ballot,
+    /// Every slot up to here is decided and known to this member.
+    pub commit_index: Slot,
+    /// Every slot up to here is applied to the key-value store.
+    pub applied_index: Slot,
+}
+
+/// Counters for `/metrics`; they only ever grow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub elections_started: u64,
+    pub elections_won: u64,
+    pub slots_proposed: u64,
+    pub slots_decided: u64,
+    pub requests_forwarded: u64,
+    /// Forwarded requests dropped by a member that was no longer in a position to propose them;
+    /// their clients get a `503` at the origin.
+    pub requests_dropped: u64,
+    pub catch_up_requests: u64,
+}
+
+/// A value the leader proposed and the members that accepted it.
+#[derive(Debug)]
+struct Proposal {
+    value: LogValue,
+    /// Bit `m` is set once member `m` accepted.
+    acks: u64,
+    sent_at: Time,
+}
+
+#[derive(Debug)]
+enum State {
+    Follower,
+    Candidate {
+        ballot: Ballot,
+        from_slot: Slot,
+        /// Bit `m` is set once member `m` promised.
+        promised_by: u64,
+        /// The highest-ballot accepted value per open slot, over the promises so far.
+        accepted: BTreeMap<Slot, (Ballot, LogValue)>,
+    },
+    Leader {
+        ballot: Ballot,
+        next_slot: Slot,
+        proposals: BTreeMap<Slot, Proposal>,
+        heartbeat_at: Time,
+    },
+}
+
+/// A Multi-Paxos member. See the [crate documentation](crate) for how to drive it.
+#[derive(Debug)]
+pub struct Node {
+    me: MemberId,
+    members: usize,
+    tuning: Tuning,
+    rng: Rng,
+    incarnation: u64,
+    next_request: u64,
+    now: Time,
+
+    // Acceptor.
+    promised: Ballot,
+    /// The highest ballot seen anywhere, so a new election outbids it rather than being refused.
+    highest_seen: Ballot,
+    /// Accepted but not (known to be) decided values.
+    accepted: BTreeMap<Slot, (Ballot, LogValue)>,
+
+    // Learner.
+    decided: BTreeMap<Slot, LogValue>,
+    /// Every slot up to here is decided and applied.
+    commit: Slot,
+    /// The highest commit index any leader announced to us.
+    known_commit: Slot,
+    catch_up_sent_at: Option<Time>,
+    kv: KvStore,
+
+    // Proposer.
+    state: State,
+    leader: Option<MemberId>,
+    election_deadline: Time,
+    /// Client requests waiting to be proposed (at the leader) or forwarded (elsewhere).
+    waiting: VecDeque<Request>,
+    commit_announced: Slot,
+
+    ready: Ready,
+    stats: Stats,
+
+    /// Test-only sabotage: an acceptor that ignores its promises, to show the checkers catch it.
+    #[cfg(test)]
+    pub(crate) ignore_promises: bool,
+}
+
+impl Node {
+    /// Starts member `me` of `members`, from what it persisted before (`Durable::default()` for a
+    /// new member). `seed` feeds the election-timeout jitter; `incarnation` must be random per
+    /// start (the runtimes take it from the server id) so that request ids never repeat.
+    pub fn new(
+        me: MemberId,
+        members: usize,
+        tuning: Tuning,
+        seed: u64,
+        incarnation: u64,
+        durable: Durable,
+        now: Time,
+    ) -> Node {
+        assert!(me < members && members <= 64, "member {me} of {members}");
+        let mut node = Node {
+            me,
+            members,
+            tuning,
+            rng: Rng::new(seed),
+            incarnation,
+            next_request: 0,
+            now,
+            promised: durable.promised,
+            highest_seen: durable.promised,
+            accepted: durable.accepted,
+            decided: BTreeMap::new(),
+            commit: 0,
+            known_commit: 0,
+            catch_up_sent_at: None,
+            kv: KvStore::new(),
+            state: State::Follower,
+            leader: None,
+            election_deadline: now,
+            waiting: VecDeque::new(),
+            commit_announced: 0,
+            ready: Ready::default(),
+            stats: Stats::default(),
+            #[cfg(test)]
+            ignore_promises: false,
+        };
+        node.election_deadline = now + node.election_timeout();
+        for (slot, value) in durable.decided {
+            node.learn(slot, value, false);
+        }
+        node.apply_decided();
+        // Replies for requests of an earlier incarnation have nobody to go to.
+        node.ready.replies.clear();
+        node
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /// Takes a client command and returns the id its answer will carry in [`Ready::replies`].
+    pub fn submit(&mut self, now: Time, command: Command) -> RequestId {
+        self.now = now;
+        self.next_request += 1;
+        let id = RequestId {
+            member: self.me,
+            incarnation: self.incarnation,
+            n: self.next_request,
+        };
+        self.waiting.push_back(Request { id, command });
+        id
+    }
+
+    /// Takes one message from member `from`.
+    pub fn handle_message(&mut self, now: Time, from: MemberId, message: Message) {
+        self.now = now;
+        if from >= self.members || from == self.me {
+            return;
+        }
+        if let Message::Prepare { ballot, .. }
+        | Message::Accept { ballot, .. }
+        | Message::Commit { ballot, .. }
+        | Message::Nack { ballot } = &message
+        {
+            self.highest_seen = self.highest_seen.max(*ballot);
+        }
+        match message {
+            Message::Prepare { ballot, from_slot } => self.on_prepare(from, ballot, from_slot),
+            Message::Promise {
+                ballot,
+                accepted,
+                decided,
+            } => self.on_promise(from, ballot, accepted, decided),
+            Message::Accept {
+                ballot,
+                entries,
+                commit,
+            } => self.on_accept(from, ballot, entries, commit),
+            Message::Accepted { ballot, slots } => self.on_accepted(from, ballot, &slots),
+            Message::Nack { ballot } => self.on_nack(ballot),
+            Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit),
+            Message::CatchUp { from_slot } => self.on_catch_up(from, from_slot),
+            Message::Decided { entries, commit } => self.on_decided(from, entries, commit),
+            Message::Forward { requests } => self.on_forward(requests),
+        }
+    }
+
+    /// Runs whatever timers are due: heartbeats and retransmissions at the leader, elections
+    /// elsewhere.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.now = now;
+        if let State::Leader { heartbeat_at, .. } = self.state {
+            if now >= heartbeat_at {
+                self.heartbeat();
+            }
+        } else if now >= self.election_deadline {
+            self.start_election();
+        }
+        if self.catch_up_sent_at.is_some_and(|at| now >= at + self.tuning.heartbeat_interval) {
+            self.catch_up_sent_at = None;
+            self.request_catch_up();
+        }
+    }
+
+    // --------------------------------------------------------------- outputs
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Time {
+        let timer = match self.state {
+            State::Leader { heartbeat_at, .. } => heartbeat_at,
+            _ => self.election_deadline,
+        };
+        match self.catch_up_sent_at {
+            Some(at) => timer.min(at + self.tuning.heartbeat_interval),
+            None => timer,
+        }
+    }
+
+    /// Everything the node wants done since the last call: persist first, then send and reply.
+    pub fn take_ready(&mut self) -> Ready {
+        self.flush();
+        mem::take(&mut self.ready)
+    }
+
+    pub fn status(&self) -> Status {
+        let (role, leader) = match self.state {
+            State::Follower => (Role::Follower, self.leader),
+            State::Candidate { .. } => (Role::Candidate, None),
+            State::Leader { .. } => (Role::Leader, Some(self.me)),
+        };
+        Status {
+            role,
+            leader,
+            ballot: self.promised,
+            commit_index: self.commit,
+            applied_index: self.commit,
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The replicated store as applied so far. Reading it directly is not linearizable; clients
+    /// read through the log.
+    pub fn store(&self) -> &KvStore {
+        &self.kv
+    }
+
+    /// The decided log, for tests that compare members.
+    pub fn decided(&self) -> &BTreeMap<Slot, LogValue> {
+        &self.decided
+    }
+
+    // -------------------------------------------------------------- acceptor
+
+    fn on_prepare(&mut self, from: MemberId, ballot: Ballot, from_slot: Slot) {
+        if ballot < self.promised && !self.sabotaged() {
+            self.send(from, Message::Nack { ballot: self.promised });
+            return;
+        }
+        if ballot > self.promised {
+            self.promise(ballot);
+        }
+        // A candidate with a higher ballot is under way: give it time before competing.
+        if !matches!(self.state, State::Follower) || self.leader.is_some() {
+            self.step_down(None);
+        }
+        self.election_deadline = self.now + self.election_timeout();
+        let (accepted, decided) = self.report_from(from_slot);
+        let promise = Message::Promise {
+            ballot,
+            accepted,
+            decided,
+        };
+        self.send(from, promise);
+    }
+
+    fn on_accept(&mut self, from: MemberId, ballot: Ballot, entries: Vec<Entry>, commit: Slot) {
+        if ballot < self.promised && !self.sabotaged() {
+            self.send(from, Message::Nack { ballot: self.promised });
+            return;
+        }
+        self.follow(ballot);
+        let mut slots = Vec::with_capacity(entries.len());
+        for Entry { slot, value } in entries {
+            slots.push(slot);
+            self.accept(slot, ballot, value);
+        }
+        self.send(from, Message::Accepted { ballot, slots });
+        self.learn_commit(ballot, commit);
+    }
+
+    fn on_commit(&mut self, from: MemberId, ballot: Ballot, commit: Slot) {
+        if ballot < self.promised {
+            self.send(from, Message::Nack { ballot: self.promised });
+            return;
+        }
+        self.follow(ballot);
+        self.learn_commit(ballot, commit);
+    }
+
+    /// Records a promise of `ballot`.
+    fn promise(&mut self, ballot: Ballot) {
+        self.promised = ballot;
+        self.ready.persist.push(Record::Promise { ballot });
+    }
+
+    /// Records the acceptance of `value` for `slot` at `ballot`, unless the slot is decided
+    /// already (then the leader's value is the decided one, and there is nothing to record).
+    fn accept(&mut self, slot: Slot, ballot: Ballot, value: LogValue) {
+        if slot <= self.commit || self.decided.contains_key(&slot) {
+            return;
+        }
+        self.promised = self.promised.max(ballot);
+        self.ready.persist.push(Record::Accept {
+            slot,
+            ballot,
+            value: value.clone(),
+        });
+        self.accepted.insert(slot, (ballot, value));
+    }
+
+    /// What this acceptor knows from `from_slot` on, for a promise.
+    fn report_from(&self, from_slot: Slot) -> (Vec<AcceptedEntry>, Vec<Entry>) {
+        let accepted = self
+            .accepted
+            .range(from_slot..)
+            .map(|(&slot, (ballot, value))| AcceptedEntry {
+                slot,
+                ballot: *ballot,
+                value: value.clone(),
+            })
+            .collect();
+        let decided = self
+            .decided
+            .range(from_slot..)
+            .map(|(&slot, value)| Entry {
+                slot,
+                value: value.clone(),
+            })
+            .collect();
+        (accepted, decided)
+    }
+
+    // --------------------------------------------------------------- learner
+
+    /// Marks the slots the leader at `ballot` says are decided, where this member holds the
+    /// value accepted at that very ballot; asks for the rest.
+    fn learn_commit(&mut self, ballot: Ballot, commit: Slot) {
+        self.known_commit = self.known_commit.max(commit);
+        let learnable: Vec<(Slot, LogValue)> = self
+            .accepted
+            .range(self.commit + 1..=commit.max(self.commit))
+            .filter(|(_, (accepted_at, _))| *accepted_at == ballot)
+            .map(|(&slot, (_, value))| (slot, value.clone()))
+            .collect();
+        for (slot, value) in learnable {
+            self.learn(slot, value, true);
+        }
+        self.apply_decided();
+        if self.commit < self.known_commit && self.catch_up_sent_at.is_none() {
+            self.request_catch_up();
+        }
+    }
+
+    fn request_catch_up(&mut self) {
+        let Some(leader) = self.leader.filter(|&l| l != self.me) else {
+            return;
+        };
+        if self.commit >= self.known_commit {
+            return;
+        }
+        self.stats.catch_up_requests += 1;
+        self.catch_up_sent_at = Some(self.now);
+        let from_slot = self.commit + 1;
+        self.send(leader, Message::CatchUp { from_slot });
+    }
+
+    fn on_catch_up(&mut self, from: MemberId, from_slot: Slot) {
+        let entries: Vec<Entry> = self
+            .decided
+            .range(from_slot..)
+            .take(self.tuning.catch_up_batch)
+            .map(|(&slot, value)| Entry {
+                slot,
+                value: value.clone(),
+            })
+            .collect();
+        if !entries.is_empty() {
+            let commit = self.commit;
+            self.send(from, Message::Decided { entries, commit });
+        }
+    }
+
+    fn on_decided(&mut self, from: MemberId, entries: Vec<Entry>, commit: Slot) {
+        for Entry { slot, value } in entries {
+            self.learn(slot, value, true);
+        }
+        self.apply_decided();
+        self.known_commit = self.known_commit.max(commit);
+        // The answer came: ask for the next batch now rather than after the retry interval.
+        self.catch_up_sent_at = None;
+        if self.commit < self.known_commit && self.leader == Some(from) {
+            self.request_catch_up();
+        }
+    }
+
+    /// Records that `value` is decided for `slot`.
+    fn learn(&mut self, slot: Slot, value: LogValue, persist: bool) {
+        if slot <= self.commit || self.decided.contains_key(&slot) {
+            return;
+        }
+        if persist {
+            self.ready.persist.push(Record::Decide {
+                slot,
+                value: value.clone(),
+            });
+        }
+        self.accepted.remove(&slot);
+        if let State::Leader { proposals, .. } = &mut self.state {
+            proposals.remove(&slot);
+        }
+        self.decided.insert(slot, value);
+        self.stats.slots_decided += 1;
+    }
+
+    /// Applies decided slots in order, and answers the requests this incarnation is waiting on.
+    fn apply_decided(&mut self) {
+        while let Some(value) = self.decided.get(&(self.commit + 1)) {
+            self.commit += 1;
+            let LogValue::Request(request) = value else {
+                continue;
+            };
+            let answer: Answer = self.kv.apply(self.commit, &request.command);
+            let id = request.id;
+            if id.member == self.me && id.incarnation == self.incarnation {
+                self.ready.replies.push((id, answer));
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- proposer
+
+    fn start_election(&mut self) {
+        self.stats.elections_started += 1;
+        let round = self.promised.max(self.highest_seen).round + 1;
+        let ballot = Ballot {
+            round,
+            member: self.me,
+        };
+        self.promise(ballot);
+        self.leader = None;
+        self.election_deadline = self.now + self.election_timeout();
+        let from_slot = self.commit + 1;
+        let (accepted, decided) = self.report_from(from_slot);
+        self.state = State::Candidate {
+            ballot,
+            from_slot,
+            promised_by: 0,
+            accepted: BTreeMap::new(),
+        };
+        self.broadcast(&Message::Prepare { ballot, from_slot });
+        // The candidate is one of the acceptors it needs.
+        self.on_promise(self.me, ballot, accepted, decided);
+    }
+
+    fn on_promise(
+        &mut self,
+        from: MemberId,
+        ballot: Ballot,
+        accepted: Vec<AcceptedEntry>,
+        decided: Vec<Entry>,
+    ) {
+        let majority = self.majority();
+        let State::Candidate {
+            ballot: mine,
+            promised_by,
+            accepted: best,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        if ballot != *mine {
+            return;
+        }
+        *promised_by |= 1 << from;
+        for entry in accepted {
+            let newer = best.get(&entry.slot).is_none_or(|(b, _)| *b < entry.ballot);
+            if newer {
+                best.insert(entry.slot, (entry.ballot, entry.value));
+            }
+        }
+        let won = promised_by.count_ones() as usize >= majority;
+        for Entry { slot, value } in decided {
+            self.learn(slot, value, true);
+        }
+        self.apply_decided();
+        if won {
+            self.become_leader();
+        }
+    }
+
+    /// Phase 1 succeeded: re-propose every open slot a majority reported, fill holes with no-ops,
+    /// and start taking client requests.
+    fn become_leader(&mut self) {
+        let State::Candidate {
+            ballot,
+            from_slot,
+            accepted,
+            ..
+        } = mem::replace(&mut self.state, State::Follower)
+        else {
+            return;
+        };
+        self.stats.elections_won += 1;
+        let last_known = accepted
+            .keys()
+            .chain(self.decided.keys())
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let start = from_slot.min(self.commit + 1);
+        let mut accepted = accepted;
+        self.state = State::Leader {
+            ballot,
+            next_slot: last_known.max(self.commit) + 1,
+            proposals: BTreeMap::new(),
+            heartbeat_at: self.now,
+        };
+        self.leader = Some(self.me);
+        let reproposals: Vec<Entry> = (start..=last_known)
+            .filter(|slot| !self.decided.contains_key(slot) && *slot > self.commit)
+            .map(|slot| Entry {
+                slot,
+                value: accepted.remove(&slot).map_or(LogValue::Noop, |(_, v)| v),
+            })
+            .collect();
+        self.propose(reproposals);
+    }
+
+    /// Proposes entries at the leader's ballot: accept them locally, send them to everyone.
+    fn propose(&mut self, entries: Vec<Entry>) {
+        let State::Leader { ballot, .. } = self.state else {
+            return;
+        };
+        if entries.is_empty() {
+            return;
+        }
+        self.stats.slots_proposed += entries.len() as u64;
+        for entry in &entries {
+            self.accept(entry.slot, ballot, entry.value.clone());
+        }
+        let now = self.now;
+        if let State::Leader { proposals, .. } = &mut self.state {
+            for entry in &entries {
+                let proposal = Proposal {
+                    value: entry.value.clone(),
+                    acks: 1 << self.me,
+                    sent_at: now,
+                };
+                proposals.insert(entry.slot, proposal);
+            }
+        }
+        for chunk in entries.chunks(self.tuning.max_batch) {
+            let accept = Message::Accept {
+                ballot,
+                entries: chunk.to_vec(),
+                commit: self.commit,
+            };
+            self.broadcast(&accept);
+        }
+        // With one member, its own acceptance is a majority.
+        let slots: Vec<Slot> = entries.iter().map(|e| e.slot).collect();
+        self.count_acks(self.me, ballot, &slots);
+    }
+
+    fn on_accepted(&mut self, from: MemberId, ballot: Ballot, slots: &[Slot]) {
+        self.count_acks(from, ballot, slots);
+    }
+
+    fn count_acks(&mut self, from: MemberId, ballot: Ballot, slots: &[Slot]) {
+        let majority = self.majority();
+        let State::Leader {
+            ballot: mine,
+            proposals,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        if ballot != *mine {
+            return;
+        }
+        let mut chosen = Vec::new();
+        for slot in slots {
+            if let Some(proposal) = proposals.get_mut(slot) {
+                proposal.acks |= 1 << from;
+                if proposal.acks.count_ones() as usize >= majority {
+                    chosen.push((*slot, proposal.value.clone()));
+                }
+            }
+        }
+        for (slot, value) in chosen {
+            self.learn(slot, value, true);
+        }
+        self.apply_decided();
+    }
+
+    fn on_nack(&mut self, ballot: Ballot) {
+        let mine = match self.state {
+            State::Candidate { ballot, .. } | State::Leader { ballot, .. } => ballot,
+            State::Follower => return,
+        };
+        if ballot > mine {
+            self.step_down(None);
+        }
+    }
+
+    fn on_forward(&mut self, requests: Vec<Request>) {
+        match self.state {
+            State::Leader { .. } | State::Candidate { .. } => self.waiting.extend(requests),
+            // Re-forwarding could bounce requests between members that disagree on the leader;
+            // dropping them leaves their origin to answer 503 at its request timeout.
+            State::Follower => self.stats.requests_dropped += requests.len() as u64,
+        }
+    }
+
+    /// Follows the leader of `ballot`, stepping down if this member led or ran at a lower one.
+    fn follow(&mut self, ballot: Ballot) {
+        let mine = match self.state {
+            State::Candidate { ballot, .. } | State::Leader { ballot, .. } => Some(ballot),
+            State::Follower => None,
+        };
+        if mine.is_some_and(|mine| mine < ballot) || mine.is_none() {
+            if mine.is_some() {
+                self.step_down(Some(ballot.member));
+            }
+            self.leader = Some(ballot.member);
+            self.election_deadline = self.now + self.election_timeout();
+        }
+    }
+
+    fn step_down(&mut self, leader: Option<MemberId>) {
+        if let State::Leader { proposals, .. } = mem::replace(&mut self.state, State::Follower) {
+            // Undecided proposals stay accepted here; the next leader re-proposes or overrides
+            // them. Requests not yet proposed go on to the next leader.
+            drop(proposals);
+        }
+        self.leader = leader;
+        self.election_deadline = self.now + self.election_timeout();
+    }
+
+    fn heartbeat(&mut self) {
+        let State::Leader {
+            ballot,
+            proposals,
+            heartbeat_at,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        let ballot = *ballot;
+        *heartbeat_at = self.now + self.tuning.heartbeat_interval;
+        // Re-send proposals that a member has not acknowledged for a whole interval: the first
+        // Accept or its answer may have been lost.
+        let stale = self.now.saturating_sub(self.tuning.heartbeat_interval);
+        let mut resend: Vec<Vec<Entry>> = vec![Vec::new(); self.members];
+        for (&slot, proposal) in proposals.iter_mut().filter(|(_, p)| p.sent_at <= stale) {
+            proposal.sent_at = self.now;
+            for (member, entries) in resend.iter_mut().enumerate() {
+                if proposal.acks & (1 << member) == 0 && entries.len() < self.tuning.max_batch {
+                    entries.push(Entry {
+                        slot,
+                        value: proposal.value.clone(),
+                    });
+                }
+            }
+        }
+        let commit = self.commit;
+        for (member, entries) in resend.into_iter().enumerate() {
+            if !entries.is_empty() {
+                let accept = Message::Accept {
+                    ballot,
+                    entries,
+                    commit,
+                };
+                self.send(member, accept);
+            }
+        }
+        self.broadcast(&Message::Commit { ballot, commit });
+        self.commit_announced = commit;
+    }
+
+    /// Turns waiting requests into proposals (at the leader) or forwards (elsewhere), and tells
+    /// followers about new decisions.
+    fn flush(&mut self) {
+        match &self.state {
+            State::Leader {
+                next_slot,
+                proposals,
+                ..
+            } => {
+                let room = self.tuning.max_in_flight.saturating_sub(proposals.len());
+                let take = room.min(self.waiting.len());
+                let first = *next_slot;
+                let entries: Vec<Entry> = self
+                    .waiting
+                    .drain(..take)
+                    .zip(first..)
+                    .map(|(request, slot)| Entry {
+                        slot,
+                        value: LogValue::Request(request),
+                    })
+                    .collect();
+                if let State::Leader { next_slot, .. } = &mut self.state {
+                    *next_slot += entries.len() as Slot;
+                }
+                self.propose(entries);
+            }
+            State::Follower => {
+                if let Some(leader) = self.leader.filter(|&l| l != self.me) {
+                    let (own, foreign): (Vec<Request>, Vec<Request>) =
+                        self.waiting.drain(..).partition(|r| r.id.member == self.me);
+                    self.stats.requests_dropped += foreign.len() as u64;
+                    self.stats.requests_forwarded += own.len() as u64;
+                    for chunk in own.chunks(self.tuning.max_batch) {
+                        let requests = chunk.to_vec();
+                        self.send(leader, Message::Forward { requests });
+                    }
+                }
+            }
+            State::Candidate { .. } => {}
+        }
+        if let State::Leader { ballot, .. } = self.state
+            && self.commit > self.commit_announced
+        {
+            self.commit_announced = self.commit;
+            let commit = self.commit;
+            self.broadcast(&Message::Commit { ballot, commit });
+        }
+    }
+
+    // --------------------------------------------------------------- helpers
+
+    fn majority(&self) -> usize {
+        self.members / 2 + 1
+    }
+
+    fn election_timeout(&mut self) -> Time {
+        let base = self.tuning.election_timeout;
+        let jitter_ms = self.rng.below(base.as_millis().max(1) as u64);
+        base + Time::from_millis(jitter_ms)
+    }
+
+    fn send(&mut self, to: MemberId, message: Message) {
+        self.ready.messages.push((to, message));
+    }
+
+    fn broadcast(&mut self, message: &Message) {
+        let me = self.me;
+        for member in (0..self.members).filter(|&m| m != me) {
+            self.send(member, message.clone());
+        }
+    }
+
+    #[cfg(test)]
+    fn sabotaged(&self) -> bool {
+        self.ignore_promises
+    }
+
+    #[cfg(not(test))]
+    fn sabotaged(&self) -> bool {
+        false
+    }
+}

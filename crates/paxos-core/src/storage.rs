@@ -1,0 +1,225 @@
+//! The durable record format: what a member writes to its data dir, and how it reads it back.
+//!
+//! The core never touches a file. It hands the runtime [`Record`]s in
+//! [`Ready::persist`](crate::Ready::persist); the runtime appends [`encode`]d frames to one log
+//! file and fsyncs before it sends anything else from the same `Ready`. At start-up the runtime
+//! reads the file whole and passes it to [`replay`], whose result restarts the node.
+//!
+//! A frame is `len: u32 LE | crc32(payload): u32 LE | payload`, the payload being the record as
+//! JSON. A crash can tear only the last frame, so a short or checksum-failing frame at the very
+//! end is dropped (and the runtime truncates the file there). A bad frame with good frames after
+//! it cannot come from a crash; replay refuses it, naming the offset, rather than serve a log
+//! with a hole in it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::{Ballot, LogValue, Slot};
+
+/// One durable fact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    /// The acceptor promised not to accept below `ballot`.
+    Promise { ballot: Ballot },
+    /// The acceptor accepted `value` for `slot` at `ballot`.
+    Accept {
+        slot: Slot,
+        ballot: Ballot,
+        value: LogValue,
+    },
+    /// `value` is decided for `slot`.
+    Decide { slot: Slot, value: LogValue },
+}
+
+const HEADER: usize = 8;
+
+/// Frames a record for appending to the log file.
+pub fn encode(record: &Record) -> Vec<u8> {
+    let payload = serde_json::to_vec(record).expect("records always serialize");
+    let len = u32::try_from(payload.len()).expect("a record is far below 4 GiB");
+    let mut frame = Vec::with_capacity(HEADER + payload.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+/// Frames many records into one buffer, for one write and one fsync.
+pub fn encode_all(records: &[Record]) -> Vec<u8> {
+    records.iter().flat_map(encode).collect()
+}
+
+/// Everything a member persisted, folded into the state it restarts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    pub promised: Ballot,
+    /// The latest acceptance per slot.
+    pub accepted: BTreeMap<Slot, (Ballot, LogValue)>,
+    pub decided: BTreeMap<Slot, LogValue>,
+}
+
+impl Durable {
+    /// Folds one record in, in log order.
+    pub fn apply(&mut self, record: Record) {
+        match record {
+            Record::Promise { ballot } => self.promised = self.promised.max(ballot),
+            Record::Accept {
+                slot,
+                ballot,
+                value,
+            } => {
+                self.promised = self.promised.max(ballot);
+                self.accepted.insert(slot, (ballot, value));
+            }
+            Record::Decide { slot, value } => {
+                self.decided.insert(slot, value);
+            }
+        }
+    }
+}
+
+/// What [`replay`] found.
+#[derive(Debug)]
+pub struct Replayed {
+    pub state: Durable,
+    /// How many bytes of the file are whole frames. When it is less than the file's length, the
+    /// tail was torn by a crash and the runtime should truncate the file to this length before
+    /// appending to it.
+    pub valid_len: u64,
+}
+
+/// A log file that cannot be trusted: a damaged frame with intact frames after it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Corruption {
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "corrupt record at byte offset {}: {}", self.offset, self.reason)
+    }
+}
+
+impl std::error::Error for Corruption {}
+
+/// Reads a whole log file back.
+pub fn replay(bytes: &[u8]) -> Result<Replayed, Corruption> {
+    let mut state = Durable::default();
+    let mut offset = 0usize;
+    while offset < bytes.len() {
+        let frame = match read_frame(&bytes[offset..]) {
+            Ok(Some((record, len))) => {
+                state.apply(record);
+                offset += len;
+                continue;
+            }
+            // A frame that runs past the end of the file is the torn tail of a crash.
+            Ok(None) => break,
+            Err(reason) => (reason, frame_end(&bytes[offset..])),
+        };
+        let (reason, len) = frame;
+        if offset + len >= bytes.len() {
+            // The last frame is damaged: torn by a crash mid-write. Drop it.
+            break;
+        }
+        return Err(Corruption {
+            offset: offset as u64,
+            reason,
+        });
+    }
+    Ok(Replayed {
+        state,
+        valid_len: offset as u64,
+    })
+}
+
+/// Decodes the frame at the start of `bytes`: `Ok(None)` when it is incomplete.
+fn read_frame(bytes: &[u8]) -> Result<Option<(Record, usize)>, String> {
+    let Some(len) = frame_len(bytes) else {
+        return Ok(None);
+    };
+    if bytes.len() < HEADER + len {
+        return Ok(None);
+    }
+    let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("four bytes"));
+    let payload = &bytes[HEADER..HEADER + len];
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch".to_owned());
+    }
+    let record = serde_json::from_slice(payload).map_err(|e| format!("undecodable record: {e}"))?;
+    Ok(Some((record, HEADER + len)))
+}
+
+fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    usize::try_from(len).ok()
+}
+
+fn frame_end(bytes: &[u8]) -> usize {
+    frame_len(bytes).map_or(bytes.len(), |len| HEADER + len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<Record> {
+        let b = Ballot {
+            round: 2,
+            member: 1,
+        };
+        vec![
+            Record::Promise { ballot: b },
+            Record::Accept {
+                slot: 1,
+                ballot: b,
+                value: LogValue::Noop,
+            },
+            Record::Decide {
+                slot: 1,
+                value: LogValue::Noop,
+            },
+        ]
+    }
+
+    #[test]
+    fn replays_what_was_written() {
+        let bytes = encode_all(&records());
+        let replayed = replay(&bytes).unwrap();
+        assert_eq!(replayed.valid_len, bytes.len() as u64);
+        assert_eq!(replayed.state.promised.round, 2);
+        assert_eq!(replayed.state.decided.get(&1), Some(&LogValue::Noop));
+    }
+
+    #[test]
+    fn drops_a_torn_tail_at_every_cut() {
+        let whole = encode_all(&records());
+        let last_start = whole.len() - encode(&records()[2]).len();
+        for cut in last_start..whole.len() {
+            let replayed = replay(&whole[..cut]).unwrap();
+            assert_eq!(replayed.valid_len, last_start as u64, "cut at {cut}");
+            assert!(replayed.state.decided.is_empty());
+        }
+    }
+
+    #[test]
+    fn drops_a_garbled_last_frame() {
+        let mut bytes = encode_all(&records());
+        let n = bytes.len();
+        bytes[n - 2] ^= 0xff;
+        let replayed = replay(&bytes).unwrap();
+        assert!(replayed.valid_len < n as u64);
+    }
+
+    #[test]
+    fn refuses_damage_in_the_middle() {
+        let mut bytes = encode_all(&records());
+        bytes[HEADER + 3] ^= 0xff;
+        let err = replay(&bytes).unwrap_err();
+        assert_eq!(err.offset, 0);
+        assert!(err.to_string().contains("byte offset 0"));
+    }
+}
