@@ -1,0 +1,1 @@
+//! The integration suite harness (being written).
