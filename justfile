@@ -1,0 +1,49 @@
+# Twin Paxos: one Multi-Paxos key-value server, written for std threads and for tokio.
+# A bare `just` lists the recipes.
+
+set default-list := true
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Run a local 3-member cluster of the threaded server (ports BASE_PORT..BASE_PORT+2); Ctrl-C stops it.
+[group('run')]
+run-threaded base_port="7001":
+    scripts/run-cluster.sh threaded {{base_port}}
+
+# Run a local 3-member cluster of the async server (ports BASE_PORT..BASE_PORT+2); Ctrl-C stops it.
+[group('run')]
+run-async base_port="7001":
+    scripts/run-cluster.sh async {{base_port}}
+
+# Run every test: core unit tests, the simulator, and the integration suite for both servers.
+[group('test')]
+test:
+    cargo build --workspace --bins
+    cargo test --workspace
+
+# Run the integration suite against the threaded server only.
+[group('test')]
+test-threaded:
+    cargo build -p paxos-threaded --bins
+    cargo test -p paxos-tests -- threaded::
+
+# Run the integration suite against the async server only.
+[group('test')]
+test-async:
+    cargo build -p paxos-async --bins
+    cargo test -p paxos-tests -- async_::
+
+# Run RUNS seeded simulations of the core, from START_SEED on; a failure prints the seed to replay.
+[group('test')]
+sim runs="1000" start_seed="1":
+    PAXOS_SIM_RUNS={{runs}} PAXOS_SIM_SEED={{start_seed}} cargo test -p paxos-core --release sim::seeded_runs -- --nocapture
+
+# Check formatting and lints, as CI does.
+[group('check')]
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Show what the runtime forces to differ: the threaded and async crates' sources, file by file.
+[group('check')]
+diff style="unified":
+    scripts/twin-diff.sh {{style}}
