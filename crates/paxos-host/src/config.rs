@@ -1,0 +1,252 @@
+//! The cluster config file: who the members are, the optional shared secret, and the tuning.
+//!
+//! ```json
+//! {
+//!   "servers": ["127.0.0.1:7001", "localhost:7002", "127.0.0.1:7003"],
+//!   "secret": "optional shared cluster secret",
+//!   "heartbeat_ms": 100,
+//!   "election_timeout_ms": 1000,
+//!   "discovery_retry_ms": 1000,
+//!   "discovery_timeout_ms": 60000,
+//!   "request_timeout_ms": 5000,
+//!   "max_batch": 256
+//! }
+//! ```
+//!
+//! Only `servers` is required. Every member must list the servers in the same order (the
+//! spellings may differ), because a member's position in the list is its Paxos identity. Unknown
+//! fields are refused rather than ignored, so a misspelt tuning field is an error and not a
+//! silently ignored wish.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::split_host_port;
+
+/// The most members a cluster may list. Nine tolerates four failures; beyond that Paxos's
+/// all-to-all messages cost more than the fault tolerance is worth.
+pub const MAX_SERVERS: usize = 9;
+
+/// A parsed and checked cluster config.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `host:port` of every member, in the same order on every member.
+    pub servers: Vec<String>,
+    /// When set, every `/paxos/*` request must carry `Authorization: Bearer <secret>`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// How often the leader sends heartbeats and re-sends unacknowledged accepts.
+    #[serde(default = "defaults::heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// How long a follower waits without hearing a leader before it runs for election (each
+    /// wait is drawn between this and twice this).
+    #[serde(default = "defaults::election_timeout_ms")]
+    pub election_timeout_ms: u64,
+    /// The pause between two probes of a `servers` entry that has not answered yet.
+    #[serde(default = "defaults::discovery_retry_ms")]
+    pub discovery_retry_ms: u64,
+    /// How long a server looks for itself among `servers` before it gives up (exit status 1).
+    #[serde(default = "defaults::discovery_timeout_ms")]
+    pub discovery_timeout_ms: u64,
+    /// How long a client request may wait for its command to commit before it is answered
+    /// `503` (its outcome then unknown).
+    #[serde(default = "defaults::request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// The most log entries in one accept, forward or catch-up message.
+    #[serde(default = "defaults::max_batch")]
+    pub max_batch: usize,
+}
+
+mod defaults {
+    pub fn heartbeat_ms() -> u64 {
+        100
+    }
+    pub fn election_timeout_ms() -> u64 {
+        1000
+    }
+    pub fn discovery_retry_ms() -> u64 {
+        1000
+    }
+    pub fn discovery_timeout_ms() -> u64 {
+        60_000
+    }
+    pub fn request_timeout_ms() -> u64 {
+        5000
+    }
+    pub fn max_batch() -> usize {
+        256
+    }
+}
+
+/// A config that cannot be used: the file and what is wrong with it, on one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config file {}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let error = |reason: String| ConfigError {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+        Config::parse(&text).map_err(error)
+    }
+
+    /// Parses and checks config text; the error is one sentence without the file name.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config =
+            serde_json::from_str(text).map_err(|e| format!("invalid config JSON: {e}"))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// A config for `servers` with every other field at its default, for tests and benches.
+    pub fn with_servers(servers: Vec<String>) -> Config {
+        Config {
+            servers,
+            secret: None,
+            heartbeat_ms: defaults::heartbeat_ms(),
+            election_timeout_ms: defaults::election_timeout_ms(),
+            discovery_retry_ms: defaults::discovery_retry_ms(),
+            discovery_timeout_ms: defaults::discovery_timeout_ms(),
+            request_timeout_ms: defaults::request_timeout_ms(),
+            max_batch: defaults::max_batch(),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let n = self.servers.len();
+        if n == 0 {
+            return Err("`servers` is empty; list every member as \"host:port\"".to_owned());
+        }
+        if n > MAX_SERVERS {
+            return Err(format!(
+                "`servers` lists {n} entries; at most {MAX_SERVERS} are allowed"
+            ));
+        }
+        for (i, server) in self.servers.iter().enumerate() {
+            split_host_port(server).map_err(|e| format!("`servers` entry `{server}`: {e}"))?;
+            if self.servers[..i].contains(server) {
+                return Err(format!("`servers` lists `{server}` more than once"));
+            }
+        }
+        if self.secret.as_deref() == Some("") {
+            return Err("`secret` is empty; omit it to run without authentication".to_owned());
+        }
+        let positive = [
+            ("heartbeat_ms", self.heartbeat_ms),
+            ("election_timeout_ms", self.election_timeout_ms),
+            ("discovery_retry_ms", self.discovery_retry_ms),
+            ("discovery_timeout_ms", self.discovery_timeout_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("max_batch", self.max_batch as u64),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(format!("`{field}` must be at least 1"));
+            }
+        }
+        if self.election_timeout_ms <= self.heartbeat_ms {
+            return Err(format!(
+                "`election_timeout_ms` ({}) must be greater than `heartbeat_ms` ({}), or followers \
+                 would run for election between two heartbeats",
+                self.election_timeout_ms, self.heartbeat_ms
+            ));
+        }
+        Ok(())
+    }
+
+    /// The protocol knobs for [`paxos_core::Node`].
+    pub fn tuning(&self) -> paxos_core::Tuning {
+        paxos_core::Tuning {
+            heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
+            election_timeout: Duration::from_millis(self.election_timeout_ms),
+            max_batch: self.max_batch,
+            ..paxos_core::Tuning::default()
+        }
+    }
+
+    pub fn discovery_retry(&self) -> Duration {
+        Duration::from_millis(self.discovery_retry_ms)
+    }
+
+    pub fn discovery_timeout(&self) -> Duration {
+        Duration::from_millis(self.discovery_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_in_defaults() {
+        let config = Config::parse(r#"{"servers": ["127.0.0.1:7001", "localhost:7002"]}"#).unwrap();
+        assert_eq!(
+            config,
+            Config::with_servers(vec!["127.0.0.1:7001".into(), "localhost:7002".into()])
+        );
+        assert_eq!(config.tuning(), paxos_core::Tuning::default());
+        assert_eq!(config.request_timeout(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn takes_every_documented_field() {
+        let text = r#"{"servers": ["h:1"], "secret": "s", "heartbeat_ms": 10,
+            "election_timeout_ms": 50, "discovery_retry_ms": 20, "discovery_timeout_ms": 300,
+            "request_timeout_ms": 700, "max_batch": 8}"#;
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.secret.as_deref(), Some("s"));
+        assert_eq!(config.tuning().max_batch, 8);
+        assert_eq!(config.discovery_timeout(), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_use() {
+        let err = |text: &str| Config::parse(text).unwrap_err();
+        assert!(err("{").starts_with("invalid config JSON"));
+        assert!(err(r#"{"servers": ["h:1"], "sekret": "x"}"#).contains("unknown field `sekret`"));
+        assert!(err(r#"{"servers": []}"#).contains("empty"));
+        assert!(err(r#"{}"#).contains("missing field `servers`"));
+        assert!(err(r#"{"servers": ["h:1", "h:1"]}"#).contains("more than once"));
+        assert!(err(r#"{"servers": ["h"]}"#).contains("`servers` entry `h`"));
+        assert!(err(r#"{"servers": ["h:x"]}"#).contains("port"));
+        assert!(err(r#"{"servers": ["h:1"], "secret": ""}"#).contains("`secret` is empty"));
+        assert!(err(r#"{"servers": ["h:1"], "max_batch": 0}"#).contains("`max_batch`"));
+        let ten: Vec<String> = (1..=10).map(|p| format!("\"h:{p}\"")).collect();
+        assert!(err(&format!(r#"{{"servers": [{}]}}"#, ten.join(","))).contains("at most 9"));
+        let slow = r#"{"servers": ["h:1"], "heartbeat_ms": 500, "election_timeout_ms": 500}"#;
+        assert!(err(slow).contains("greater than `heartbeat_ms`"));
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let error = Config::load(Path::new("/nonexistent/cluster.json")).unwrap_err();
+        let line = error.to_string();
+        assert!(
+            line.starts_with("config file /nonexistent/cluster.json: cannot read"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+}

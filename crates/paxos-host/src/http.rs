@@ -1,0 +1,373 @@
+//! The HTTP API's logic without an HTTP library: routes, statuses, JSON bodies, and the peer
+//! authentication check.
+//!
+//! Each server adapts these to its framework (rouille or axum), so both answer every request
+//! with the same status and byte-for-byte the same body.
+
+use std::time::Duration;
+
+use paxos_core::message::PROTOCOL_VERSION;
+use paxos_core::{Answer, Envelope, MemberId, Role};
+use serde_json::json;
+
+use crate::status::Snapshot;
+
+/// The largest client request body accepted; larger ones get `413`.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest peer request body accepted. An accept may carry up to `max_batch` commands of up
+/// to [`MAX_BODY`] each, so peers get more room than clients; the cap still keeps one request
+/// from exhausting memory.
+pub const MAX_PEER_BODY: usize = 64 * 1024 * 1024;
+/// The Content-Type of every body except `/metrics`.
+pub const JSON: &str = "application/json";
+
+/// The routes of the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    ServerId,
+    ClientRequest,
+    Status,
+    Metrics,
+    PaxosMessages,
+}
+
+impl Route {
+    pub const ALL: [Route; 5] = [
+        Route::ServerId,
+        Route::ClientRequest,
+        Route::Status,
+        Route::Metrics,
+        Route::PaxosMessages,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::ServerId => "/server_id",
+            Route::ClientRequest => "/client-request",
+            Route::Status => "/status",
+            Route::Metrics => "/metrics",
+            Route::PaxosMessages => "/paxos/messages",
+        }
+    }
+
+    /// The one method each route answers.
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::ServerId | Route::Status | Route::Metrics => "GET",
+            Route::ClientRequest | Route::PaxosMessages => "POST",
+        }
+    }
+
+    /// Finds the route for a request, or the `404`/`405` to answer instead. `HEAD` is served
+    /// wherever `GET` is, as HTTP expects.
+    pub fn find(method: &str, path: &str) -> Result<Route, Reply> {
+        let Some(route) = Route::ALL.into_iter().find(|r| r.path() == path) else {
+            return Err(not_found(path));
+        };
+        if method == route.method() || (method == "HEAD" && route.method() == "GET") {
+            Ok(route)
+        } else {
+            Err(method_not_allowed(method, route))
+        }
+    }
+}
+
+/// A status and a JSON body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    /// For `405`: the value of the `Allow` header.
+    pub allow: Option<&'static str>,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            body,
+            allow: None,
+        }
+    }
+}
+
+/// `{"error": "<sentence>"}` with `status`.
+pub fn error(status: u16, sentence: &str) -> Reply {
+    Reply::new(status, json!({ "error": sentence }).to_string())
+}
+
+pub fn not_found(path: &str) -> Reply {
+    let paths: Vec<&str> = Route::ALL.iter().map(|r| r.path()).collect();
+    error(
+        404,
+        &format!(
+            "no such path `{path}`; this server serves {}",
+            paths.join(", ")
+        ),
+    )
+}
+
+pub fn method_not_allowed(method: &str, route: Route) -> Reply {
+    let sentence = format!("{} takes {}, not {method}", route.path(), route.method());
+    Reply {
+        allow: Some(route.method()),
+        ..error(405, &sentence)
+    }
+}
+
+pub fn body_too_large(limit: usize) -> Reply {
+    error(
+        413,
+        &format!("the request body is over the limit of {} bytes", limit),
+    )
+}
+
+/// A `400` for a body that is not a command, with the parser's sentence.
+pub fn bad_request(sentence: &str) -> Reply {
+    error(400, sentence)
+}
+
+/// `200`, the id as a JSON string.
+pub fn server_id(id: &str) -> Reply {
+    Reply::new(200, json!(id).to_string())
+}
+
+/// The status and body for a command the log answered.
+pub fn answer(answer: &Answer) -> Reply {
+    let body = serde_json::to_string(answer).expect("answers always serialize");
+    Reply::new(answer.http_status(), body)
+}
+
+/// `503` for a command that did not commit in time; whether it will is unknown.
+pub fn timeout(request_timeout: Duration) -> Reply {
+    let secs = request_timeout.as_secs_f64();
+    let sentence = format!("the command was not committed within {secs} s; its outcome is unknown");
+    error(503, &sentence)
+}
+
+/// `503` for a request cut short by shutdown.
+pub fn shutting_down() -> Reply {
+    error(
+        503,
+        "the server is shutting down; the command's outcome is unknown",
+    )
+}
+
+/// `503` for a request that arrived while the server still looks for itself among `servers`
+/// and the wait ran out.
+pub fn still_discovering(request_timeout: Duration) -> Reply {
+    let secs = request_timeout.as_secs_f64();
+    let sentence = format!(
+        "the server has not found itself among the config's servers within {secs} s, so it \
+         cannot take commands yet; the command was not run"
+    );
+    error(503, &sentence)
+}
+
+/// `503` for a client request refused because too many are waiting already.
+pub fn overloaded(waiting: u64) -> Reply {
+    let sentence = format!(
+        "the server is overloaded with {waiting} client requests waiting; the command was not \
+         run, retry later"
+    );
+    error(503, &sentence)
+}
+
+/// `401` for a peer request without the cluster secret. The sentence never echoes the secret.
+pub fn unauthorized() -> Reply {
+    error(
+        401,
+        "peer requests need the header `Authorization: Bearer <cluster secret>`",
+    )
+}
+
+/// `503` for peer messages that arrive before this server knows which member it is.
+pub fn peer_before_discovery() -> Reply {
+    error(
+        503,
+        "this server has not found itself yet and takes no peer messages",
+    )
+}
+
+/// `204`: peer messages taken.
+pub fn accepted() -> Reply {
+    Reply::new(204, String::new())
+}
+
+/// Whether a peer request may pass: always without a secret, and with one only if the
+/// `Authorization` header is exactly `Bearer <secret>`.
+///
+/// The comparison looks at every byte whatever it finds, so the time it takes tells an attacker
+/// nothing about how much of a guess was right.
+pub fn authorized(header: Option<&[u8]>, secret: Option<&str>) -> bool {
+    let Some(secret) = secret else {
+        return true;
+    };
+    let Some(given) = header else {
+        return false;
+    };
+    let expected = format!("Bearer {secret}");
+    let expected = expected.as_bytes();
+    let mut difference = u8::from(given.len() != expected.len());
+    for (i, byte) in expected.iter().enumerate() {
+        difference |= byte ^ given.get(i).copied().unwrap_or(!byte);
+    }
+    std::hint::black_box(difference) == 0
+}
+
+/// Parses a peer request body, refusing other protocol versions and unknown senders.
+pub fn parse_envelope(body: &[u8], members: usize) -> Result<Envelope, Reply> {
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| bad_request(&format!("malformed peer envelope: {e}")))?;
+    if envelope.version != PROTOCOL_VERSION {
+        return Err(bad_request(&format!(
+            "peer protocol version {} is not spoken here; this server speaks version \
+             {PROTOCOL_VERSION}",
+            envelope.version
+        )));
+    }
+    if envelope.from >= members {
+        return Err(bad_request(&format!(
+            "peer envelope from member {} but the config lists only {members} servers",
+            envelope.from
+        )));
+    }
+    Ok(envelope)
+}
+
+/// The role's name in `/status`.
+pub fn role_name(role: Option<Role>) -> &'static str {
+    match role {
+        None => "discovering",
+        Some(Role::Follower) => "follower",
+        Some(Role::Candidate) => "candidate",
+        Some(Role::Leader) => "leader",
+    }
+}
+
+/// The `GET /status` body.
+pub fn status(server_id: &str, runtime: &str, servers: &[String], snapshot: &Snapshot) -> Reply {
+    let entry = |member: Option<MemberId>| member.and_then(|m| servers.get(m)).cloned();
+    let node = snapshot.node.as_ref();
+    let ballot = node.map(|s| s.ballot).unwrap_or_default();
+    let role = if snapshot.me.is_some() {
+        Some(node.map_or(Role::Follower, |s| s.role))
+    } else {
+        None
+    };
+    let body = json!({
+        "server_id": server_id,
+        "self": entry(snapshot.me),
+        "runtime": runtime,
+        "leader": entry(node.and_then(|s| s.leader)),
+        "ballot": {"round": ballot.round, "member": ballot.member},
+        "commit_index": node.map_or(0, |s| s.commit_index),
+        "applied_index": node.map_or(0, |s| s.applied_index),
+        "servers": servers,
+        "role": role_name(role),
+    });
+    Reply::new(200, body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxos_core::{Ballot, Status};
+
+    #[test]
+    fn routes_answer_404_and_405_with_json() {
+        assert_eq!(Route::find("GET", "/status"), Ok(Route::Status));
+        assert_eq!(Route::find("HEAD", "/metrics"), Ok(Route::Metrics));
+        let missing = Route::find("GET", "/nope").unwrap_err();
+        assert_eq!(missing.status, 404);
+        assert!(
+            missing
+                .body
+                .starts_with(r#"{"error":"no such path `/nope`"#)
+        );
+        let wrong = Route::find("GET", "/client-request").unwrap_err();
+        assert_eq!(wrong.status, 405);
+        assert_eq!(wrong.allow, Some("POST"));
+        assert_eq!(
+            wrong.body,
+            r#"{"error":"/client-request takes POST, not GET"}"#
+        );
+    }
+
+    #[test]
+    fn timeout_sentence_matches_the_contract() {
+        let reply = timeout(Duration::from_secs(5));
+        assert_eq!(reply.status, 503);
+        assert_eq!(
+            reply.body,
+            r#"{"error":"the command was not committed within 5 s; its outcome is unknown"}"#
+        );
+        assert!(
+            timeout(Duration::from_millis(1500))
+                .body
+                .contains("within 1.5 s")
+        );
+    }
+
+    #[test]
+    fn bearer_check() {
+        assert!(authorized(None, None));
+        assert!(!authorized(None, Some("s3")));
+        assert!(authorized(Some(b"Bearer s3"), Some("s3")));
+        assert!(!authorized(Some(b"Bearer s4"), Some("s3")));
+        assert!(!authorized(Some(b"Bearer s3x"), Some("s3")));
+        assert!(!authorized(Some(b"Bearer s"), Some("s3")));
+        assert!(!authorized(Some(b""), Some("s3")));
+    }
+
+    #[test]
+    fn envelopes_are_checked() {
+        let ok = br#"{"version":1,"from":1,"messages":[]}"#;
+        assert_eq!(parse_envelope(ok, 3).unwrap().from, 1);
+        assert_eq!(parse_envelope(b"{", 3).unwrap_err().status, 400);
+        let v2 = br#"{"version":2,"from":1,"messages":[]}"#;
+        assert!(
+            parse_envelope(v2, 3)
+                .unwrap_err()
+                .body
+                .contains("version 2")
+        );
+        let stranger = br#"{"version":1,"from":3,"messages":[]}"#;
+        assert!(
+            parse_envelope(stranger, 3)
+                .unwrap_err()
+                .body
+                .contains("member 3")
+        );
+    }
+
+    #[test]
+    fn status_names_config_entries() {
+        let servers = vec!["a:1".to_owned(), "b:2".to_owned()];
+        let discovering = status("id", "async", &servers, &Snapshot::default());
+        let json: serde_json::Value = serde_json::from_str(&discovering.body).unwrap();
+        assert_eq!(json["role"], "discovering");
+        assert_eq!(json["self"], serde_json::Value::Null);
+        let snapshot = Snapshot {
+            me: Some(1),
+            node: Some(Status {
+                role: Role::Leader,
+                leader: Some(1),
+                ballot: Ballot {
+                    round: 4,
+                    member: 1,
+                },
+                commit_index: 7,
+                applied_index: 7,
+            }),
+            stats: Default::default(),
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&status("id", "async", &servers, &snapshot).body).unwrap();
+        assert_eq!(json["self"], "b:2");
+        assert_eq!(json["leader"], "b:2");
+        assert_eq!(json["ballot"], json!({"round": 4, "member": 1}));
+        assert_eq!(json["role"], "leader");
+        assert_eq!(json["commit_index"], 7);
+    }
+}

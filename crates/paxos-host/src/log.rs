@@ -1,0 +1,119 @@
+//! Logging: the subscriber both servers install, and every log line they write.
+//!
+//! The lines live here, one function each, so the two servers cannot drift apart: a log
+//! processor, a test or a person comparing runs sees the same message for the same event,
+//! whichever runtime wrote it.
+
+use std::fmt::Display;
+use std::path::Path;
+use std::time::Duration;
+
+use paxos_core::{Durable, Role, Status};
+use tracing::level_filters::LevelFilter;
+use tracing::{debug, error, info, warn};
+
+/// The environment variable that sets the log level.
+pub const LEVEL_ENV: &str = "PAXOS_LOG";
+
+/// Installs a subscriber that writes to stderr at the level `PAXOS_LOG` names (default info).
+/// An unknown level is a usage error: the line names the variable.
+pub fn init() -> Result<(), String> {
+    let level = match std::env::var(LEVEL_ENV) {
+        Err(_) => LevelFilter::INFO,
+        Ok(text) => text.trim().parse::<LevelFilter>().map_err(|_| {
+            format!(
+                "{LEVEL_ENV}=`{text}` is not a level; use error, warn, info, debug, trace or off"
+            )
+        })?,
+    };
+    // Installing twice (tests that start several servers in one process) keeps the first one.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    Ok(())
+}
+
+pub fn starting(runtime: &str, server_id: &str, listen: impl Display, data_dir: &Path) {
+    info!(runtime, server_id, %listen, data_dir = %data_dir.display(), "starting");
+}
+
+pub fn replayed(data_dir: &Path, durable: &Durable, torn_bytes: u64) {
+    if torn_bytes > 0 {
+        warn!(data_dir = %data_dir.display(), torn_bytes, "cut a record torn by a crash off the end of the log");
+    }
+    info!(
+        data_dir = %data_dir.display(),
+        promised = %durable.promised,
+        accepted = durable.accepted.len(),
+        decided = durable.decided.len(),
+        "replayed the log"
+    );
+}
+
+pub fn probe_failed(server: &str, reason: &str) {
+    debug!(server, reason, "probe for my id failed");
+}
+
+pub fn found_myself(index: usize, server: &str, took: Duration) {
+    info!(
+        index,
+        server,
+        took_ms = took.as_millis() as u64,
+        "found myself"
+    );
+}
+
+pub fn discovery_failed(message: &str) {
+    error!("{message}");
+}
+
+/// Logs what changed between two statuses: role, leader, or both.
+pub fn status_changed(old: Option<&Status>, new: &Status, servers: &[String]) {
+    let name = |member: Option<usize>| {
+        member
+            .and_then(|m| servers.get(m))
+            .map_or("none", |s| s.as_str())
+    };
+    let changed = old.is_none_or(|old| old.role != new.role || old.leader != new.leader);
+    if !changed {
+        return;
+    }
+    match new.role {
+        Role::Leader => info!(ballot = %new.ballot, commit_index = new.commit_index, "leading"),
+        Role::Candidate => info!(ballot = %new.ballot, "running for election"),
+        Role::Follower => info!(leader = name(new.leader), ballot = %new.ballot, "following"),
+    }
+}
+
+pub fn peer_send_failed(server: &str, messages: usize, reason: impl Display) {
+    debug!(server, messages, %reason, "could not deliver messages to a peer; dropped them");
+}
+
+pub fn peer_refused(reason: &str) {
+    debug!(reason, "refused a peer request");
+}
+
+pub fn requests_expired(count: usize) {
+    debug!(count, "forgot client requests past their deadline");
+}
+
+pub fn persist_failed(data_dir: &Path, error: impl Display) {
+    error!(data_dir = %data_dir.display(), %error, "could not make the log durable; stopping, since no further promise could be kept");
+}
+
+pub fn shutting_down() {
+    info!("shutting down");
+}
+
+pub fn connections_outlived_grace(grace: Duration) {
+    warn!(
+        grace_ms = grace.as_millis() as u64,
+        "connections still open after the grace period; closing them"
+    );
+}
+
+pub fn stopped() {
+    info!("stopped");
+}

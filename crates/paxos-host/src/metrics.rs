@@ -1,0 +1,370 @@
+//! `GET /metrics`: counters and gauges in the Prometheus text exposition format.
+//!
+//! Both servers count the same things under the same names, so one dashboard or benchmark script
+//! reads either. Counters are plain atomics bumped where things happen; the node's own state and
+//! [`paxos_core::Stats`] come from the [`Snapshot`] the driver publishes after every batch.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use paxos_core::Role;
+
+use crate::status::Snapshot;
+
+/// The Content-Type of the exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// How a client request ended, the `outcome` label of `paxos_client_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed and applied: `200 {"ok": true}`.
+    Ok,
+    /// A `cas` whose `expected` did not match: `200 {"ok": false}`.
+    Mismatch,
+    /// Ordered in the log but refused by the state machine: `400` after commit.
+    Rejected,
+    /// Refused before reaching the log: malformed JSON, unknown op, missing field.
+    BadRequest,
+    /// A body over the limit: `413`.
+    TooLarge,
+    /// Not committed within the request timeout: `503`, outcome unknown.
+    Timeout,
+    /// Not taken or not finished because the server is overloaded or shutting down: `503`.
+    Unavailable,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::Mismatch,
+        Outcome::Rejected,
+        Outcome::BadRequest,
+        Outcome::TooLarge,
+        Outcome::Timeout,
+        Outcome::Unavailable,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Mismatch => "mismatch",
+            Outcome::Rejected => "rejected",
+            Outcome::BadRequest => "bad_request",
+            Outcome::TooLarge => "too_large",
+            Outcome::Timeout => "timeout",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+
+    /// The outcome of a command the log answered.
+    pub fn of(answer: &paxos_core::Answer) -> Outcome {
+        match answer {
+            paxos_core::Answer::Done { .. } => Outcome::Ok,
+            paxos_core::Answer::Mismatch { .. } => Outcome::Mismatch,
+            paxos_core::Answer::Rejected { .. } => Outcome::Rejected,
+        }
+    }
+}
+
+/// The counters both servers keep. Every field only grows, except the gauges noted.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    client_requests: [AtomicU64; Outcome::ALL.len()],
+    /// Gauge: client requests waiting for their command to commit.
+    client_waiting: AtomicU64,
+    peer_envelopes_sent: AtomicU64,
+    peer_messages_sent: AtomicU64,
+    peer_send_errors: AtomicU64,
+    peer_envelopes_received: AtomicU64,
+    peer_messages_received: AtomicU64,
+    peer_rejected: AtomicU64,
+    driver_batches: AtomicU64,
+    driver_events: AtomicU64,
+    fsyncs: AtomicU64,
+    fsync_nanos: AtomicU64,
+    records_persisted: AtomicU64,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn client_request(&self, outcome: Outcome) {
+        let index = Outcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .expect("listed");
+        self.client_requests[index].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a client request as waiting until the returned guard drops, so the gauge stays
+    /// right on every path out of a handler, including a cancelled or panicking one.
+    pub fn client_waiting(&self) -> WaitingGuard<'_> {
+        self.client_waiting.fetch_add(1, Relaxed);
+        WaitingGuard(self)
+    }
+
+    /// The number of client requests waiting right now.
+    pub fn client_waiting_now(&self) -> u64 {
+        self.client_waiting.load(Relaxed)
+    }
+
+    /// One envelope of `messages` messages delivered to a peer.
+    pub fn peer_sent(&self, messages: usize) {
+        self.peer_envelopes_sent.fetch_add(1, Relaxed);
+        self.peer_messages_sent.fetch_add(messages as u64, Relaxed);
+    }
+
+    /// One envelope that could not be delivered, and was dropped.
+    pub fn peer_send_error(&self) {
+        self.peer_send_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn peer_received(&self, messages: usize) {
+        self.peer_envelopes_received.fetch_add(1, Relaxed);
+        self.peer_messages_received
+            .fetch_add(messages as u64, Relaxed);
+    }
+
+    /// A `/paxos/*` request refused: unauthorized, malformed, or before discovery.
+    pub fn peer_rejected(&self) {
+        self.peer_rejected.fetch_add(1, Relaxed);
+    }
+
+    /// One driver turn that handled `events` inputs before one `take_ready`.
+    pub fn driver_batch(&self, events: usize) {
+        self.driver_batches.fetch_add(1, Relaxed);
+        self.driver_events.fetch_add(events as u64, Relaxed);
+    }
+
+    pub fn fsync(&self, records: usize, took: Duration) {
+        self.fsyncs.fetch_add(1, Relaxed);
+        self.records_persisted.fetch_add(records as u64, Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.fsync_nanos.fetch_add(nanos, Relaxed);
+    }
+
+    /// The exposition text, with the node's state from `snapshot`.
+    pub fn render(&self, runtime: &str, snapshot: &Snapshot) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let load = |counter: &AtomicU64| counter.load(Relaxed) as f64;
+
+        family(
+            "paxos_runtime_info",
+            "gauge",
+            "Which runtime this server runs on.",
+            &[(&format!("{{runtime=\"{runtime}\"}}"), 1.0)],
+        );
+        let labels: Vec<String> = Outcome::ALL
+            .iter()
+            .map(|o| format!("{{outcome=\"{}\"}}", o.label()))
+            .collect();
+        let samples: Vec<(&str, f64)> = labels
+            .iter()
+            .zip(&self.client_requests)
+            .map(|(label, counter)| (label.as_str(), load(counter)))
+            .collect();
+        family(
+            "paxos_client_requests_total",
+            "counter",
+            "Client requests answered, by outcome.",
+            &samples,
+        );
+        let counters: [(&str, &str, &AtomicU64); 11] = [
+            (
+                "paxos_client_requests_waiting",
+                "Client requests waiting for their command to commit.",
+                &self.client_waiting,
+            ),
+            (
+                "paxos_peer_envelopes_sent_total",
+                "HTTP requests that delivered peer messages.",
+                &self.peer_envelopes_sent,
+            ),
+            (
+                "paxos_peer_messages_sent_total",
+                "Paxos messages delivered to peers.",
+                &self.peer_messages_sent,
+            ),
+            (
+                "paxos_peer_send_errors_total",
+                "Batches of peer messages dropped because delivery failed.",
+                &self.peer_send_errors,
+            ),
+            (
+                "paxos_peer_envelopes_received_total",
+                "HTTP requests that brought peer messages.",
+                &self.peer_envelopes_received,
+            ),
+            (
+                "paxos_peer_messages_received_total",
+                "Paxos messages received from peers.",
+                &self.peer_messages_received,
+            ),
+            (
+                "paxos_peer_requests_rejected_total",
+                "Peer requests refused: unauthorized, malformed, or before discovery.",
+                &self.peer_rejected,
+            ),
+            (
+                "paxos_driver_batches_total",
+                "Driver turns: inputs handled together before one persist and send.",
+                &self.driver_batches,
+            ),
+            (
+                "paxos_driver_events_total",
+                "Inputs (client commands, peer messages, timers) the driver handled.",
+                &self.driver_events,
+            ),
+            (
+                "paxos_fsyncs_total",
+                "Appends to the log made durable, one fsync each.",
+                &self.fsyncs,
+            ),
+            (
+                "paxos_records_persisted_total",
+                "Durable records written to the log.",
+                &self.records_persisted,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            family(name, kind, help, &[("", load(counter))]);
+        }
+        family(
+            "paxos_fsync_seconds_total",
+            "counter",
+            "Time spent in fsync.",
+            &[("", self.fsync_nanos.load(Relaxed) as f64 / 1e9)],
+        );
+
+        let node = snapshot.node.as_ref();
+        let role = node.map(|s| s.role);
+        let gauges = [
+            (
+                "paxos_discovered",
+                "1 once this server has found itself among the config's servers.",
+                f64::from(u8::from(snapshot.me.is_some())),
+            ),
+            (
+                "paxos_is_leader",
+                "1 while this server leads.",
+                f64::from(u8::from(role == Some(Role::Leader))),
+            ),
+            (
+                "paxos_ballot_round",
+                "The round of the highest ballot this server promised.",
+                node.map_or(0.0, |s| s.ballot.round as f64),
+            ),
+            (
+                "paxos_commit_index",
+                "Every log slot up to here is decided and known here.",
+                node.map_or(0.0, |s| s.commit_index as f64),
+            ),
+            (
+                "paxos_applied_index",
+                "Every log slot up to here is applied to the key-value store.",
+                node.map_or(0.0, |s| s.applied_index as f64),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            family(name, "gauge", help, &[("", value)]);
+        }
+        let stats = &snapshot.stats;
+        let core = [
+            (
+                "paxos_elections_started_total",
+                "Elections this server started.",
+                stats.elections_started,
+            ),
+            (
+                "paxos_elections_won_total",
+                "Elections this server won.",
+                stats.elections_won,
+            ),
+            (
+                "paxos_slots_proposed_total",
+                "Log slots proposed while leading.",
+                stats.slots_proposed,
+            ),
+            (
+                "paxos_slots_decided_total",
+                "Log slots learned decided.",
+                stats.slots_decided,
+            ),
+            (
+                "paxos_requests_forwarded_total",
+                "Client requests forwarded to the leader.",
+                stats.requests_forwarded,
+            ),
+            (
+                "paxos_requests_dropped_total",
+                "Forwarded requests dropped by a member that could not propose them.",
+                stats.requests_dropped,
+            ),
+            (
+                "paxos_catch_up_requests_total",
+                "Requests for decided entries this server was missing.",
+                stats.catch_up_requests,
+            ),
+        ];
+        for (name, help, value) in core {
+            family(name, "counter", help, &[("", value as f64)]);
+        }
+        out
+    }
+}
+
+/// Decrements the waiting-clients gauge when dropped.
+#[derive(Debug)]
+pub struct WaitingGuard<'a>(&'a Metrics);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.client_waiting.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_once_with_its_type() {
+        let metrics = Metrics::new();
+        metrics.client_request(Outcome::Timeout);
+        metrics.fsync(3, Duration::from_millis(1500));
+        {
+            let _waiting = metrics.client_waiting();
+            assert_eq!(metrics.client_waiting_now(), 1);
+        }
+        let text = metrics.render("threaded", &Snapshot::default());
+        assert!(text.contains("paxos_runtime_info{runtime=\"threaded\"} 1\n"));
+        assert!(text.contains("paxos_client_requests_total{outcome=\"timeout\"} 1\n"));
+        assert!(text.contains("paxos_client_requests_total{outcome=\"ok\"} 0\n"));
+        assert!(text.contains("paxos_fsync_seconds_total 1.5\n"));
+        assert!(text.contains("paxos_client_requests_waiting 0\n"));
+        assert!(text.contains("# TYPE paxos_commit_index gauge\n"));
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            let name = line.split(' ').nth(2).unwrap();
+            assert_eq!(
+                text.matches(&format!("# TYPE {name} ")).count(),
+                1,
+                "{name}"
+            );
+        }
+    }
+}
