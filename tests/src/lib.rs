@@ -1,1 +1,78 @@
-//! The integration suite harness (being written).
+//! The harness of the Twin Paxos integration suite.
+//!
+//! Every scenario in `tests/tests/*.rs` is written once, as a function of [`Runtime`], and the
+//! [`scenarios!`] macro turns it into one test per server: `threaded::leader_failover` and
+//! `async_::leader_failover`. Members are the real binaries (`target/<profile>/paxos-threaded`
+//! and `paxos-async`, see [`runtime`]), started as processes on loopback on free ports, each with
+//! its own data dir in a temporary directory; their output goes to log files there, which are
+//! printed when a test fails.
+//!
+//! - [`runtime`]: which server, and where its binary is.
+//! - [`ports`]: free loopback ports that no other test of this process gets.
+//! - [`tempdir`]: a temporary directory removed on drop.
+//! - [`config`]: the cluster config file.
+//! - [`cluster`]: a cluster of member processes, killed on drop.
+//! - [`http`]: a small blocking HTTP client and the shapes of the API's answers.
+//! - [`fixtures`]: the wire samples of `shared/fixtures/`.
+//! - [`appends`]: a list-append workload and the checks its answers imply.
+
+pub mod appends;
+pub mod cluster;
+pub mod config;
+pub mod fixtures;
+pub mod http;
+pub mod ports;
+pub mod runtime;
+pub mod tempdir;
+
+use std::time::{Duration, Instant};
+
+pub use cluster::{Cluster, ClusterBuilder};
+pub use config::Config;
+pub use http::{Client, Response};
+pub use runtime::Runtime;
+pub use serde_json::{Value as Json, json};
+
+/// Expands one scenario body per runtime: `scenarios! { a, b }` defines `threaded::a`,
+/// `async_::a`, `threaded::b` and `async_::b`, each calling `super::a(Runtime::…)`.
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:ident),+ $(,)?) => {
+        mod threaded {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::Runtime::Threaded)
+                }
+            )+
+        }
+        mod async_ {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::Runtime::Async)
+                }
+            )+
+        }
+    };
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, and returns that; panics after `timeout`
+/// naming `what`. The timeout is a generous upper bound, never a way to synchronise.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting until {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Like [`wait_until`] for a condition.
+pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    wait_until(what, timeout, || check().then_some(()))
+}

@@ -1,0 +1,216 @@
+//! The list-append checks: what every acknowledged `append` implies about a key's final list.
+//!
+//! A client that sends `append(key, v)` and gets `200` with list `L` learns that `v` is in the
+//! log exactly once and that `L` is the key's whole list right after `v`. So, for the key's final
+//! list `F`: every acknowledged value appears in `F` exactly once, every answered `L` is a prefix
+//! of `F` that ends with its own value, each client's acknowledged values appear in `F` in the
+//! order it sent them, and `F` holds no value that nobody sent, nor any value twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::http::Client;
+
+/// One append whose answer was `200`.
+#[derive(Clone, Debug)]
+pub struct Acked {
+    pub client: usize,
+    pub key: String,
+    pub value: String,
+    pub list: Vec<String>,
+}
+
+/// Everything a workload sent and learnt.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub acked: Vec<Acked>,
+    /// Values sent whose outcome is unknown (no answer, or `503`).
+    pub unknown: Vec<(String, String)>,
+}
+
+impl History {
+    pub fn merge(&mut self, other: History) {
+        self.acked.extend(other.acked);
+        self.unknown.extend(other.unknown);
+    }
+
+    pub fn keys(&self) -> HashSet<&str> {
+        self.acked
+            .iter()
+            .map(|a| a.key.as_str())
+            .chain(self.unknown.iter().map(|(k, _)| k.as_str()))
+            .collect()
+    }
+
+    /// Panics, explaining the first violation, unless `finals` (each key's final list) agrees
+    /// with every acknowledged append.
+    pub fn check(&self, finals: &HashMap<String, Vec<String>>) {
+        for key in self.keys() {
+            let empty = Vec::new();
+            let last = finals.get(key).unwrap_or(&empty);
+            let mut seen = HashSet::new();
+            for value in last {
+                assert!(
+                    seen.insert(value.as_str()),
+                    "key {key}: value {value} appears twice in the final list"
+                );
+            }
+            let sent: HashSet<&str> = self
+                .acked
+                .iter()
+                .filter(|a| a.key == key)
+                .map(|a| a.value.as_str())
+                .chain(
+                    self.unknown
+                        .iter()
+                        .filter(|(k, _)| k == key)
+                        .map(|(_, v)| v.as_str()),
+                )
+                .collect();
+            for value in last {
+                assert!(
+                    sent.contains(value.as_str()),
+                    "key {key}: the final list holds {value}, which nobody sent"
+                );
+            }
+            let position: HashMap<&str, usize> = last
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.as_str(), i))
+                .collect();
+            let mut last_position_of_client: HashMap<usize, usize> = HashMap::new();
+            for acked in self.acked.iter().filter(|a| a.key == key) {
+                let Some(&at) = position.get(acked.value.as_str()) else {
+                    panic!(
+                        "key {key}: acknowledged value {} is missing from the final list ({} long)",
+                        acked.value,
+                        last.len()
+                    );
+                };
+                assert!(
+                    last.starts_with(&acked.list),
+                    "key {key}: the answer to append({}) is not a prefix of the final list: \
+                     answered {:?}",
+                    acked.value,
+                    acked.list
+                );
+                assert_eq!(
+                    acked.list.last(),
+                    Some(&acked.value),
+                    "key {key}: the answer to append({}) does not end with it",
+                    acked.value
+                );
+                assert_eq!(acked.list.len(), at + 1);
+                // `acked` is in each client's sending order.
+                if let Some(&before) = last_position_of_client.get(&acked.client) {
+                    assert!(
+                        before < at,
+                        "key {key}: client {}'s appends are out of order in the final list",
+                        acked.client
+                    );
+                }
+                last_position_of_client.insert(acked.client, at);
+            }
+        }
+    }
+}
+
+/// Client threads that append unique values (`c<client>-<n>`) to a few keys, each through its
+/// own member, until they sent `max_ops` each or are stopped.
+#[derive(Debug)]
+pub struct AppendLoad {
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
+    threads: Vec<JoinHandle<History>>,
+}
+
+impl AppendLoad {
+    /// Starts one thread per entry of `urls` (each a `/client-request` URL).
+    pub fn start(client: &Client, urls: Vec<String>, keys: &[&str], max_ops: usize) -> AppendLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(AtomicUsize::new(0));
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        let threads = urls
+            .into_iter()
+            .enumerate()
+            .map(|(id, url)| {
+                let (client, keys) = (client.clone(), keys.clone());
+                let (stop, acked) = (stop.clone(), acked.clone());
+                std::thread::spawn(move || {
+                    let mut history = History::default();
+                    for n in 0..max_ops {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let key = &keys[(id + n) % keys.len()];
+                        let value = format!("c{id}-{n}");
+                        let command = json!({"op": "append", "key": key, "value": value});
+                        match client.post_json(&url, &command) {
+                            Ok(response) if response.status == 200 => {
+                                let list: Vec<String> =
+                                    serde_json::from_value(response.json()["value"].clone())
+                                        .unwrap_or_else(|e| {
+                                            panic!("append answered {}: {e}", response.body)
+                                        });
+                                history.acked.push(Acked {
+                                    client: id,
+                                    key: key.clone(),
+                                    value,
+                                    list,
+                                });
+                                acked.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(response) if response.status == 503 => {
+                                history.unknown.push((key.clone(), value));
+                            }
+                            Ok(response) => {
+                                panic!(
+                                    "append to {url} answered {} {}",
+                                    response.status, response.body
+                                )
+                            }
+                            Err(_) => {
+                                history.unknown.push((key.clone(), value));
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    }
+                    history
+                })
+            })
+            .collect();
+        AppendLoad {
+            stop,
+            acked,
+            threads,
+        }
+    }
+
+    /// How many appends were acknowledged so far.
+    pub fn acked(&self) -> usize {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Waits for every thread to finish on its own.
+    pub fn join(self) -> History {
+        let mut history = History::default();
+        for thread in self.threads {
+            match thread.join() {
+                Ok(h) => history.merge(h),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        history
+    }
+
+    /// Asks every thread to stop after its current request, and waits.
+    pub fn stop(self) -> History {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+}

@@ -1,0 +1,446 @@
+//! A cluster of real member processes on loopback.
+//!
+//! [`Cluster`] owns a temporary directory holding the config file, one data dir per member and one
+//! log file per member (stdout and stderr of every run, appended). Dropping it kills every member
+//! still running; when the test is failing, it first prints every member's log.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::config::Config;
+use crate::http::{Client, Response};
+use crate::ports::free_port_on;
+use crate::runtime::Runtime;
+use crate::tempdir::TempDir;
+use crate::wait_until;
+
+/// How long a cluster may take to elect a leader before a scenario gives up.
+pub const ELECTION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One member: its config entry, where it listens, its files and its process.
+#[derive(Debug)]
+pub struct Member {
+    /// The member's spelling in the config's `servers`, e.g. `localhost:41234`.
+    pub entry: String,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+}
+
+/// Describes a cluster before it exists.
+#[derive(Debug)]
+pub struct ClusterBuilder {
+    runtime: Runtime,
+    hosts: Vec<String>,
+    secret: Option<String>,
+    tuning: Vec<(String, Json)>,
+}
+
+impl ClusterBuilder {
+    /// Members spelled with these host names, one member per host (`localhost` and `127.x.y.z`
+    /// only: members listen on the address the name stands for).
+    pub fn hosts(mut self, hosts: &[&str]) -> Self {
+        self.hosts = hosts.iter().map(|h| (*h).to_owned()).collect();
+        self
+    }
+
+    /// `n` members, all spelled `127.0.0.1`.
+    pub fn size(mut self, n: usize) -> Self {
+        self.hosts = vec!["127.0.0.1".to_owned(); n];
+        self
+    }
+
+    pub fn secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Sets a tuning field over the suite's fast defaults ([`Config::fast`]).
+    pub fn tuning(mut self, field: &str, value: impl Into<Json>) -> Self {
+        self.tuning.push((field.to_owned(), value.into()));
+        self
+    }
+
+    /// Writes the config and prepares the members; starts none.
+    pub fn build(self) -> Cluster {
+        let dir = TempDir::new(self.runtime.name());
+        let mut members = Vec::new();
+        for (i, host) in self.hosts.iter().enumerate() {
+            let ip: Ipv4Addr = match host.as_str() {
+                "localhost" => Ipv4Addr::LOCALHOST,
+                ip => ip.parse().expect("hosts are localhost or 127.x.y.z"),
+            };
+            let port = free_port_on(&[ip]);
+            let data_dir = dir.path().join(format!("member-{i}"));
+            members.push(Member {
+                entry: format!("{host}:{port}"),
+                listen: SocketAddr::from((ip, port)),
+                data_dir,
+                log: dir.path().join(format!("member-{i}.log")),
+                child: None,
+                starts: 0,
+            });
+        }
+        let mut config = Config::fast(members.iter().map(|m| m.entry.clone()).collect());
+        config.secret = self.secret;
+        for (field, value) in self.tuning {
+            config = config.set(&field, value);
+        }
+        let config_path = dir.path().join("cluster.json");
+        config.write(&config_path);
+        Cluster {
+            runtime: self.runtime,
+            config,
+            config_path,
+            members,
+            client: Client::default(),
+            dir,
+        }
+    }
+
+    /// Builds the cluster, starts every member and waits until they agree on a leader.
+    pub fn start(self) -> Cluster {
+        let mut cluster = self.build();
+        cluster.start_all();
+        cluster.wait_for_leader();
+        cluster
+    }
+}
+
+/// A cluster of member processes. See the module docs.
+#[derive(Debug)]
+pub struct Cluster {
+    pub runtime: Runtime,
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub members: Vec<Member>,
+    pub client: Client,
+    // Dropped last: the members' files live here.
+    dir: TempDir,
+}
+
+impl Cluster {
+    /// Three members on 127.0.0.1 by default.
+    pub fn builder(runtime: Runtime) -> ClusterBuilder {
+        ClusterBuilder {
+            runtime,
+            hosts: vec!["127.0.0.1".to_owned(); 3],
+            secret: None,
+            tuning: Vec::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Starts member `i` (again, after a kill: same listen address and data dir).
+    pub fn start(&mut self, i: usize) {
+        let binary = self.runtime.binary();
+        let member = &mut self.members[i];
+        assert!(member.child.is_none(), "member {i} is already running");
+        member.starts += 1;
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&member.log)
+            .expect("open the member's log");
+        let args = [
+            "--config".to_owned(),
+            self.config_path.display().to_string(),
+            "--listen".to_owned(),
+            member.listen.to_string(),
+            "--data-dir".to_owned(),
+            member.data_dir.display().to_string(),
+        ];
+        let _ = writeln!(
+            log,
+            "=== start #{} of member {i} ({}): {} {}",
+            member.starts,
+            member.entry,
+            binary.display(),
+            args.join(" ")
+        );
+        let stderr = log.try_clone().expect("clone the log handle");
+        let child = Command::new(&binary)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            .env("RUST_BACKTRACE", "1")
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        member.child = Some(child);
+    }
+
+    /// Starts every member, in order.
+    pub fn start_all(&mut self) {
+        for i in 0..self.len() {
+            self.start(i);
+        }
+    }
+
+    /// Whether member `i` was started and has not exited.
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match &mut self.members[i].child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// `kill -9` member `i` and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM to member `i` and waits up to `timeout` for it to exit; panics (after
+    /// killing it) if it does not.
+    pub fn terminate(&mut self, i: usize, timeout: Duration) -> ExitStatus {
+        self.stop_with(i, "TERM", timeout)
+    }
+
+    /// Sends SIGINT (Ctrl-C) to member `i` and waits up to `timeout` for it to exit, as
+    /// [`Cluster::terminate`].
+    pub fn interrupt(&mut self, i: usize, timeout: Duration) -> ExitStatus {
+        self.stop_with(i, "INT", timeout)
+    }
+
+    fn stop_with(&mut self, i: usize, signal_name: &str, timeout: Duration) -> ExitStatus {
+        let child = self.members[i]
+            .child
+            .as_mut()
+            .unwrap_or_else(|| panic!("member {i} is not running"));
+        signal(child, signal_name);
+        match self.wait_exit(i, timeout) {
+            Some(status) => status,
+            None => {
+                self.kill(i);
+                panic!("member {i} did not exit within {timeout:?} of SIG{signal_name}");
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for member `i` to exit by itself, and reaps it.
+    pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> Option<ExitStatus> {
+        let member = &mut self.members[i];
+        let child = member.child.as_mut()?;
+        let status = wait_child(child, timeout)?;
+        member.child = None;
+        Some(status)
+    }
+
+    /// `http://<listen address><path>` of member `i`.
+    pub fn url(&self, i: usize, path: &str) -> String {
+        format!("http://{}{path}", self.members[i].listen)
+    }
+
+    /// `GET /status` of member `i`, when it answers `200` with JSON.
+    pub fn status(&self, i: usize) -> Option<Json> {
+        let response = self.client.get(&self.url(i, "/status")).ok()?;
+        (response.status == 200)
+            .then(|| serde_json::from_str(&response.body).ok())
+            .flatten()
+    }
+
+    /// The commit index member `i` reports.
+    pub fn commit_index(&self, i: usize) -> Option<u64> {
+        self.status(i)?["commit_index"].as_u64()
+    }
+
+    /// The index of the member whose config entry is `entry`.
+    pub fn member_by_entry(&self, entry: &str) -> Option<usize> {
+        self.members.iter().position(|m| m.entry == entry)
+    }
+
+    /// Indices of the members started and not stopped by the harness since.
+    pub fn started(&self) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&i| self.members[i].child.is_some())
+            .collect()
+    }
+
+    /// The leader every started member agrees on, when that member says it leads.
+    pub fn leader(&self) -> Option<usize> {
+        let started = self.started();
+        let mut agreed: Option<String> = None;
+        for &i in &started {
+            let status = self.status(i)?;
+            let leader = status["leader"].as_str()?.to_owned();
+            match &agreed {
+                Some(l) if *l != leader => return None,
+                _ => agreed = Some(leader),
+            }
+        }
+        let leader = self.member_by_entry(&agreed?)?;
+        if !started.contains(&leader) {
+            return None;
+        }
+        let status = self.status(leader)?;
+        (status["role"] == json!("leader")).then_some(leader)
+    }
+
+    /// Waits until every started member agrees on a leader that says it leads.
+    pub fn wait_for_leader(&self) -> usize {
+        wait_until(
+            "the started members agree on a leader",
+            ELECTION_TIMEOUT,
+            || self.leader(),
+        )
+    }
+
+    /// Waits until member `i` reports a commit index of at least `index`.
+    pub fn wait_for_commit(&self, i: usize, index: u64, timeout: Duration) {
+        wait_until(
+            &format!("member {i} reports commit_index >= {index}"),
+            timeout,
+            || self.commit_index(i).filter(|&c| c >= index),
+        );
+    }
+
+    /// `POST /client-request` to member `i`.
+    pub fn try_request(&self, i: usize, command: &Json) -> Result<Response, String> {
+        self.client
+            .post_json(&self.url(i, "/client-request"), command)
+    }
+
+    /// `POST /client-request` to member `i`; panics if the request gets no HTTP answer.
+    pub fn request(&self, i: usize, command: &Json) -> Response {
+        self.try_request(i, command)
+            .unwrap_or_else(|e| panic!("request {command} to member {i}: {e}"))
+    }
+
+    /// Runs `command` on member `i` and returns the answer's JSON; panics unless it is `200`.
+    pub fn ok(&self, i: usize, command: &Json) -> Json {
+        let response = self.request(i, command);
+        assert_eq!(
+            response.status, 200,
+            "{command} on member {i}: {}",
+            response.body
+        );
+        response.json()
+    }
+
+    /// Every member's log, for failure reports.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        for (i, member) in self.members.iter().enumerate() {
+            let text = std::fs::read_to_string(&member.log).unwrap_or_default();
+            all.push_str(&format!(
+                "----- member {i} ({}, {}) log -----\n{}\n",
+                member.entry,
+                self.runtime.name(),
+                tail(&text, 200)
+            ));
+        }
+        all
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.len() {
+            self.kill(i);
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+    }
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> &str {
+    let mut start = text.len();
+    for _ in 0..=lines {
+        match text[..start].rfind('\n') {
+            Some(at) => start = at,
+            None => return text,
+        }
+    }
+    &text[start + 1..]
+}
+
+/// Sends a signal by name (`TERM`, `INT`) to a child process.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill(1)");
+    assert!(status.success(), "kill -{name} {} failed", child.id());
+}
+
+/// Waits up to `timeout` for `child` to exit.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What a server run to its exit said.
+#[derive(Debug)]
+pub struct Exit {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Runs a server binary with `args` until it exits by itself, at most `timeout` (then kills it
+/// and panics), capturing its output in files under `dir`.
+pub fn run_to_exit(runtime: Runtime, args: &[&str], dir: &Path, timeout: Duration) -> Exit {
+    let binary = runtime.binary();
+    let out_path = dir.join("run.stdout");
+    let err_path = dir.join("run.stderr");
+    let started = Instant::now();
+    let mut child = Command::new(&binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).expect("create stdout file"))
+        .stderr(File::create(&err_path).expect("create stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let status = wait_child(&mut child, timeout);
+    let elapsed = started.elapsed();
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{} {args:?} did not exit within {timeout:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            binary.display()
+        );
+    };
+    Exit {
+        status,
+        stdout,
+        stderr,
+        elapsed,
+    }
+}

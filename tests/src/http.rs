@@ -1,0 +1,134 @@
+//! A small blocking HTTP client over `ureq`, which hands back every status as a value.
+
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+/// An answer: status, content type and the whole body.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl Response {
+    /// The body as JSON; panics (showing the body) when it is not.
+    pub fn json(&self) -> Json {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "expected a JSON body, got {} {:?}: {e}",
+                self.status, self.body
+            )
+        })
+    }
+
+    /// The sentence of an error body `{"error": "<sentence>"}`; panics when the body has any
+    /// other shape.
+    pub fn error_sentence(&self) -> String {
+        let json = self.json();
+        match json.as_object() {
+            Some(object) if object.len() == 1 => match object.get("error") {
+                Some(Json::String(sentence)) if !sentence.is_empty() => sentence.clone(),
+                _ => panic!("expected {{\"error\": <sentence>}}, got {json}"),
+            },
+            _ => panic!("expected {{\"error\": <sentence>}}, got {json}"),
+        }
+    }
+
+    /// Whether the content type says JSON.
+    pub fn is_json(&self) -> bool {
+        self.content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("application/json"))
+    }
+}
+
+/// A blocking client with a global timeout per request and no connection reuse (members are
+/// killed and restarted on the same ports, and idle pooled connections would keep a member
+/// that shuts down gracefully waiting).
+#[derive(Clone, Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new(Duration::from_secs(15))
+    }
+}
+
+impl Client {
+    pub fn new(timeout: Duration) -> Client {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            .build();
+        Client {
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+
+    pub fn get(&self, url: &str) -> Result<Response, String> {
+        read(url, self.agent.get(url).call())
+    }
+
+    /// POSTs `body` as `application/json` with extra `headers`.
+    pub fn post(
+        &self,
+        url: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<Response, String> {
+        let mut request = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(url, request.send(body))
+    }
+
+    pub fn post_json(&self, url: &str, body: &Json) -> Result<Response, String> {
+        self.post(url, body.to_string().as_bytes(), &[])
+    }
+
+    pub fn put(&self, url: &str, body: &[u8]) -> Result<Response, String> {
+        read(
+            url,
+            self.agent
+                .put(url)
+                .header("Content-Type", "application/json")
+                .send(body),
+        )
+    }
+
+    pub fn delete(&self, url: &str) -> Result<Response, String> {
+        read(url, self.agent.delete(url).call())
+    }
+}
+
+fn read(
+    url: &str,
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Response, String> {
+    let mut response = result.map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{url}: reading the body: {e}"))?;
+    Ok(Response {
+        status,
+        content_type,
+        body,
+    })
+}

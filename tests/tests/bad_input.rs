@@ -1,0 +1,272 @@
+//! Bad input from clients, from the command line and from the config file: clear errors with the
+//! right status, and a cluster that still serves afterwards.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use paxos_tests::cluster::{Exit, run_to_exit};
+use paxos_tests::fixtures::assert_error_shape;
+use paxos_tests::ports::free_port;
+use paxos_tests::tempdir::TempDir;
+use paxos_tests::{Cluster, Config, Response, Runtime, json, scenarios};
+
+scenarios! {
+    bad_requests,
+    bad_config_files,
+    usage_errors,
+    busy_listen_port,
+}
+
+/// Panics unless `response` is `status` with an error body of the fixtures' shape.
+fn assert_error(what: &str, response: Result<Response, String>, status: u16) {
+    let response = response.unwrap_or_else(|e| panic!("{what}: no answer: {e}"));
+    assert_eq!(response.status, status, "{what}: {}", response.body);
+    assert!(
+        response.is_json(),
+        "{what}: content type {:?}",
+        response.content_type
+    );
+    assert_error_shape(status, &response.json());
+}
+
+fn bad_requests(runtime: Runtime) {
+    let cluster = Cluster::builder(runtime).start();
+    let leader = cluster.wait_for_leader();
+    let client = &cluster.client;
+    let mut writes = 0;
+    for i in [leader, (leader + 1) % cluster.len()] {
+        let request_url = cluster.url(i, "/client-request");
+        let still_serves = |writes: &mut usize| {
+            *writes += 1;
+            let answer = cluster.ok(i, &json!({"op": "append", "key": "alive", "value": "x"}));
+            assert_eq!(answer["value"].as_array().map(Vec::len), Some(*writes));
+        };
+        let cases: [(&str, &[u8]); 6] = [
+            ("malformed JSON", b"{\"op\": \"put\", "),
+            ("not JSON at all", b"\xff\xfe garbage"),
+            ("unknown op", br#"{"op": "frobnicate", "key": "k"}"#),
+            ("missing key", br#"{"op": "get"}"#),
+            ("missing value", br#"{"op": "put", "key": "k"}"#),
+            (
+                "mistyped field",
+                br#"{"op": "put", "key": "k", "value": 5}"#,
+            ),
+        ];
+        for (what, body) in cases {
+            assert_error(what, client.post(&request_url, body, &[]), 400);
+            still_serves(&mut writes);
+        }
+
+        // 2 MiB: over the 1 MiB limit, refused whole and not applied.
+        let huge = format!(
+            r#"{{"op": "put", "key": "huge", "value": "{}"}}"#,
+            "x".repeat(2 << 20)
+        );
+        assert_error(
+            "a 2 MiB body",
+            client.post(&request_url, huge.as_bytes(), &[]),
+            413,
+        );
+        still_serves(&mut writes);
+        assert_eq!(
+            cluster.ok(i, &json!({"op": "get", "key": "huge"}))["value"],
+            json!(null)
+        );
+
+        assert_error("unknown path", client.get(&cluster.url(i, "/nope")), 404);
+        assert_error(
+            "unknown path, POST",
+            client.post(&cluster.url(i, "/client-request/extra"), b"{}", &[]),
+            404,
+        );
+        still_serves(&mut writes);
+
+        assert_error("GET /client-request", client.get(&request_url), 405);
+        assert_error(
+            "POST /status",
+            client.post(&cluster.url(i, "/status"), b"{}", &[]),
+            405,
+        );
+        assert_error(
+            "DELETE /server_id",
+            client.delete(&cluster.url(i, "/server_id")),
+            405,
+        );
+        assert_error(
+            "PUT /metrics",
+            client.put(&cluster.url(i, "/metrics"), b"{}"),
+            405,
+        );
+        still_serves(&mut writes);
+
+        // What a peer sends is no excuse either.
+        let peer = client
+            .post(
+                &cluster.url(i, "/paxos/messages"),
+                b"{\"version\": 1, \"from\": ",
+                &[],
+            )
+            .expect("an answer to a malformed envelope");
+        assert_eq!(peer.status, 400, "malformed envelope: {}", peer.body);
+        still_serves(&mut writes);
+    }
+    for i in 0..cluster.len() {
+        assert!(
+            cluster.status(i).is_some(),
+            "member {i} stopped serving /status"
+        );
+    }
+}
+
+/// Runs the server with `args` and checks it exits 2 with one line on stderr containing each
+/// of `names`.
+fn assert_usage_error(runtime: Runtime, dir: &Path, args: &[&str], names: &[&str]) -> Exit {
+    let exit = run_to_exit(runtime, args, dir, Duration::from_secs(10));
+    assert_eq!(
+        exit.status.code(),
+        Some(2),
+        "{args:?}: exit status; stderr:\n{}",
+        exit.stderr
+    );
+    let lines: Vec<&str> = exit
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?}: stderr is not one line:\n{}",
+        exit.stderr
+    );
+    for name in names {
+        assert!(
+            lines[0].contains(name),
+            "{args:?}: stderr does not name {name}: {}",
+            lines[0]
+        );
+    }
+    exit
+}
+
+fn bad_config_files(runtime: Runtime) {
+    let dir = TempDir::new("bad-config");
+    let listen_port = free_port();
+    let listen = format!("127.0.0.1:{listen_port}");
+    let me = json!([listen]);
+    let configs = [
+        ("not-json.json", "{\"servers\": [".to_owned()),
+        ("empty-servers.json", json!({"servers": []}).to_string()),
+        (
+            "duplicate.json",
+            json!({"servers": [listen, listen]}).to_string(),
+        ),
+        (
+            "unknown-field.json",
+            json!({"servers": me, "hartbeat_ms": 5}).to_string(),
+        ),
+        ("not-an-object.json", json!(["127.0.0.1:1"]).to_string()),
+        (
+            "too-many.json",
+            json!({"servers": (1..=10).map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>()})
+                .to_string(),
+        ),
+        (
+            "mistyped.json",
+            json!({"servers": me, "heartbeat_ms": "fast"}).to_string(),
+        ),
+    ];
+    let data_dir = dir.path().join("data");
+    for (name, text) in configs {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap();
+        let args = [
+            "--config",
+            path,
+            "--listen",
+            &listen,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ];
+        assert_usage_error(runtime, dir.path(), &args, &[path]);
+    }
+    let missing = dir.path().join("missing.json");
+    let missing = missing.to_str().unwrap();
+    let args = [
+        "--config",
+        missing,
+        "--listen",
+        &listen,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    assert_usage_error(runtime, dir.path(), &args, &[missing]);
+    // The control: a good config file gets further (the server runs until it is stopped).
+    let good = dir.path().join("good.json");
+    Config::fast(vec![listen.clone()]).write(&good);
+    let mut child = std::process::Command::new(runtime.binary())
+        .args(["--config", good.to_str().unwrap(), "--listen", &listen])
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let exited = paxos_tests::cluster::wait_child(&mut child, Duration::from_secs(1));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(exited, None, "the server exited with a good config");
+}
+
+fn usage_errors(runtime: Runtime) {
+    let dir = TempDir::new("usage");
+    let config = dir.path().join("cluster.json");
+    let listen = format!("127.0.0.1:{}", free_port());
+    Config::fast(vec![listen.clone()]).write(&config);
+    let config = config.to_str().unwrap();
+    assert_usage_error(runtime, dir.path(), &["--config", config], &["--listen"]);
+    assert_usage_error(runtime, dir.path(), &["--listen", &listen], &["--config"]);
+    assert_usage_error(
+        runtime,
+        dir.path(),
+        &["--config", config, "--listen", &listen, "--frobnicate"],
+        &["--frobnicate"],
+    );
+    assert_usage_error(
+        runtime,
+        dir.path(),
+        &["--config", config, "--listen", "not-an-address"],
+        &["--listen"],
+    );
+}
+
+fn busy_listen_port(runtime: Runtime) {
+    let dir = TempDir::new("busy");
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = busy.local_addr().unwrap().to_string();
+    let config = dir.path().join("cluster.json");
+    Config::fast(vec![listen.clone()]).write(&config);
+    let data_dir = dir.path().join("data");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    let exit = run_to_exit(runtime, &args, dir.path(), Duration::from_secs(10));
+    assert_eq!(
+        exit.status.code(),
+        Some(1),
+        "exit status; stderr:\n{}",
+        exit.stderr
+    );
+    assert!(
+        exit.stderr.contains(&listen) || exit.stderr.to_lowercase().contains("in use"),
+        "stderr says neither the address nor that it is in use:\n{}",
+        exit.stderr
+    );
+    drop(busy);
+}

@@ -1,0 +1,193 @@
+//! Self-discovery: members find themselves among aliased config entries whatever the start order,
+//! and a member that is not in its config gives up in time, saying what it tried.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use paxos_tests::cluster::run_to_exit;
+use paxos_tests::fixtures::assert_status_shape;
+use paxos_tests::ports::free_port;
+use paxos_tests::tempdir::TempDir;
+use paxos_tests::{Cluster, Config, Runtime, json, scenarios, wait_for, wait_until};
+
+scenarios! {
+    discovery_with_aliases,
+    discovery_failure,
+}
+
+/// A shuffled start order of `0..n`, different from run to run; printed so a failure can be
+/// reproduced with the same order.
+fn shuffled(n: usize) -> Vec<usize> {
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        order.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+fn discovery_with_aliases(runtime: Runtime) {
+    let mut cluster = Cluster::builder(runtime)
+        .hosts(&["localhost", "127.0.0.1", "127.0.0.2"])
+        // The early request must outlive the wait for a second member.
+        .tuning("request_timeout_ms", 15_000)
+        .build();
+    let order = shuffled(cluster.len());
+    eprintln!("start order: {order:?}");
+    let [first, second, late] = order[..] else {
+        unreachable!()
+    };
+
+    // The first member alone: it can serve its id, but it cannot commit anything.
+    cluster.start(first);
+    let client = cluster.client.clone();
+    let id_url = cluster.url(first, "/server_id");
+    wait_for(
+        "the first member serves /server_id",
+        Duration::from_secs(10),
+        || client.get(&id_url).is_ok_and(|r| r.status == 200),
+    );
+    let role_when_asked = cluster.status(first).map(|s| s["role"].clone());
+    let early_url = cluster.url(first, "/client-request");
+    let early_client = cluster.client.clone();
+    let sent = Instant::now();
+    let early = std::thread::spawn(move || {
+        let answer = early_client.post_json(
+            &early_url,
+            &json!({"op": "append", "key": "early", "value": "x"}),
+        );
+        (answer, sent.elapsed())
+    });
+
+    // The second member a second later: now a majority exists.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !early.is_finished(),
+        "the early request was answered before a majority existed: {:?}",
+        early.join().unwrap().0
+    );
+    let second_started = sent.elapsed();
+    cluster.start(second);
+    let (answer, waited) = early.join().unwrap();
+    let answer = answer.unwrap_or_else(|e| panic!("the early request failed: {e}"));
+    assert_eq!(
+        (answer.status, answer.json()["value"].clone()),
+        (200, json!(["x"])),
+        "the early request (sent while the member's role was {role_when_asked:?}) was not served: {}",
+        answer.body
+    );
+    assert!(
+        waited >= second_started,
+        "the early request was answered after {waited:?}, before a second member started"
+    );
+
+    // The last member seconds late.
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.start(late);
+    let leader = cluster.wait_for_leader();
+    let target = cluster.commit_index(leader).expect("the leader's status");
+    cluster.wait_for_commit(late, target, Duration::from_secs(20));
+
+    // Every member found itself under its own spelling, and all serve.
+    let servers: Vec<String> = cluster.members.iter().map(|m| m.entry.clone()).collect();
+    for i in 0..cluster.len() {
+        let status = cluster.status(i).expect("status");
+        assert_status_shape(&status);
+        assert_eq!(
+            status["self"],
+            json!(cluster.members[i].entry),
+            "member {i}: {status}"
+        );
+        assert_eq!(status["servers"], json!(servers), "member {i}: {status}");
+        assert_eq!(status["runtime"], json!(runtime.name()));
+        assert_eq!(
+            cluster.ok(
+                i,
+                &json!({"op": "append", "key": "early", "value": format!("m{i}")})
+            )["value"]
+                .as_array()
+                .map(Vec::len),
+            Some(i + 2),
+            "member {i} appended to the wrong list"
+        );
+    }
+    let ids: std::collections::HashSet<String> = (0..cluster.len())
+        .map(|i| {
+            cluster.status(i).unwrap()["server_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), cluster.len(), "members share a server id");
+}
+
+fn discovery_failure(runtime: Runtime) {
+    let dir = TempDir::new("discovery-failure");
+    // Two entries nobody listens on, and one that accepts connections but never answers: none
+    // of them is the server.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let entries = vec![
+        format!("127.0.0.1:{}", free_port()),
+        format!("localhost:{}", free_port()),
+        format!("127.0.0.1:{}", silent.local_addr().unwrap().port()),
+    ];
+    let timeout_ms = 2_000;
+    let config = Config::fast(entries.clone())
+        .set("discovery_timeout_ms", timeout_ms)
+        .set("discovery_retry_ms", 200);
+    let config_path = dir.path().join("cluster.json");
+    config.write(&config_path);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let data_dir = dir.path().join("data");
+    let exit = run_to_exit(
+        runtime,
+        &[
+            "--config",
+            config_path.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+        dir.path(),
+        Duration::from_secs(30),
+    );
+    let said = format!("{}{}", exit.stdout, exit.stderr);
+    assert_eq!(exit.status.code(), Some(1), "exit status; output:\n{said}");
+    let limit = Duration::from_millis(timeout_ms) + Duration::from_secs(3);
+    assert!(
+        exit.elapsed >= Duration::from_millis(timeout_ms) - Duration::from_millis(100),
+        "gave up after {:?}, before its discovery timeout of {timeout_ms} ms",
+        exit.elapsed
+    );
+    assert!(
+        exit.elapsed <= limit,
+        "gave up after {:?}, well after its discovery timeout of {timeout_ms} ms",
+        exit.elapsed
+    );
+    for entry in &entries {
+        assert!(
+            exit.stderr.contains(entry.as_str()),
+            "the message does not list {entry}, which it tried; stderr:\n{}",
+            exit.stderr
+        );
+    }
+    drop(silent);
+    // The control: the same binary with itself in the config gets past discovery.
+    let mut alone = Cluster::builder(runtime).size(1).build();
+    alone.start(0);
+    let found = wait_until(
+        "a one-member cluster finds itself",
+        Duration::from_secs(20),
+        || alone.status(0)?["self"].as_str().map(str::to_owned),
+    );
+    assert_eq!(found, alone.members[0].entry);
+}
