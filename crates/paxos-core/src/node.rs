@@ -396,9 +396,12 @@ impl Node {
     /// value accepted at that very ballot; asks for the rest.
     fn learn_commit(&mut self, ballot: Ballot, commit: Slot) {
         self.known_commit = self.known_commit.max(commit);
+        // A half-open range, because an inclusive `commit + 1..=commit` (a heartbeat that brings
+        // nothing new, the common case) has its start past its end, and `BTreeMap::range`
+        // panics on that.
         let learnable: Vec<(Slot, LogValue)> = self
             .accepted
-            .range(self.commit + 1..=commit.max(self.commit))
+            .range(self.commit + 1..commit.max(self.commit) + 1)
             .filter(|(_, (accepted_at, _))| *accepted_at == ballot)
             .map(|(&slot, (_, value))| (slot, value.clone()))
             .collect();
