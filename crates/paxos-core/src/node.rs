@@ -14,7 +14,7 @@
 //!   accepted that slot at the leader's own ballot, so it never takes an older value for the
 //!   decided one. Otherwise it asks for the decided entry ([`Message::CatchUp`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::mem;
 
 use crate::command::{Answer, Command};
@@ -116,6 +116,8 @@ pub struct Node {
     known_commit: Slot,
     catch_up_sent_at: Option<Time>,
     kv: KvStore,
+    /// Every request applied so far, so that a request decided in two slots applies once.
+    applied_requests: HashSet<RequestId>,
 
     // Proposer.
     state: State,
@@ -163,6 +165,7 @@ impl Node {
             known_commit: 0,
             catch_up_sent_at: None,
             kv: KvStore::new(),
+            applied_requests: HashSet::new(),
             state: State::Follower,
             leader: None,
             election_deadline: now,
@@ -482,6 +485,13 @@ impl Node {
             let LogValue::Request(request) = value else {
                 continue;
             };
+            // The network may deliver a `Forward` twice, and a leader proposes whatever it is
+            // handed, so one request can be decided in two slots. It must take effect once: the
+            // client sent it once. Every member applies the same log, so every member skips the
+            // same slot, and the set is rebuilt when a restarted member replays its log.
+            if !self.applied_requests.insert(request.id) {
+                continue;
+            }
             let answer: Answer = self.kv.apply(self.commit, &request.command);
             let id = request.id;
             if id.member == self.me && id.incarnation == self.incarnation {
