@@ -1,0 +1,124 @@
+//! `paxos-bench`: the threads-versus-async comparison of Twin Paxos.
+//!
+//! It starts real clusters of both servers on loopback (release builds next to this binary),
+//! runs every scenario against both, and writes a report with tables, SVG plots and raw JSON.
+//!
+//! ```text
+//! paxos-bench [--quick] [--out DIR]
+//! ```
+//!
+//! # Layout
+//!
+//! - `plan`: the sizes of each scenario, full or quick.
+//! - `run`: the scenarios themselves, built on the integration suite's cluster harness.
+//! - `load`: the closed- and open-loop load generator; `http`: its raw keep-alive client.
+//! - `idle`: idle keep-alive connections; `bare`: idle threads against idle tasks.
+//! - `procfs`: memory, threads and CPU time from `/proc`; `shape`: code-shape counts.
+//! - `report`, `plot`, `progress`: the report, its SVG charts, and the progress bars.
+
+mod bare;
+mod http;
+mod idle;
+mod load;
+mod plan;
+mod plot;
+mod procfs;
+mod progress;
+mod report;
+mod run;
+mod shape;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR]
+  --quick     every scenario, small: about a minute (CI runs this)
+  --out DIR   where to write the report (default: target/report)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bare") {
+        // The child side of the threads-versus-tasks scenario (see `bare`).
+        let (kind, n) = (args.get(1), args.get(2));
+        return match (kind, n) {
+            (Some(kind), Some(n)) => exit(bare::child_main(kind, n)),
+            _ => exit(Err("usage: paxos-bench bare threads|tasks N".into())),
+        };
+    }
+    let mut quick = false;
+    let mut out = PathBuf::from("target/report");
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--out" => match args.next() {
+                Some(dir) => out = PathBuf::from(dir),
+                None => return usage_error("--out needs a directory"),
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => return usage_error(&format!("unknown argument {other:?}")),
+        }
+    }
+    let plan = if quick {
+        plan::Plan::quick()
+    } else {
+        plan::Plan::full()
+    };
+    exit(bench(&plan, &out))
+}
+
+fn bench(plan: &plan::Plan, out: &std::path::Path) -> Result<(), String> {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    eprintln!(
+        "paxos-bench: {} plan, report to {}",
+        plan.name,
+        out.display()
+    );
+    let throughput = run::throughput(plan);
+    let open_loop = run::open_loop(plan, &throughput);
+    let idle = run::idle_connections(plan);
+    let bare = run::bare(plan)?;
+    let lifecycle = run::lifecycle(plan);
+    let results = report::Results {
+        plan: plan.name,
+        date: today(),
+        machine: procfs::machine_description(),
+        throughput,
+        open_loop,
+        idle,
+        bare,
+        lifecycle,
+        shape: shape::measure(&workspace)?,
+    };
+    report::write(out, &results)?;
+    eprintln!("paxos-bench: wrote {}", out.join("report.md").display());
+    Ok(())
+}
+
+/// Today's date, from `date` rather than a date library: the report only needs to say it.
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d %H:%M %Z")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map_or_else(|| "unknown date".to_owned(), |d| d.trim().to_owned())
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("paxos-bench: {message}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn exit(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("paxos-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

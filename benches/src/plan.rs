@@ -1,0 +1,69 @@
+//! How much of each scenario to run: the full comparison or the quick pass CI runs.
+
+use std::time::Duration;
+
+use crate::load::Workload;
+use crate::run::Placement;
+
+/// The sizes of every scenario.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub name: &'static str,
+    pub workloads: Vec<Workload>,
+    pub clients: Vec<usize>,
+    pub placements: Vec<Placement>,
+    /// A/B rounds: each round runs every cell on both servers, threaded first.
+    pub rounds: usize,
+    pub warmup: Duration,
+    /// Counted time of one throughput cell in one round.
+    pub cell: Duration,
+    pub load_fractions: Vec<f64>,
+    pub open_loop: Duration,
+    pub open_loop_workers: usize,
+    pub idle_steps: Vec<usize>,
+    pub bare_steps: Vec<usize>,
+    pub lifecycle_reps: usize,
+    pub shutdown_connections: usize,
+}
+
+impl Plan {
+    /// Every scenario at full size: about 15 minutes on 2 cores.
+    pub fn full() -> Plan {
+        Plan {
+            name: "full",
+            workloads: vec![Workload::Put, Workload::Get, Workload::Append],
+            clients: vec![1, 16, 64, 256],
+            placements: vec![Placement::Spread, Placement::Leader],
+            rounds: 2,
+            warmup: Duration::from_millis(500),
+            cell: Duration::from_millis(1500),
+            load_fractions: vec![0.25, 0.5, 0.75],
+            open_loop: Duration::from_secs(5),
+            open_loop_workers: 64,
+            idle_steps: (0..=8).map(|k| k * 1000).collect(),
+            bare_steps: (0..=10).map(|k| k * 1000).collect(),
+            lifecycle_reps: 3,
+            shutdown_connections: 1000,
+        }
+    }
+
+    /// Every scenario, small: about a minute, so CI keeps the benchmark from rotting.
+    pub fn quick() -> Plan {
+        Plan {
+            name: "quick",
+            workloads: vec![Workload::Put, Workload::Append],
+            clients: vec![1, 16],
+            placements: vec![Placement::Spread],
+            rounds: 1,
+            warmup: Duration::from_millis(200),
+            cell: Duration::from_millis(700),
+            load_fractions: vec![0.5],
+            open_loop: Duration::from_secs(2),
+            open_loop_workers: 16,
+            idle_steps: vec![0, 250, 500],
+            bare_steps: vec![0, 1000],
+            lifecycle_reps: 1,
+            shutdown_connections: 100,
+        }
+    }
+}
