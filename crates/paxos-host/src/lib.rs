@@ -12,6 +12,7 @@
 //!   Without `--data-dir` a server uses `./paxos-data/<host>-<port>` of `--listen`.
 //! - [`config`]: the cluster config JSON: `servers`, `secret`, tuning fields and defaults.
 //! - [`data_dir`]: the locked data dir, log replay, and batched append + fsync.
+//! - [`peer`]: peer URLs, timeouts and the batching of queued messages into envelopes.
 //! - [`probe`]: reading `GET /server_id` answers and describing probe failures for discovery.
 //! - [`http`]: routes, statuses and JSON bodies of the API; the peer secret check.
 //! - [`status`]: the snapshot of the node the driver publishes for `/status` and `/metrics`.
@@ -33,6 +34,7 @@ pub mod data_dir;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod peer;
 pub mod probe;
 pub mod status;
 pub mod waiters;
@@ -183,3 +185,11 @@ pub fn fail(program: &str, error: &RunError) -> ExitCode {
     eprintln!("{program}: {error}");
     ExitCode::from(1)
 }
+
+/// How long a stopping server waits for open connections and in-flight handlers before it exits
+/// anyway. Idle keep-alive connections must not keep a server from stopping.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What the driver waits for before it can take commands: this server's index in `servers`,
+/// or `None` once it is sure never to find it (discovery gave up, or the server is stopping).
+pub type Found = Option<paxos_core::MemberId>;

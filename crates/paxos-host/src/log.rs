@@ -52,6 +52,10 @@ pub fn replayed(data_dir: &Path, durable: &Durable, torn_bytes: u64) {
     );
 }
 
+pub fn listening(address: impl Display) {
+    info!(%address, "listening");
+}
+
 pub fn probe_failed(server: &str, reason: &str) {
     debug!(server, reason, "probe for my id failed");
 }

@@ -1,0 +1,107 @@
+//! Finding myself: drives [`paxos_core::Discovery`] with one short-lived thread per probe.
+//!
+//! Every `servers` entry is asked for its id at once, each on its own thread, and the answers
+//! come back over a channel, which is `concurrent.futures.as_completed` by hand. The entry that
+//! echoes this server's id is itself; then the "found myself" promise is resolved and every
+//! handler waiting on it goes on.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use paxos_core::MemberId;
+use paxos_core::discovery::{Discovery, Outcome};
+use paxos_host::probe::{self, PROBE_TIMEOUT};
+use paxos_host::{Clock, RunError, log};
+
+use crate::Shared;
+
+/// The longest the loop waits without looking at the shutdown token. A thread cannot wait on a
+/// channel and a token at once, so it waits on the channel in slices this long.
+const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
+
+/// Looks for this server among `servers` until found (`Some(index)`), the server is stopping
+/// (`None`), or the discovery timeout passes (the error lists what each entry answered).
+pub fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
+    let config = &shared.config;
+    let clock = Clock::start();
+    let mut discovery = Discovery::new(
+        shared.id.to_string(),
+        config.servers.clone(),
+        clock.now(),
+        config.discovery_retry(),
+        config.discovery_timeout(),
+    );
+    let agent = probe_agent();
+    let (answers, answered) = mpsc::channel();
+    loop {
+        match discovery.outcome() {
+            Some(Outcome::Found { index }) => {
+                let index = *index;
+                log::found_myself(index, &config.servers[index], clock.now());
+                shared.status.found_myself(index);
+                shared.found.resolve(Some(index));
+                return Ok(Some(index));
+            }
+            Some(outcome @ Outcome::NotFound { .. }) => {
+                let message = outcome.describe(config.discovery_timeout());
+                log::discovery_failed(&message);
+                shared.found.resolve(None);
+                return Err(RunError(message));
+            }
+            None => {}
+        }
+        if shared.shutdown.is_cancelled() {
+            shared.found.resolve(None);
+            return Ok(None);
+        }
+        for index in discovery.poll_probes(clock.now()) {
+            let agent = agent.clone();
+            let server = config.servers[index].clone();
+            let answers = answers.clone();
+            thread::spawn(move || {
+                let answer = ask_id(&agent, &server);
+                if let Err(reason) = &answer {
+                    log::probe_failed(&server, reason);
+                }
+                // The loop may have ended already; then nobody needs the answer.
+                let _ = answers.send((index, answer));
+            });
+        }
+        let next = discovery
+            .poll_timeout()
+            .map_or(Instant::now(), |t| clock.instant(t));
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .min(SHUTDOWN_CHECK);
+        match answered.recv_timeout(wait) {
+            Ok((index, answer)) => discovery.handle_answer(clock.now(), index, answer),
+            Err(_) => discovery.handle_timeout(clock.now()),
+        }
+    }
+}
+
+/// An HTTP client for probes: short timeouts, and non-2xx statuses as answers, not errors.
+fn probe_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(PROBE_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Asks `server` for its id.
+fn ask_id(agent: &ureq::Agent, server: &str) -> Result<String, String> {
+    let mut response = agent
+        .get(probe::server_id_url(server))
+        .call()
+        .map_err(|e| probe::describe_error(&e))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(4096)
+        .read_to_vec()
+        .map_err(|e| probe::describe_error(&e))?;
+    probe::read_server_id(status, &body)
+}

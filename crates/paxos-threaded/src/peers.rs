@@ -1,0 +1,122 @@
+//! Peer senders: one thread per peer, each with its own queue, posting batches with ureq.
+//!
+//! The driver must never wait on the network, so it only pushes messages onto a peer's queue.
+//! The peer's thread blocks until something is queued, takes everything queued, and posts it as
+//! few envelopes as possible over a kept-alive connection. While a post is in flight new messages
+//! pile up in the queue and go out together in the next one, which is how batching adapts to a
+//! slow peer. A failed post is counted and dropped: Paxos tolerates lost messages.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+
+use paxos_core::{MemberId, Message};
+use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
+use paxos_host::{http, log};
+
+use crate::Shared;
+
+/// The queues of every peer, indexed by member; `None` at this server's own index.
+#[derive(Debug)]
+pub struct Peers {
+    queues: Vec<Option<mpsc::Sender<Message>>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Peers {
+    /// Starts one sender thread for every member but `me`.
+    pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
+        let agent = peer_agent();
+        let mut queues = Vec::new();
+        let mut threads = Vec::new();
+        for (member, server) in shared.config.servers.iter().enumerate() {
+            if member == me {
+                queues.push(None);
+                continue;
+            }
+            let (queue, inbox) = mpsc::channel();
+            queues.push(Some(queue));
+            let sender = Sender {
+                shared: Arc::clone(shared),
+                agent: agent.clone(),
+                me,
+                server: server.clone(),
+            };
+            let thread = thread::Builder::new()
+                .name(format!("peer-{member}"))
+                .spawn(move || sender.run(&inbox))
+                .expect("spawning a peer sender thread");
+            threads.push(thread);
+        }
+        Peers { queues, threads }
+    }
+
+    /// Queues messages for their peers; never blocks.
+    pub fn send(&self, messages: Vec<(MemberId, Message)>) {
+        for (to, message) in messages {
+            if let Some(Some(queue)) = self.queues.get(to) {
+                // A sender thread only ends when its queue is dropped, so this cannot fail.
+                let _ = queue.send(message);
+            }
+        }
+    }
+
+    /// Closes the queues and waits for the senders, each of which finishes its current post
+    /// (bounded by the post timeout) and then sees its queue closed.
+    pub fn stop(self) {
+        drop(self.queues);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One peer's sender.
+struct Sender {
+    shared: Arc<Shared>,
+    agent: ureq::Agent,
+    me: MemberId,
+    server: String,
+}
+
+impl Sender {
+    fn run(self, inbox: &mpsc::Receiver<Message>) {
+        let url = peer::messages_url(&self.server);
+        let authorization = peer::authorization(self.shared.config.secret.as_deref());
+        // Blocks until a message is queued, then takes every other one already there.
+        while let Ok(first) = inbox.recv() {
+            let mut messages = vec![first];
+            messages.extend(inbox.try_iter().take(MAX_DRAIN - 1));
+            for body in peer::envelopes(self.me, messages) {
+                let mut request = self.agent.post(&url).content_type(http::JSON);
+                if let Some(authorization) = &authorization {
+                    request = request.header("Authorization", authorization);
+                }
+                match request.send(&body.json) {
+                    Ok(response) if response.status().as_u16() == 204 => {
+                        self.shared.metrics.peer_sent(body.messages);
+                    }
+                    Ok(response) => {
+                        self.shared.metrics.peer_send_error();
+                        let reason = format!("answered HTTP {}", response.status().as_u16());
+                        log::peer_send_failed(&self.server, body.messages, reason);
+                    }
+                    Err(error) => {
+                        self.shared.metrics.peer_send_error();
+                        log::peer_send_failed(&self.server, body.messages, error);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An HTTP client for peers: short timeouts, kept-alive connections, statuses as answers.
+fn peer_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(POST_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}

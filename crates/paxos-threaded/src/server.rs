@@ -1,0 +1,225 @@
+//! The HTTP routes, on rouille.
+//!
+//! Each request runs on a thread of a fixed pool and may block: a client request waits there for
+//! discovery and then for its command to commit. Statuses and bodies come from
+//! [`paxos_host::http`], so both servers answer alike.
+//!
+//! Under rouille sits tiny_http, which reads each connection on a thread of its own and sets no
+//! socket timeouts: an idle keep-alive connection holds a (sleeping) thread until the client
+//! closes it, and a client that stalls in the middle of a body holds a handler thread likewise.
+//! Neither blocks shutdown: [`Http::stop`] waits only [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE)
+//! for them, and the process exits past them.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use paxos_core::Command;
+use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply, Route};
+use paxos_host::metrics::{self, Outcome};
+use paxos_host::{RunError, log};
+
+use crate::driver::Event;
+use crate::promise::{self, Promise};
+use crate::{RUNTIME, Shared};
+
+/// The request handler pool's size. rouille's default spawns a thread per request, unbounded;
+/// a fixed pool bounds the threads a burst can create. It must be large, because each client
+/// request holds its thread for as long as its command takes to commit (up to the request
+/// timeout), and peer messages are served by the same pool: if waiting clients took every
+/// thread, the peer messages that would commit their commands could not be read.
+pub const HANDLER_THREADS: usize = 512;
+/// The most client requests allowed to wait at once; more are refused with `503` at once. The
+/// difference from [`HANDLER_THREADS`] is kept free for peer messages, `/status` and `/metrics`,
+/// whose handlers never block, so the cluster keeps making progress under any client load.
+pub const MAX_WAITING_CLIENTS: u64 = HANDLER_THREADS as u64 - 32;
+/// How often the accept loop looks at the shutdown token while no requests come.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The running HTTP server.
+#[derive(Debug)]
+pub struct Http {
+    stopped: Promise<()>,
+}
+
+/// Binds `listen` and serves on a thread of its own until shutdown.
+pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
+    let shutdown = shared.shutdown.clone();
+    let server = rouille::Server::new(listen, move |request| handle(&shared, request))
+        .map_err(|error| match error.downcast_ref::<std::io::Error>() {
+            Some(io) => RunError::bind(listen, io),
+            None => RunError(format!("cannot listen on {listen}: {error}")),
+        })?
+        .pool_size(HANDLER_THREADS);
+    log::listening(server.server_addr());
+    let stopped = Promise::new();
+    let done = stopped.clone();
+    thread::Builder::new()
+        .name("http".into())
+        .spawn(move || {
+            // `poll_timeout` returns once no request came for the interval; under a steady
+            // stream of requests it may not return at all, which is why `stop` waits only for
+            // a grace period.
+            while !shutdown.is_cancelled() {
+                server.poll_timeout(POLL_INTERVAL);
+            }
+            server.join();
+            // Dropping the server closes the listening socket.
+            drop(server);
+            done.resolve(());
+        })
+        .map_err(|e| RunError(format!("cannot start the HTTP thread: {e}")))?;
+    Ok(Http { stopped })
+}
+
+impl Http {
+    /// Waits up to `grace` for in-flight requests to finish after shutdown was requested.
+    pub fn stop(self, grace: Duration) {
+        if self.stopped.wait_timeout(grace).is_none() {
+            log::connections_outlived_grace(grace);
+        }
+    }
+}
+
+/// Routes one request.
+fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
+    let reply = match Route::find(request.method(), &request.url()) {
+        Err(reply) => reply,
+        Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
+        Ok(Route::ClientRequest) => client_request(shared, request),
+        Ok(Route::Status) => status(shared),
+        Ok(Route::Metrics) => return metrics(shared),
+        Ok(Route::PaxosMessages) => paxos_messages(shared, request),
+    };
+    respond(reply)
+}
+
+/// `POST /client-request`: waits for discovery, submits, waits for the answer.
+fn client_request(shared: &Shared, request: &rouille::Request) -> Reply {
+    let (outcome, reply) = run_command(shared, request);
+    shared.metrics.client_request(outcome);
+    reply
+}
+
+fn run_command(shared: &Shared, request: &rouille::Request) -> (Outcome, Reply) {
+    if shared.shutdown.is_cancelled() {
+        return (Outcome::Unavailable, http::shutting_down());
+    }
+    let _waiting = shared.metrics.client_waiting();
+    let waiting = shared.metrics.client_waiting_now();
+    if waiting > MAX_WAITING_CLIENTS {
+        return (Outcome::Unavailable, http::overloaded(waiting));
+    }
+    let body = match read_body(request, MAX_BODY) {
+        Ok(body) => body,
+        Err(reply) => return (Outcome::TooLarge, reply),
+    };
+    let command = match Command::from_json(&body) {
+        Ok(command) => command,
+        Err(sentence) => return (Outcome::BadRequest, http::bad_request(&sentence)),
+    };
+    let timeout = shared.config.request_timeout();
+    let deadline = Instant::now() + timeout;
+    // Requests that arrive before the server has found itself wait here, as in the seed talk.
+    match shared.found.wait_deadline(deadline) {
+        Some(Some(_)) => {}
+        Some(None) => return (Outcome::Unavailable, http::shutting_down()),
+        None => return (Outcome::Unavailable, http::still_discovering(timeout)),
+    }
+    let (reply, pending) = promise::pending();
+    let submit = Event::Submit {
+        command,
+        reply,
+        deadline,
+    };
+    if shared.events.send(submit).is_err() {
+        return (Outcome::Unavailable, http::shutting_down());
+    }
+    match pending.wait_deadline(deadline) {
+        Some(answer) => (Outcome::of(&answer), http::answer(&answer)),
+        None if shared.shutdown.is_cancelled() => (Outcome::Unavailable, http::shutting_down()),
+        None => (Outcome::Timeout, http::timeout(timeout)),
+    }
+}
+
+/// `GET /status`.
+fn status(shared: &Shared) -> Reply {
+    let snapshot = shared.status.get();
+    http::status(
+        shared.id.as_str(),
+        RUNTIME,
+        &shared.config.servers,
+        &snapshot,
+    )
+}
+
+/// `GET /metrics`, in the Prometheus text format rather than JSON.
+fn metrics(shared: &Shared) -> rouille::Response {
+    let text = shared.metrics.render(RUNTIME, &shared.status.get());
+    rouille::Response::from_data(metrics::CONTENT_TYPE, text)
+}
+
+/// `POST /paxos/messages`: checks, hands the messages to the driver, and answers `204` at once.
+fn paxos_messages(shared: &Shared, request: &rouille::Request) -> Reply {
+    let secret = shared.config.secret.as_deref();
+    if !http::authorized(request.header("Authorization").map(str::as_bytes), secret) {
+        return refuse_peer(shared, http::unauthorized());
+    }
+    let body = match read_body(request, MAX_PEER_BODY) {
+        Ok(body) => body,
+        Err(reply) => return refuse_peer(shared, reply),
+    };
+    let envelope = match http::parse_envelope(&body, shared.config.servers.len()) {
+        Ok(envelope) => envelope,
+        Err(reply) => return refuse_peer(shared, reply),
+    };
+    if !matches!(shared.found.get(), Some(Some(_))) || shared.shutdown.is_cancelled() {
+        return refuse_peer(shared, http::peer_before_discovery());
+    }
+    shared.metrics.peer_received(envelope.messages.len());
+    if shared.events.send(Event::Peer(envelope)).is_err() {
+        return http::shutting_down();
+    }
+    http::accepted()
+}
+
+fn refuse_peer(shared: &Shared, reply: Reply) -> Reply {
+    shared.metrics.peer_rejected();
+    log::peer_refused(&reply.body);
+    reply
+}
+
+/// Reads a body of at most `limit` bytes; `413` if it is longer.
+fn read_body(request: &rouille::Request, limit: usize) -> Result<Vec<u8>, Reply> {
+    let declared = request
+        .header("Content-Length")
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(http::body_too_large(limit));
+    }
+    let mut body = Vec::new();
+    if let Some(data) = request.data() {
+        // One byte past the limit tells an over-long body without reading all of it.
+        data.take(limit as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| http::bad_request(&format!("could not read the request body: {e}")))?;
+    }
+    if body.len() > limit {
+        return Err(http::body_too_large(limit));
+    }
+    Ok(body)
+}
+
+/// Turns a [`Reply`] into a rouille response.
+fn respond(reply: Reply) -> rouille::Response {
+    let mut response = if reply.status == 204 {
+        rouille::Response::empty_204()
+    } else {
+        rouille::Response::from_data(http::JSON, reply.body).with_status_code(reply.status)
+    };
+    if let Some(allow) = reply.allow {
+        response = response.with_additional_header("Allow", allow);
+    }
+    response
+}
