@@ -214,3 +214,82 @@ impl AppendLoad {
         self.join()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acked(client: usize, value: &str, list: &[&str]) -> Acked {
+        Acked {
+            client,
+            key: "k".into(),
+            value: value.into(),
+            list: list.iter().map(|v| (*v).to_owned()).collect(),
+        }
+    }
+
+    fn finals(list: &[&str]) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "k".to_owned(),
+            list.iter().map(|v| (*v).to_owned()).collect(),
+        )])
+    }
+
+    fn history() -> History {
+        History {
+            acked: vec![
+                acked(0, "a", &["a"]),
+                acked(1, "b", &["a", "b"]),
+                acked(0, "c", &["a", "b", "c"]),
+            ],
+            unknown: vec![("k".into(), "u".into())],
+        }
+    }
+
+    #[test]
+    fn accepts_a_consistent_history() {
+        history().check(&finals(&["a", "b", "c"]));
+        history().check(&finals(&["a", "b", "c", "u"]));
+    }
+
+    #[test]
+    #[should_panic(expected = "missing from the final list")]
+    fn finds_a_lost_acknowledged_value() {
+        history().check(&finals(&["a", "b"]));
+    }
+
+    #[test]
+    #[should_panic(expected = "appears twice")]
+    fn finds_a_duplicate() {
+        history().check(&finals(&["a", "b", "c", "a"]));
+    }
+
+    #[test]
+    #[should_panic(expected = "nobody sent")]
+    fn finds_a_phantom_value() {
+        history().check(&finals(&["a", "b", "c", "zzz"]));
+    }
+
+    #[test]
+    #[should_panic(expected = "not a prefix")]
+    fn finds_an_answer_that_is_not_a_prefix() {
+        let mut h = history();
+        h.acked[1].list = vec!["u".into(), "b".into()];
+        h.check(&finals(&["a", "b", "c", "u"]));
+    }
+
+    #[test]
+    #[should_panic(expected = "out of order")]
+    fn finds_a_client_whose_appends_were_reordered() {
+        // Client 0 sent a, then c; the log holds c before a.
+        let h = History {
+            acked: vec![
+                acked(0, "a", &["c", "b", "a"]),
+                acked(1, "b", &["c", "b"]),
+                acked(0, "c", &["c"]),
+            ],
+            unknown: Vec::new(),
+        };
+        h.check(&finals(&["c", "b", "a"]));
+    }
+}

@@ -204,6 +204,11 @@ impl Cluster {
         }
     }
 
+    /// The process id of member `i`, while the harness runs it (the benchmark reads `/proc`).
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.members[i].child.as_ref().map(Child::id)
+    }
+
     /// `kill -9` member `i` and reaps it.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {

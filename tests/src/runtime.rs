@@ -26,16 +26,20 @@ impl Runtime {
         }
     }
 
-    /// The server binary of the same build profile as this test, which lives next to the test
-    /// executable's `deps/` directory: `target/<profile>/deps/<test>` → `target/<profile>/<bin>`.
+    /// The server binary of the same build profile as the running executable. A test
+    /// executable lives in `target/<profile>/deps/`, next to which the servers are
+    /// (`target/<profile>/<bin>`); a binary such as the benchmark lives beside them.
     /// `PAXOS_TESTS_BIN_DIR` overrides the directory. The suite never builds the servers itself.
     pub fn binary(self) -> PathBuf {
         let dir = match std::env::var_os("PAXOS_TESTS_BIN_DIR") {
             Some(dir) => PathBuf::from(dir),
             None => {
-                let exe = std::env::current_exe().expect("the test executable's path");
-                let deps = exe.parent().expect("the test executable's directory");
-                deps.parent().unwrap_or(deps).to_path_buf()
+                let exe = std::env::current_exe().expect("the running executable's path");
+                let dir = exe.parent().expect("the running executable's directory");
+                match dir.file_name() {
+                    Some(name) if name == "deps" => dir.parent().unwrap_or(dir).to_path_buf(),
+                    _ => dir.to_path_buf(),
+                }
             }
         };
         let path = dir.join(format!(

@@ -8,6 +8,7 @@ use paxos_tests::{Cluster, Json, Runtime, json, scenarios};
 
 scenarios! {
     peer_authentication,
+    every_paxos_path_needs_the_secret,
 }
 
 /// What must not change: who leads, at which ballot, and how far the log is decided.
@@ -121,15 +122,6 @@ fn peer_authentication(runtime: Runtime) {
                 assert_error_shape(401, &response.json());
             }
         }
-        let other = cluster
-            .client
-            .post(&cluster.url(i, "/paxos/other"), b"{}", &[])
-            .unwrap();
-        assert_eq!(
-            other.status, 401,
-            "/paxos/other without a secret: {}",
-            other.body
-        );
     }
 
     assert_eq!(
@@ -158,4 +150,36 @@ fn peer_authentication(runtime: Runtime) {
         "an authenticated catch-up: {}",
         response.body
     );
+}
+
+/// api.md: "every `/paxos/*` request must carry `Authorization: Bearer <secret>`; anything else
+/// gets `401`", so an unauthenticated caller cannot even learn which peer paths exist.
+fn every_paxos_path_needs_the_secret(runtime: Runtime) {
+    let cluster = Cluster::builder(runtime).secret("the-secret").start();
+    for i in 0..cluster.len() {
+        for path in ["/paxos/other", "/paxos/messages/extra", "/paxos/"] {
+            let url = cluster.url(i, path);
+            let post = cluster.client.post(&url, b"{}", &[]).unwrap();
+            assert_eq!(
+                post.status, 401,
+                "POST {path} without the secret: {}",
+                post.body
+            );
+            let get = cluster.client.get(&url).unwrap();
+            assert_eq!(
+                get.status, 401,
+                "GET {path} without the secret: {}",
+                get.body
+            );
+        }
+        let get = cluster
+            .client
+            .get(&cluster.url(i, "/paxos/messages"))
+            .unwrap();
+        assert_eq!(
+            get.status, 401,
+            "GET /paxos/messages without the secret: {}",
+            get.body
+        );
+    }
 }
