@@ -447,15 +447,22 @@ impl Node {
     }
 
     fn on_decided(&mut self, from: MemberId, entries: Vec<Entry>, commit: Slot) {
+        let before = self.commit;
         for Entry { slot, value } in entries {
             self.learn(slot, value, true);
         }
         self.apply_decided();
         self.known_commit = self.known_commit.max(commit);
-        // The answer came: ask for the next batch now rather than after the retry interval.
-        self.catch_up_sent_at = None;
-        if self.commit < self.known_commit && self.leader == Some(from) {
-            self.request_catch_up();
+        // An answer that moved the commit index on asks for the next batch now rather than
+        // after the retry interval. A stale or duplicated answer asks for nothing: if every
+        // answer begot a request, each duplicate would start one more stream of requests and
+        // answers, and the streams would multiply without bound. Losses are covered by the
+        // retry timer, which stays armed.
+        if self.commit > before {
+            self.catch_up_sent_at = None;
+            if self.commit < self.known_commit && self.leader == Some(from) {
+                self.request_catch_up();
+            }
         }
     }
 
