@@ -29,59 +29,73 @@ fn final_lists(cluster: &Cluster, i: usize, keys: &[&str]) -> HashMap<String, Ve
         .collect()
 }
 
+/// Restarts member `i` from its data dir and waits until it caught up with the others.
+fn restart_and_catch_up(cluster: &mut Cluster, i: usize) {
+    let target = cluster
+        .started()
+        .iter()
+        .filter_map(|&m| cluster.commit_index(m))
+        .max()
+        .expect("the survivors' commit index");
+    cluster.start(i);
+    wait_until(
+        &format!("restarted member {i} commits and applies up to {target}"),
+        CATCH_UP,
+        || {
+            let status = cluster.status(i)?;
+            let applied = status["applied_index"].as_u64()?;
+            (status["commit_index"].as_u64()? >= target && applied >= target).then_some(())
+        },
+    );
+}
+
 fn leader_failover(runtime: Runtime) {
     let mut cluster = Cluster::builder(runtime)
         .tuning("request_timeout_ms", 3_000)
         .start();
-    let old_leader = cluster.wait_for_leader();
     let keys = ["fo-a", "fo-b", "fo-c"];
-    // Six clients, two per member, at most 400 appends each.
+    // Six clients, two per member, at most 1000 appends each, stopped below.
     let urls = (0..6)
         .map(|c| cluster.url(c % cluster.len(), "/client-request"))
         .collect();
-    let load = AppendLoad::start(&cluster.client, urls, &keys, 400);
+    let load = AppendLoad::start(&cluster.client, urls, &keys, 1000);
 
-    wait_for("60 appends acknowledged", Duration::from_secs(30), || {
-        load.acked() >= 60
-    });
-    cluster.kill(old_leader);
-    let killed_at = load.acked();
-    let new_leader = cluster.wait_for_leader();
-    assert_ne!(new_leader, old_leader);
-    wait_for(
-        "60 more appends acknowledged after the leader was killed",
-        Duration::from_secs(30),
-        || load.acked() >= killed_at + 60,
-    );
+    // Twice: kill -9 the leader under load, see another take over and the load go on, and
+    // restart the killed member (still under load), which catches up from its data dir.
+    let mut leaders = vec![cluster.wait_for_leader()];
+    for round in 1..=2 {
+        let old_leader = *leaders.last().unwrap();
+        let before = load.acked();
+        wait_for(
+            &format!("round {round}: 40 appends acknowledged"),
+            Duration::from_secs(30),
+            || load.acked() >= before + 40,
+        );
+        cluster.kill(old_leader);
+        let killed_at = load.acked();
+        let new_leader = cluster.wait_for_leader();
+        assert_ne!(new_leader, old_leader);
+        wait_for(
+            &format!(
+                "round {round}: 40 more appends acknowledged after leader {old_leader} was killed"
+            ),
+            Duration::from_secs(30),
+            || load.acked() >= killed_at + 40,
+        );
+        restart_and_catch_up(&mut cluster, old_leader);
+        leaders.push(cluster.wait_for_leader());
+    }
     let history = load.stop();
     eprintln!(
-        "{} appends acknowledged, {} unknown; leader {old_leader} killed, {new_leader} took over",
+        "{} appends acknowledged, {} unknown; leaders in turn: {leaders:?}",
         history.acked.len(),
         history.unknown.len()
     );
 
-    // No acknowledged write is lost, as the new leader sees it.
-    let finals = final_lists(&cluster, new_leader, &keys);
+    // No acknowledged write is lost, and every member answers the same lists.
+    let leader = cluster.wait_for_leader();
+    let finals = final_lists(&cluster, leader, &keys);
     history.check(&finals);
-
-    // The killed member restarts from its data dir and catches up.
-    let target = cluster
-        .started()
-        .iter()
-        .filter_map(|&i| cluster.commit_index(i))
-        .max()
-        .expect("the survivors' commit index");
-    cluster.start(old_leader);
-    cluster.wait_for_commit(old_leader, target, CATCH_UP);
-    wait_until(
-        "the restarted member applies what it caught up on",
-        CATCH_UP,
-        || {
-            let status = cluster.status(old_leader)?;
-            (status["applied_index"].as_u64()? >= target).then_some(())
-        },
-    );
-    cluster.wait_for_leader();
     for i in 0..cluster.len() {
         assert_eq!(
             final_lists(&cluster, i, &keys),
@@ -89,11 +103,13 @@ fn leader_failover(runtime: Runtime) {
             "member {i} answers other lists"
         );
     }
-    // And it serves writes again.
-    cluster.ok(
-        old_leader,
-        &json!({"op": "append", "key": "fo-a", "value": "after"}),
-    );
+    // And every member takes writes again.
+    for i in 0..cluster.len() {
+        cluster.ok(
+            i,
+            &json!({"op": "append", "key": "fo-a", "value": format!("after-{i}")}),
+        );
+    }
 }
 
 fn whole_cluster_restart(runtime: Runtime) {
