@@ -132,3 +132,56 @@ fn read(
         body,
     })
 }
+
+/// POSTs `body` to `http://<addr><path>` over a plain socket with `Connection: close`, and
+/// reads the answer even when the server answers before reading the whole body and closes (as
+/// a server may with `413`): write errors are ignored and the answer is read afterwards.
+/// Blocking HTTP clients such as `ureq` report such an early answer as a broken pipe.
+pub fn raw_post(
+    addr: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Response, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).ok();
+    stream.set_write_timeout(Some(timeout)).ok();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| body.chunks(64 * 1024).try_for_each(|c| stream.write_all(c)));
+    let mut received = Vec::new();
+    let mut buffer = [0; 16 * 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if received.is_empty() => return Err(format!("{addr}{path}: reading: {e}")),
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{addr}{path}: an incomplete answer: {text:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{addr}{path}: a bad status line: {head:?}"))?;
+    let content_type = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-type")
+            .then(|| value.trim().to_owned())
+    });
+    Ok(Response {
+        status,
+        content_type,
+        body: body.to_owned(),
+    })
+}
