@@ -127,6 +127,11 @@ pub fn bad_request(sentence: &str) -> Reply {
     error(400, sentence)
 }
 
+/// `400` for a body that broke off or could not be read.
+pub fn unreadable_body() -> Reply {
+    error(400, "could not read the request body")
+}
+
 /// `200`, the id as a JSON string.
 pub fn server_id(id: &str) -> Reply {
     Reply::new(200, json!(id).to_string())

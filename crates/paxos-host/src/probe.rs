@@ -13,6 +13,8 @@ use std::time::Duration;
 /// How long one probe may take, connecting included. Short, because an entry that does not
 /// answer is simply asked again a retry interval later.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest `GET /server_id` body worth reading: a JSON string of 32 hex digits is 34 bytes.
+pub const MAX_ID_BODY: usize = 4096;
 
 /// The URL that serves `server`'s id.
 pub fn server_id_url(server: &str) -> String {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use paxos_core::MemberId;
 use paxos_core::discovery::{Discovery, Outcome};
-use paxos_host::probe::{self, PROBE_TIMEOUT};
+use paxos_host::probe::{self, MAX_ID_BODY, PROBE_TIMEOUT};
 use paxos_host::{Clock, RunError, log};
 
 use crate::Shared;
@@ -32,7 +32,7 @@ pub fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
         config.discovery_retry(),
         config.discovery_timeout(),
     );
-    let agent = probe_agent();
+    let client = probe_client();
     let (answers, answered) = mpsc::channel();
     loop {
         match discovery.outcome() {
@@ -56,11 +56,11 @@ pub fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
             return Ok(None);
         }
         for index in discovery.poll_probes(clock.now()) {
-            let agent = agent.clone();
+            let client = client.clone();
             let server = config.servers[index].clone();
             let answers = answers.clone();
             thread::spawn(move || {
-                let answer = ask_id(&agent, &server);
+                let answer = ask_id(&client, &server);
                 if let Err(reason) = &answer {
                     log::probe_failed(&server, reason);
                 }
@@ -82,7 +82,7 @@ pub fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
 }
 
 /// An HTTP client for probes: short timeouts, and non-2xx statuses as answers, not errors.
-fn probe_agent() -> ureq::Agent {
+fn probe_client() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(PROBE_TIMEOUT))
         .http_status_as_error(false)
@@ -91,8 +91,8 @@ fn probe_agent() -> ureq::Agent {
 }
 
 /// Asks `server` for its id.
-fn ask_id(agent: &ureq::Agent, server: &str) -> Result<String, String> {
-    let mut response = agent
+fn ask_id(client: &ureq::Agent, server: &str) -> Result<String, String> {
+    let mut response = client
         .get(probe::server_id_url(server))
         .call()
         .map_err(|e| probe::describe_error(&e))?;
@@ -100,7 +100,7 @@ fn ask_id(agent: &ureq::Agent, server: &str) -> Result<String, String> {
     let body = response
         .body_mut()
         .with_config()
-        .limit(4096)
+        .limit(MAX_ID_BODY as u64)
         .read_to_vec()
         .map_err(|e| probe::describe_error(&e))?;
     probe::read_server_id(status, &body)

@@ -12,6 +12,7 @@ use std::thread;
 
 use paxos_core::{MemberId, Message};
 use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
+use paxos_host::probe;
 use paxos_host::{http, log};
 
 use crate::Shared;
@@ -26,7 +27,7 @@ pub struct Peers {
 impl Peers {
     /// Starts one sender thread for every member but `me`.
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
-        let agent = peer_agent();
+        let client = peer_client();
         let mut queues = Vec::new();
         let mut threads = Vec::new();
         for (member, server) in shared.config.servers.iter().enumerate() {
@@ -38,7 +39,7 @@ impl Peers {
             queues.push(Some(queue));
             let sender = Sender {
                 shared: Arc::clone(shared),
-                agent: agent.clone(),
+                client: client.clone(),
                 me,
                 server: server.clone(),
             };
@@ -74,7 +75,7 @@ impl Peers {
 /// One peer's sender.
 struct Sender {
     shared: Arc<Shared>,
-    agent: ureq::Agent,
+    client: ureq::Agent,
     me: MemberId,
     server: String,
 }
@@ -88,7 +89,7 @@ impl Sender {
             let mut messages = vec![first];
             messages.extend(inbox.try_iter().take(MAX_DRAIN - 1));
             for body in peer::envelopes(self.me, messages) {
-                let mut request = self.agent.post(&url).content_type(http::JSON);
+                let mut request = self.client.post(&url).content_type(http::JSON);
                 if let Some(authorization) = &authorization {
                     request = request.header("Authorization", authorization);
                 }
@@ -103,7 +104,11 @@ impl Sender {
                     }
                     Err(error) => {
                         self.shared.metrics.peer_send_error();
-                        log::peer_send_failed(&self.server, body.messages, error);
+                        log::peer_send_failed(
+                            &self.server,
+                            body.messages,
+                            probe::describe_error(&error),
+                        );
                     }
                 }
             }
@@ -112,7 +117,7 @@ impl Sender {
 }
 
 /// An HTTP client for peers: short timeouts, kept-alive connections, statuses as answers.
-fn peer_agent() -> ureq::Agent {
+fn peer_client() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(POST_TIMEOUT))

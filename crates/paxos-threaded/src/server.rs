@@ -203,7 +203,7 @@ fn read_body(request: &rouille::Request, limit: usize) -> Result<Vec<u8>, Reply>
         // One byte past the limit tells an over-long body without reading all of it.
         data.take(limit as u64 + 1)
             .read_to_end(&mut body)
-            .map_err(|e| http::bad_request(&format!("could not read the request body: {e}")))?;
+            .map_err(|_| http::unreadable_body())?;
     }
     if body.len() > limit {
         return Err(http::body_too_large(limit));

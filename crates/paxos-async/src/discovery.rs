@@ -1,0 +1,106 @@
+//! Finding myself: drives [`paxos_core::Discovery`] with one short-lived task per probe.
+//!
+//! Every `servers` entry is asked for its id at once, each in its own task, and the answers
+//! come back through a `JoinSet`, which is `asyncio.as_completed`. The entry that echoes this
+//! server's id is itself; then the "found myself" promise is resolved and every handler waiting
+//! on it goes on.
+
+use std::time::Instant;
+
+use paxos_core::MemberId;
+use paxos_core::discovery::{Discovery, Outcome};
+use paxos_host::probe::{self, MAX_ID_BODY, PROBE_TIMEOUT};
+use paxos_host::{Clock, RunError, log};
+use tokio::task::JoinSet;
+
+use crate::Shared;
+
+/// Looks for this server among `servers` until found (`Some(index)`), the server is stopping
+/// (`None`), or the discovery timeout passes (the error lists what each entry answered).
+pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
+    let config = &shared.config;
+    let clock = Clock::start();
+    let mut discovery = Discovery::new(
+        shared.id.to_string(),
+        config.servers.clone(),
+        clock.now(),
+        config.discovery_retry(),
+        config.discovery_timeout(),
+    );
+    let client = probe_client();
+    // Dropping the set when this function returns aborts the probes still out.
+    let mut answers = JoinSet::new();
+    loop {
+        match discovery.outcome() {
+            Some(Outcome::Found { index }) => {
+                let index = *index;
+                log::found_myself(index, &config.servers[index], clock.now());
+                shared.status.found_myself(index);
+                shared.found.resolve(Some(index));
+                return Ok(Some(index));
+            }
+            Some(outcome @ Outcome::NotFound { .. }) => {
+                let message = outcome.describe(config.discovery_timeout());
+                log::discovery_failed(&message);
+                shared.found.resolve(None);
+                return Err(RunError(message));
+            }
+            None => {}
+        }
+        if shared.shutdown.is_cancelled() {
+            shared.found.resolve(None);
+            return Ok(None);
+        }
+        for index in discovery.poll_probes(clock.now()) {
+            let client = client.clone();
+            let server = config.servers[index].clone();
+            answers.spawn(async move {
+                let answer = ask_id(&client, &server).await;
+                if let Err(reason) = &answer {
+                    log::probe_failed(&server, reason);
+                }
+                (index, answer)
+            });
+        }
+        let next = discovery
+            .poll_timeout()
+            .map_or(Instant::now(), |t| clock.instant(t));
+        tokio::select! {
+            Some(Ok((index, answer))) = answers.join_next() => {
+                discovery.handle_answer(clock.now(), index, answer);
+            }
+            () = tokio::time::sleep_until(next.into()) => discovery.handle_timeout(clock.now()),
+            () = shared.shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// An HTTP client for probes: short timeouts; reqwest takes any status as an answer.
+fn probe_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .build()
+        .expect("a plain HTTP client always builds")
+}
+
+/// Asks `server` for its id.
+async fn ask_id(client: &reqwest::Client, server: &str) -> Result<String, String> {
+    let mut response = client
+        .get(probe::server_id_url(server))
+        .send()
+        .await
+        .map_err(|e| probe::describe_error(&e))?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| probe::describe_error(&e))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_ID_BODY {
+            break;
+        }
+    }
+    probe::read_server_id(status, &body)
+}
