@@ -16,6 +16,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use paxos_core::Command;
@@ -49,6 +50,11 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
         .route(Route::PaxosMessages.path(), post(paxos_messages))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // A layer runs before routing, for the fallbacks too.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            guard_peers,
+        ))
         .with_state(shared);
     log::listening(address);
     let task = tokio::spawn(async move {
@@ -139,17 +145,13 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
-/// `POST /paxos/messages`: checks, hands the messages to the driver, and answers `204` at once.
+/// `POST /paxos/messages`, authenticated already: checks the envelope, hands the messages to
+/// the driver, and answers `204` at once.
 async fn paxos_messages(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     respond(peer_messages(&shared, request).await)
 }
 
 async fn peer_messages(shared: &Shared, request: Request) -> Reply {
-    let secret = shared.config.secret.as_deref();
-    let authorization = request.headers().get(header::AUTHORIZATION);
-    if !http::authorized(authorization.map(|v| v.as_bytes()), secret) {
-        return refuse_peer(shared, http::unauthorized());
-    }
     let body = match read_body(request, MAX_PEER_BODY).await {
         Ok(body) => body,
         Err(reply) => return refuse_peer(shared, reply),
@@ -166,6 +168,20 @@ async fn peer_messages(shared: &Shared, request: Request) -> Reply {
         return http::shutting_down();
     }
     http::accepted()
+}
+
+/// Refuses any request under `/paxos/` that lacks the cluster secret, before routing, so that
+/// nothing about the peer paths shows without it.
+async fn guard_peers(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let secret = shared.config.secret.as_deref();
+    match http::guard_peer_path(request.uri().path(), authorization, secret) {
+        Some(reply) => respond(refuse_peer(&shared, reply)),
+        None => next.run(request).await,
+    }
 }
 
 fn refuse_peer(shared: &Shared, reply: Reply) -> Reply {

@@ -220,6 +220,17 @@ pub fn authorized(header: Option<&[u8]>, secret: Option<&str>) -> bool {
     std::hint::black_box(difference) == 0
 }
 
+/// The `401` for a request under `/paxos/` without the secret, whatever its path and method,
+/// so that a caller without the secret cannot even learn which peer paths exist.
+pub fn guard_peer_path(
+    path: &str,
+    authorization: Option<&[u8]>,
+    secret: Option<&str>,
+) -> Option<Reply> {
+    let peer_path = path == "/paxos" || path.starts_with("/paxos/");
+    (peer_path && !authorized(authorization, secret)).then(unauthorized)
+}
+
 /// Parses a peer request body, refusing other protocol versions and unknown senders.
 pub fn parse_envelope(body: &[u8], members: usize) -> Result<Envelope, Reply> {
     let envelope: Envelope = serde_json::from_slice(body)
@@ -323,6 +334,29 @@ mod tests {
         assert!(!authorized(Some(b"Bearer s3x"), Some("s3")));
         assert!(!authorized(Some(b"Bearer s"), Some("s3")));
         assert!(!authorized(Some(b""), Some("s3")));
+    }
+
+    #[test]
+    fn every_peer_path_needs_the_secret() {
+        let secret = Some("s3");
+        assert_eq!(
+            guard_peer_path("/paxos/other", None, secret)
+                .unwrap()
+                .status,
+            401
+        );
+        assert_eq!(
+            guard_peer_path("/paxos", Some(b"Bearer x"), secret)
+                .unwrap()
+                .status,
+            401
+        );
+        assert_eq!(
+            guard_peer_path("/paxos/messages", Some(b"Bearer s3"), secret),
+            None
+        );
+        assert_eq!(guard_peer_path("/paxosx", None, secret), None);
+        assert_eq!(guard_peer_path("/paxos/x", None, None), None);
     }
 
     #[test]

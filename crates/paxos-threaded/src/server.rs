@@ -84,6 +84,9 @@ impl Http {
 
 /// Routes one request.
 fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
+    if let Some(reply) = guard_peers(shared, request) {
+        return respond(reply);
+    }
     let reply = match Route::find(request.method(), &request.url()) {
         Err(reply) => reply,
         Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
@@ -160,12 +163,9 @@ fn metrics(shared: &Shared) -> rouille::Response {
     rouille::Response::from_data(metrics::CONTENT_TYPE, text)
 }
 
-/// `POST /paxos/messages`: checks, hands the messages to the driver, and answers `204` at once.
+/// `POST /paxos/messages`, authenticated already: checks the envelope, hands the messages to
+/// the driver, and answers `204` at once.
 fn paxos_messages(shared: &Shared, request: &rouille::Request) -> Reply {
-    let secret = shared.config.secret.as_deref();
-    if !http::authorized(request.header("Authorization").map(str::as_bytes), secret) {
-        return refuse_peer(shared, http::unauthorized());
-    }
     let body = match read_body(request, MAX_PEER_BODY) {
         Ok(body) => body,
         Err(reply) => return refuse_peer(shared, reply),
@@ -182,6 +182,15 @@ fn paxos_messages(shared: &Shared, request: &rouille::Request) -> Reply {
         return http::shutting_down();
     }
     http::accepted()
+}
+
+/// Refuses any request under `/paxos/` that lacks the cluster secret, before routing, so that
+/// nothing about the peer paths shows without it.
+fn guard_peers(shared: &Shared, request: &rouille::Request) -> Option<Reply> {
+    let authorization = request.header("Authorization").map(str::as_bytes);
+    let secret = shared.config.secret.as_deref();
+    let reply = http::guard_peer_path(&request.url(), authorization, secret)?;
+    Some(refuse_peer(shared, reply))
 }
 
 fn refuse_peer(shared: &Shared, reply: Reply) -> Reply {
