@@ -150,6 +150,45 @@ fn peer_authentication(runtime: Runtime) {
         "an authenticated catch-up: {}",
         response.body
     );
+
+    // The control for the fingerprint: the forged prepare, sent with the secret, is believed,
+    // and the follower's promised ballot shows it.
+    let prepare = Envelope::new(
+        leader,
+        vec![Message::Prepare {
+            ballot: huge,
+            from_slot: 1,
+        }],
+    );
+    let response = cluster
+        .client
+        .post(
+            &cluster.url(follower, "/paxos/messages"),
+            &serde_json::to_vec(&prepare).unwrap(),
+            &[("Authorization", &bearer)],
+        )
+        .unwrap();
+    assert_eq!(
+        response.status, 204,
+        "an authenticated prepare: {}",
+        response.body
+    );
+    paxos_tests::wait_for(
+        "the follower promises the authenticated prepare's ballot",
+        std::time::Duration::from_secs(10),
+        || {
+            cluster
+                .status(follower)
+                .is_some_and(|s| s["ballot"]["round"].as_u64() >= Some(huge.round))
+        },
+    );
+    assert_ne!(fingerprint(&cluster), before);
+    // The cluster gets over it: a new leader with a higher ballot serves.
+    cluster.wait_for_leader();
+    cluster.ok(
+        follower,
+        &json!({"op": "put", "key": "auth", "value": "after"}),
+    );
 }
 
 /// api.md: "every `/paxos/*` request must carry `Authorization: Bearer <secret>`; anything else

@@ -8,7 +8,7 @@ use paxos_tests::cluster::run_to_exit;
 use paxos_tests::fixtures::assert_status_shape;
 use paxos_tests::ports::free_port;
 use paxos_tests::tempdir::TempDir;
-use paxos_tests::{Cluster, Config, Runtime, json, scenarios, wait_for, wait_until};
+use paxos_tests::{Cluster, Config, Runtime, json, scenarios, wait_until};
 
 scenarios! {
     discovery_with_aliases,
@@ -45,26 +45,33 @@ fn discovery_with_aliases(runtime: Runtime) {
         unreachable!()
     };
 
-    // The first member alone: it can serve its id, but it cannot commit anything.
-    cluster.start(first);
-    let client = cluster.client.clone();
-    let id_url = cluster.url(first, "/server_id");
-    wait_for(
-        "the first member serves /server_id",
-        Duration::from_secs(10),
-        || client.get(&id_url).is_ok_and(|r| r.status == 200),
-    );
-    let role_when_asked = cluster.status(first).map(|s| s["role"].clone());
+    // The first member alone: it can answer HTTP, but it cannot commit anything. The early
+    // request is sent from before the member starts, again and again until its connection is
+    // accepted, so it arrives as early as possible, normally while the member still looks for
+    // itself. (It is exactly-once, so a retry after an unclear failure cannot apply it twice.)
     let early_url = cluster.url(first, "/client-request");
     let early_client = cluster.client.clone();
-    let sent = Instant::now();
+    let t0 = Instant::now();
     let early = std::thread::spawn(move || {
-        let answer = early_client.post_json(
-            &early_url,
-            &json!({"op": "append", "key": "early", "value": "x"}),
-        );
-        (answer, sent.elapsed())
+        let command = json!({"op": "append", "key": "early", "value": "x",
+                             "client_id": "early", "seq": 1});
+        loop {
+            match early_client.post_json(&early_url, &command) {
+                Ok(answer) => return (Ok(answer), t0.elapsed()),
+                Err(e) if t0.elapsed() > Duration::from_secs(10) => return (Err(e), t0.elapsed()),
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
     });
+    cluster.start(first);
+    let role_when_asked = wait_until(
+        "the first member answers /status",
+        Duration::from_secs(10),
+        || cluster.status(first).map(|s| s["role"].clone()),
+    );
+    eprintln!(
+        "the early request goes to member {first}, whose role was {role_when_asked} right after"
+    );
 
     // The second member a second later: now a majority exists.
     std::thread::sleep(Duration::from_secs(1));
@@ -73,7 +80,7 @@ fn discovery_with_aliases(runtime: Runtime) {
         "the early request was answered before a majority existed: {:?}",
         early.join().unwrap().0
     );
-    let second_started = sent.elapsed();
+    let second_started = t0.elapsed();
     cluster.start(second);
     let (answer, waited) = early.join().unwrap();
     let answer = answer.unwrap_or_else(|e| panic!("the early request failed: {e}"));
