@@ -47,3 +47,15 @@ lint:
 [group('check')]
 diff style="unified":
     scripts/twin-diff.sh {{style}}
+
+# Measure both servers side by side (about 15 minutes on 2 cores); writes target/report/.
+[group('bench')]
+bench:
+    cargo build --release --bins
+    target/release/paxos-bench --out target/report
+
+# Every benchmark scenario, small (about a minute): keeps the benchmark from rotting; CI runs it.
+[group('bench')]
+bench-quick:
+    cargo build --release --bins
+    target/release/paxos-bench --quick --out target/report-quick
