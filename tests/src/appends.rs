@@ -126,57 +126,108 @@ impl History {
 pub struct AppendLoad {
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicUsize>,
+    retried: Arc<AtomicUsize>,
     threads: Vec<JoinHandle<History>>,
 }
 
 impl AppendLoad {
-    /// Starts one thread per entry of `urls` (each a `/client-request` URL).
+    /// Starts one thread per entry of `urls` (each a `/client-request` URL). A request without
+    /// an answer (or answered `503`) is recorded as unknown and not retried. Values are
+    /// `c<client>-<n>`.
     pub fn start(client: &Client, urls: Vec<String>, keys: &[&str], max_ops: usize) -> AppendLoad {
+        let clients = urls.into_iter().map(|url| vec![url]).collect();
+        AppendLoad::spawn(client, clients, keys, max_ops, false)
+    }
+
+    /// Starts one exactly-once client thread per entry of `urls`: each append carries
+    /// `client_id` `e<client>` and a `seq`, and one without an answer is retried with the same
+    /// pair on the client's next URL until it is answered (or the load is stopped), so each may
+    /// reach the log through several members and must still apply once. Values are
+    /// `e<client>-<n>`; clients are numbered from 1000 in the history.
+    pub fn start_exactly_once(
+        client: &Client,
+        urls: Vec<Vec<String>>,
+        keys: &[&str],
+        max_ops: usize,
+    ) -> AppendLoad {
+        AppendLoad::spawn(client, urls, keys, max_ops, true)
+    }
+
+    fn spawn(
+        client: &Client,
+        clients: Vec<Vec<String>>,
+        keys: &[&str],
+        max_ops: usize,
+        exactly_once: bool,
+    ) -> AppendLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicUsize::new(0));
+        let retried = Arc::new(AtomicUsize::new(0));
         let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-        let threads = urls
+        let threads = clients
             .into_iter()
             .enumerate()
-            .map(|(id, url)| {
+            .map(|(id, urls)| {
                 let (client, keys) = (client.clone(), keys.clone());
-                let (stop, acked) = (stop.clone(), acked.clone());
+                let (stop, acked, retried) = (stop.clone(), acked.clone(), retried.clone());
                 std::thread::spawn(move || {
                     let mut history = History::default();
+                    let mut attempt = 0;
                     for n in 0..max_ops {
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
                         let key = &keys[(id + n) % keys.len()];
-                        let value = format!("c{id}-{n}");
-                        let command = json!({"op": "append", "key": key, "value": value});
-                        match client.post_json(&url, &command) {
-                            Ok(response) if response.status == 200 => {
-                                let list: Vec<String> =
-                                    serde_json::from_value(response.json()["value"].clone())
-                                        .unwrap_or_else(|e| {
-                                            panic!("append answered {}: {e}", response.body)
-                                        });
-                                history.acked.push(Acked {
-                                    client: id,
-                                    key: key.clone(),
-                                    value,
-                                    list,
-                                });
-                                acked.fetch_add(1, Ordering::Relaxed);
+                        let (value, command) = if exactly_once {
+                            let value = format!("e{id}-{n}");
+                            let command = json!({"op": "append", "key": key, "value": value,
+                                                 "client_id": format!("e{id}"), "seq": n + 1});
+                            (value, command)
+                        } else {
+                            let value = format!("c{id}-{n}");
+                            (
+                                value.clone(),
+                                json!({"op": "append", "key": key, "value": value}),
+                            )
+                        };
+                        let first_attempt = attempt;
+                        loop {
+                            let url = &urls[attempt % urls.len()];
+                            let answer = client.post_json(url, &command);
+                            if let Ok(response) = &answer {
+                                if response.status == 200 {
+                                    let list: Vec<String> =
+                                        serde_json::from_value(response.json()["value"].clone())
+                                            .unwrap_or_else(|e| {
+                                                panic!("{command} answered {}: {e}", response.body)
+                                            });
+                                    history.acked.push(Acked {
+                                        client: if exactly_once { 1000 + id } else { id },
+                                        key: key.clone(),
+                                        value,
+                                        list,
+                                    });
+                                    acked.fetch_add(1, Ordering::Relaxed);
+                                    if attempt > first_attempt {
+                                        retried.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    break;
+                                }
+                                assert_eq!(
+                                    response.status, 503,
+                                    "{command} to {url} answered {}",
+                                    response.body
+                                );
                             }
-                            Ok(response) if response.status == 503 => {
-                                history.unknown.push((key.clone(), value));
-                            }
-                            Ok(response) => {
-                                panic!(
-                                    "append to {url} answered {} {}",
-                                    response.status, response.body
-                                )
-                            }
-                            Err(_) => {
-                                history.unknown.push((key.clone(), value));
+                            // No answer, or 503: the outcome is unknown.
+                            attempt += 1;
+                            if answer.is_err() {
+                                // Most likely a member that is down: do not spin on it.
                                 std::thread::sleep(Duration::from_millis(50));
+                            }
+                            if !exactly_once || stop.load(Ordering::Relaxed) {
+                                history.unknown.push((key.clone(), value));
+                                break;
                             }
                         }
                     }
@@ -187,6 +238,7 @@ impl AppendLoad {
         AppendLoad {
             stop,
             acked,
+            retried,
             threads,
         }
     }
@@ -194,6 +246,11 @@ impl AppendLoad {
     /// How many appends were acknowledged so far.
     pub fn acked(&self) -> usize {
         self.acked.load(Ordering::Relaxed)
+    }
+
+    /// How many appends were acknowledged after one or more retries.
+    pub fn retried(&self) -> usize {
+        self.retried.load(Ordering::Relaxed)
     }
 
     /// Waits for every thread to finish on its own.

@@ -54,25 +54,36 @@ fn leader_failover(runtime: Runtime) {
         .tuning("request_timeout_ms", 3_000)
         .start();
     let keys = ["fo-a", "fo-b", "fo-c"];
-    // Six clients, two per member, at most 1000 appends each, stopped below.
+    // Six plain clients, two per member, and three exactly-once clients that retry a request
+    // without an answer on the next member; at most 1000 appends each, stopped below.
+    let n = cluster.len();
     let urls = (0..6)
-        .map(|c| cluster.url(c % cluster.len(), "/client-request"))
+        .map(|c| cluster.url(c % n, "/client-request"))
         .collect();
-    let load = AppendLoad::start(&cluster.client, urls, &keys, 1000);
+    let plain = AppendLoad::start(&cluster.client, urls, &keys, 1000);
+    let rotations = (0..3)
+        .map(|c| {
+            (0..n)
+                .map(|k| cluster.url((c + k) % n, "/client-request"))
+                .collect()
+        })
+        .collect();
+    let exactly_once = AppendLoad::start_exactly_once(&cluster.client, rotations, &keys, 1000);
+    let acked = || plain.acked() + exactly_once.acked();
 
     // Twice: kill -9 the leader under load, see another take over and the load go on, and
     // restart the killed member (still under load), which catches up from its data dir.
     let mut leaders = vec![cluster.wait_for_leader()];
     for round in 1..=2 {
         let old_leader = *leaders.last().unwrap();
-        let before = load.acked();
+        let before = acked();
         wait_for(
             &format!("round {round}: 40 appends acknowledged"),
             Duration::from_secs(30),
-            || load.acked() >= before + 40,
+            || acked() >= before + 40,
         );
         cluster.kill(old_leader);
-        let killed_at = load.acked();
+        let killed_at = acked();
         let new_leader = cluster.wait_for_leader();
         assert_ne!(new_leader, old_leader);
         wait_for(
@@ -80,14 +91,16 @@ fn leader_failover(runtime: Runtime) {
                 "round {round}: 40 more appends acknowledged after leader {old_leader} was killed"
             ),
             Duration::from_secs(30),
-            || load.acked() >= killed_at + 40,
+            || acked() >= killed_at + 40,
         );
         restart_and_catch_up(&mut cluster, old_leader);
         leaders.push(cluster.wait_for_leader());
     }
-    let history = load.stop();
+    let retried = exactly_once.retried();
+    let mut history = plain.stop();
+    history.merge(exactly_once.stop());
     eprintln!(
-        "{} appends acknowledged, {} unknown; leaders in turn: {leaders:?}",
+        "{} appends acknowledged ({retried} after retries), {} unknown; leaders in turn: {leaders:?}",
         history.acked.len(),
         history.unknown.len()
     );
