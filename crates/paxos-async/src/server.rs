@@ -58,7 +58,7 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
         .with_state(shared);
     log::listening(address);
     let task = tokio::spawn(async move {
-        let stopping = shutdown.token().clone().cancelled_owned();
+        let stopping = async move { shutdown.cancelled().await };
         // `serve` only fails to accept on errors it retries itself; it returns once the
         // shutdown signal fired and every connection closed.
         let _ = axum::serve(listener, app)

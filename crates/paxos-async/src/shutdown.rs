@@ -5,8 +5,6 @@
 //! `select!`, and dropping a future cancels it at its next `await`. That is the advantage the
 //! seed talk grants async: nothing has to check a flag between bounded waits.
 
-use std::time::Duration;
-
 use paxos_host::RunError;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -36,13 +34,6 @@ impl Shutdown {
         self.cancelled.cancelled().await;
     }
 
-    /// Waits until the token is cancelled or `timeout` passes; true if it was cancelled.
-    pub async fn cancelled_within(&self, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, self.cancelled())
-            .await
-            .is_ok()
-    }
-
     /// Cancels the token on SIGINT or SIGTERM, from a task that waits for either signal. It
     /// must be called inside the runtime; tests cancel the token directly.
     pub fn cancel_on_signals(&self) -> Result<(), RunError> {
@@ -59,10 +50,5 @@ impl Shutdown {
             token.cancel();
         });
         Ok(())
-    }
-
-    /// The token itself, for APIs that take one.
-    pub fn token(&self) -> &CancellationToken {
-        &self.cancelled
     }
 }

@@ -5,8 +5,6 @@
 //! token, checks it between bounded waits, or is sent a message telling it to stop. That is the
 //! price the seed talk names: cancellation is cooperative and hand-written.
 
-use std::time::Duration;
-
 use paxos_host::RunError;
 
 use crate::promise::Promise;
@@ -34,11 +32,6 @@ impl Shutdown {
     /// Blocks until the token is cancelled.
     pub fn cancelled(&self) {
         self.cancelled.wait();
-    }
-
-    /// Blocks until the token is cancelled or `timeout` passes; true if it was cancelled.
-    pub fn cancelled_within(&self, timeout: Duration) -> bool {
-        self.cancelled.wait_timeout(timeout).is_some()
     }
 
     /// Cancels the token on SIGINT or SIGTERM. `ctrlc` runs the handler on a thread of its own
