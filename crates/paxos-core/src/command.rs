@@ -73,7 +73,8 @@ impl Command {
 
     /// Parses a request body, answering malformed input with one sentence fit for a `400`.
     pub fn from_json(body: &[u8]) -> Result<Command, String> {
-        let json: Json = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+        let json: Json =
+            serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
         let Json::Object(fields) = json else {
             return Err("the command must be a JSON object".to_owned());
         };
@@ -235,8 +236,9 @@ mod tests {
                 value: "v".into()
             }))
         );
-        let cmd = Command::from_json(br#"{"op":"append","key":"k","value":"x","client_id":"c","seq":7}"#)
-            .unwrap();
+        let cmd =
+            Command::from_json(br#"{"op":"append","key":"k","value":"x","client_id":"c","seq":7}"#)
+                .unwrap();
         assert_eq!(cmd.client_id.as_deref(), Some("c"));
         assert_eq!(cmd.seq, Some(7));
     }
@@ -248,7 +250,10 @@ mod tests {
         assert_eq!(err("[]"), "the command must be a JSON object");
         assert_eq!(err(r#"{"key":"k"}"#), "missing field `op`");
         assert!(err(r#"{"op":"frob","key":"k"}"#).starts_with("unknown op `frob`"));
-        assert_eq!(err(r#"{"op":"put","key":"k"}"#), "missing field `value` for op `put`");
+        assert_eq!(
+            err(r#"{"op":"put","key":"k"}"#),
+            "missing field `value` for op `put`"
+        );
         assert_eq!(
             err(r#"{"op":"get","key":3}"#),
             "field `key` of op `get` must be a string"

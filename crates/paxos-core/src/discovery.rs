@@ -219,7 +219,11 @@ mod tests {
         d.handle_answer(secs(1), 0, Ok("a".into()));
         d.handle_answer(secs(1), 1, Err("connection refused".into()));
         d.handle_answer(secs(1), 2, Ok("b".into()));
-        assert_eq!(d.poll_probes(secs(2)), vec![1], "answered entries are not asked again");
+        assert_eq!(
+            d.poll_probes(secs(2)),
+            vec![1],
+            "answered entries are not asked again"
+        );
         d.handle_answer(secs(2), 1, Ok("me".into()));
         assert_eq!(d.outcome(), Some(&Outcome::Found { index: 1 }));
     }

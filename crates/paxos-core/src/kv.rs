@@ -122,7 +122,10 @@ mod tests {
             key: "k".into(),
             value: "a".into(),
         });
-        assert_eq!(kv.apply(2, &put), Answer::done(Some(Value::Str("a".into())), 2));
+        assert_eq!(
+            kv.apply(2, &put),
+            Answer::done(Some(Value::Str("a".into())), 2)
+        );
         let cas = |expected: Option<&str>, value: &str| {
             op(Op::Cas {
                 key: "k".into(),
@@ -138,7 +141,10 @@ mod tests {
             kv.apply(4, &cas(Some("a"), "b")),
             Answer::done(Some(Value::Str("b".into())), 4)
         );
-        assert_eq!(kv.apply(5, &op(Op::Delete { key: "k".into() })), Answer::done(None, 5));
+        assert_eq!(
+            kv.apply(5, &op(Op::Delete { key: "k".into() })),
+            Answer::done(None, 5)
+        );
         assert_eq!(kv.apply(6, &cas(None, "c")).http_status(), 200);
         assert_eq!(kv.peek("k"), Some(&Value::Str("c".into())));
     }
@@ -168,12 +174,23 @@ mod tests {
         cmd.client_id = Some("c".into());
         cmd.seq = Some(1);
         let first = kv.apply(1, &cmd);
-        assert_eq!(kv.apply(9, &cmd), first, "the retry gets the first answer, index included");
+        assert_eq!(
+            kv.apply(9, &cmd),
+            first,
+            "the retry gets the first answer, index included"
+        );
         assert_eq!(kv.peek("l"), Some(&Value::List(vec!["a".into()])));
         cmd.seq = Some(2);
         kv.apply(10, &cmd);
         cmd.seq = Some(1);
-        assert_eq!(kv.apply(11, &cmd).http_status(), 400, "an older seq is refused");
-        assert_eq!(kv.peek("l"), Some(&Value::List(vec!["a".into(), "a".into()])));
+        assert_eq!(
+            kv.apply(11, &cmd).http_status(),
+            400,
+            "an older seq is refused"
+        );
+        assert_eq!(
+            kv.peek("l"),
+            Some(&Value::List(vec!["a".into(), "a".into()]))
+        );
     }
 }

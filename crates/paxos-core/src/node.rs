@@ -246,7 +246,10 @@ impl Node {
         } else if now >= self.election_deadline {
             self.start_election();
         }
-        if self.catch_up_sent_at.is_some_and(|at| now >= at + self.tuning.heartbeat_interval) {
+        if self
+            .catch_up_sent_at
+            .is_some_and(|at| now >= at + self.tuning.heartbeat_interval)
+        {
             self.catch_up_sent_at = None;
             self.request_catch_up();
         }
@@ -306,7 +309,12 @@ impl Node {
 
     fn on_prepare(&mut self, from: MemberId, ballot: Ballot, from_slot: Slot) {
         if ballot < self.promised && !self.sabotaged() {
-            self.send(from, Message::Nack { ballot: self.promised });
+            self.send(
+                from,
+                Message::Nack {
+                    ballot: self.promised,
+                },
+            );
             return;
         }
         if ballot > self.promised {
@@ -328,7 +336,12 @@ impl Node {
 
     fn on_accept(&mut self, from: MemberId, ballot: Ballot, entries: Vec<Entry>, commit: Slot) {
         if ballot < self.promised && !self.sabotaged() {
-            self.send(from, Message::Nack { ballot: self.promised });
+            self.send(
+                from,
+                Message::Nack {
+                    ballot: self.promised,
+                },
+            );
             return;
         }
         self.follow(ballot);
@@ -343,7 +356,12 @@ impl Node {
 
     fn on_commit(&mut self, from: MemberId, ballot: Ballot, commit: Slot) {
         if ballot < self.promised {
-            self.send(from, Message::Nack { ballot: self.promised });
+            self.send(
+                from,
+                Message::Nack {
+                    ballot: self.promised,
+                },
+            );
             return;
         }
         self.follow(ballot);

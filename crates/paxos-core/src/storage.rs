@@ -99,7 +99,11 @@ pub struct Corruption {
 
 impl std::fmt::Display for Corruption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "corrupt record at byte offset {}: {}", self.offset, self.reason)
+        write!(
+            f,
+            "corrupt record at byte offset {}: {}",
+            self.offset, self.reason
+        )
     }
 }
 
