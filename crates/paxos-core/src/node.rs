@@ -465,6 +465,14 @@ impl Node {
     }
 
     fn on_decided(&mut self, from: MemberId, entries: Vec<Entry>, commit: Slot) {
+        // A leader learns decisions only from its own quorum. An answer to a catch-up it asked
+        // for as a follower can arrive after it was elected and report a slot decided by a newer
+        // leader it has not heard of yet, with another value than the one it proposed there. If
+        // it counted that slot in its commit index, a follower that accepted its own value in
+        // that slot would take the next commit at its ballot to mean that value was decided.
+        if matches!(self.state, State::Leader { .. }) {
+            return;
+        }
         let before = self.commit;
         for Entry { slot, value } in entries {
             self.learn(slot, value, true);
@@ -859,5 +867,163 @@ impl Node {
     #[cfg(not(test))]
     fn sabotaged(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::Op;
+
+    /// Five nodes driven by hand: every message is held until the test delivers it.
+    struct Hand {
+        nodes: Vec<Node>,
+        /// Undelivered messages: (from, to, message).
+        wire: Vec<(MemberId, MemberId, Message)>,
+        now: Time,
+    }
+
+    impl Hand {
+        fn new(n: usize) -> Hand {
+            let nodes = (0..n)
+                .map(|m| {
+                    Node::new(
+                        m,
+                        n,
+                        Tuning::default(),
+                        m as u64,
+                        m as u64,
+                        Durable::default(),
+                        Time::ZERO,
+                    )
+                })
+                .collect();
+            Hand {
+                nodes,
+                wire: Vec::new(),
+                now: Time::ZERO,
+            }
+        }
+
+        /// Collects what node `m` wants to send.
+        fn flush(&mut self, m: MemberId) -> Vec<(RequestId, Answer)> {
+            let ready = self.nodes[m].take_ready();
+            for (to, msg) in ready.messages {
+                self.wire.push((m, to, msg));
+            }
+            ready.replies
+        }
+
+        /// Delivers every held message from `from` to `to` whose kind is `kind`.
+        fn deliver(&mut self, from: MemberId, to: MemberId, kind: &str) -> usize {
+            self.now += Duration::from_millis(1);
+            let (now, mut delivered) = (self.now, 0);
+            let mut i = 0;
+            while i < self.wire.len() {
+                let (f, t, msg) = &self.wire[i];
+                if *f == from && *t == to && msg.kind() == kind {
+                    let (_, _, msg) = self.wire.remove(i);
+                    self.nodes[to].handle_message(now, from, msg);
+                    delivered += 1;
+                } else {
+                    i += 1;
+                }
+            }
+            self.flush(to);
+            delivered
+        }
+
+        fn elect(&mut self, m: MemberId, voters: &[MemberId]) {
+            self.now += Duration::from_secs(10);
+            let now = self.now;
+            self.nodes[m].handle_timeout(now);
+            self.flush(m);
+            for &v in voters {
+                assert_eq!(self.deliver(m, v, "prepare"), 1);
+                assert_eq!(self.deliver(v, m, "promise"), 1);
+            }
+            assert_eq!(self.nodes[m].status().role, Role::Leader);
+        }
+
+        fn drop_all(&mut self, from: MemberId) {
+            self.wire.retain(|(f, _, _)| *f != from);
+        }
+    }
+
+    fn append(value: &str) -> Command {
+        Command::new(Op::Append {
+            key: "k".into(),
+            value: value.into(),
+        })
+    }
+
+    /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided
+    /// by a newer leader, must not then tell its followers that the slot is decided at its own
+    /// ballot: a follower that accepted the leader's value there would take that for decided.
+    #[test]
+    fn a_stale_catch_up_answer_does_not_make_a_leader_announce_the_wrong_value() {
+        let mut h = Hand::new(5);
+        // Node 0 leads and decides slot 1 with nodes 1 and 2.
+        h.elect(0, &[1, 2]);
+        h.nodes[0].submit(h.now, append("a"));
+        h.flush(0);
+        for f in [1, 2] {
+            h.deliver(0, f, "accept");
+            h.deliver(f, 0, "accepted");
+        }
+        assert_eq!(h.nodes[0].status().commit_index, 1);
+        // Node 3 missed the accept, hears the commit and asks node 0 to catch it up; that request
+        // is delayed.
+        h.flush(0);
+        h.deliver(0, 3, "commit");
+        assert!(
+            h.wire
+                .iter()
+                .any(|(f, t, m)| (*f, *t, m.kind()) == (3, 0, "catch_up"))
+        );
+        h.wire
+            .retain(|(f, t, m)| (*f, *t, m.kind()) == (3, 0, "catch_up"));
+        // Node 3 leads at a higher ballot with nodes 4 and 1, and gets its value `v` accepted in
+        // slot 2 by node 4 only.
+        h.elect(3, &[4, 1]);
+        h.deliver(3, 2, "prepare");
+        h.nodes[3].submit(h.now, append("v"));
+        h.flush(3);
+        h.deliver(3, 4, "accept");
+        h.wire
+            .retain(|(f, t, m)| (*f, *t, m.kind()) == (3, 0, "catch_up"));
+        // Node 2 leads at a yet higher ballot with nodes 0 and 1, and decides `w` in slot 2.
+        h.elect(2, &[0, 1]);
+        h.nodes[2].submit(h.now, append("w"));
+        h.flush(2);
+        for f in [0, 1] {
+            h.deliver(2, f, "accept");
+            h.deliver(f, 2, "accepted");
+        }
+        h.flush(2);
+        h.deliver(2, 0, "commit");
+        let w = h.nodes[0]
+            .decided()
+            .get(&2)
+            .cloned()
+            .expect("node 0 learned slot 2");
+        h.drop_all(2);
+        // Now node 3's old catch-up request reaches node 0, and the answer reaches node 3, which
+        // still believes it leads.
+        h.deliver(3, 0, "catch_up");
+        h.deliver(0, 3, "decided");
+        h.flush(3);
+        h.deliver(3, 4, "commit");
+        h.deliver(3, 4, "accept");
+        for m in [3, 4] {
+            if let Some(decided) = h.nodes[m].decided().get(&2) {
+                assert_eq!(
+                    decided, &w,
+                    "node {m} decided another value in slot 2 than node 2"
+                );
+            }
+        }
     }
 }
