@@ -10,6 +10,7 @@ use paxos_tests::{Cluster, Json, Runtime, json, scenarios, wait_for, wait_until}
 scenarios! {
     leader_failover,
     whole_cluster_restart,
+    no_majority_answers_503,
 }
 
 const CATCH_UP: Duration = Duration::from_secs(30);
@@ -187,4 +188,43 @@ fn whole_cluster_restart(runtime: Runtime) {
     let more = cluster.ok(1, &json!({"op": "append", "key": "list", "value": "more"}));
     assert_eq!(more["value"].as_array().map(Vec::len), Some(21));
     assert!(more["index"].as_u64().unwrap() > commit_before);
+}
+
+/// Without a majority nothing commits: a request is answered `503` after the request timeout,
+/// its outcome unknown, and the cluster serves again once a majority is back.
+fn no_majority_answers_503(runtime: Runtime) {
+    let timeout_ms = 1_000;
+    let mut cluster = Cluster::builder(runtime)
+        .tuning("request_timeout_ms", timeout_ms)
+        .start();
+    let leader = cluster.wait_for_leader();
+    cluster.ok(leader, &json!({"op": "put", "key": "k", "value": "before"}));
+    let (a, b) = ((leader + 1) % cluster.len(), (leader + 2) % cluster.len());
+    cluster.kill(a);
+    cluster.kill(b);
+    let started = std::time::Instant::now();
+    let answer = cluster.request(
+        leader,
+        &json!({"op": "put", "key": "k", "value": "on-the-leader"}),
+    );
+    let took = started.elapsed();
+    assert_eq!(answer.status, 503, "without a majority: {}", answer.body);
+    paxos_tests::fixtures::assert_error_shape(503, &answer.json());
+    assert!(
+        took >= Duration::from_millis(timeout_ms - 100)
+            && took <= Duration::from_millis(timeout_ms + 3_000),
+        "answered 503 after {took:?}, with a request timeout of {timeout_ms} ms"
+    );
+    cluster.start(a);
+    let leader = cluster.wait_for_leader();
+    let value = cluster.ok(leader, &json!({"op": "get", "key": "k"}))["value"].clone();
+    assert!(
+        value == json!("before") || value == json!("on-the-leader"),
+        "k holds {value} after an unknown put"
+    );
+    cluster.ok(a, &json!({"op": "put", "key": "k", "value": "after"}));
+    assert_eq!(
+        cluster.ok(leader, &json!({"op": "get", "key": "k"}))["value"],
+        json!("after")
+    );
 }
