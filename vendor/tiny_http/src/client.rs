@@ -14,6 +14,12 @@ use crate::Request;
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
+
+/// Twin Paxos patch: the longest request or header line read, in bytes.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Twin Paxos patch: the most header lines one request may have.
+const MAX_HEADERS: usize = 128;
+
 pub struct ClientConnection {
     // address of the client
     remote_addr: IoResult<Option<SocketAddr>>,
@@ -97,6 +103,10 @@ impl ClientConnection {
 
             prev_byte_was_cr = byte == b'\r';
 
+            // Twin Paxos patch: upstream let one header line grow without limit.
+            if buf.len() >= MAX_LINE_BYTES {
+                return Err(IoError::new(ErrorKind::InvalidInput, "Header line too long"));
+            }
             buf.push(byte);
         }
     }
@@ -123,6 +133,10 @@ impl ClientConnection {
                     if line.is_empty() {
                         break;
                     };
+                    // Twin Paxos patch: upstream took any number of header lines.
+                    if headers.len() >= MAX_HEADERS {
+                        return Err(ReadError::WrongHeader(version));
+                    }
                     headers.push(match FromStr::from_str(line.as_str().trim()) {
                         // TODO: remove this conversion
                         Ok(h) => h,
