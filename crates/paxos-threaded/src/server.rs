@@ -5,10 +5,13 @@
 //! [`paxos_host::http`], so both servers answer alike.
 //!
 //! Under rouille sits tiny_http, which reads each connection on a thread of its own and sets no
-//! socket timeouts: an idle keep-alive connection holds a (sleeping) thread until the client
-//! closes it, and a client that stalls in the middle of a body holds a handler thread likewise.
-//! Neither blocks shutdown: [`Http::stop`] waits only [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE)
-//! for them, and the process exits past them.
+//! socket timeouts: an idle keep-alive connection holds a sleeping thread until the client
+//! closes it. tiny_http reads bodies up to 1 KiB itself before it hands the request over, so a
+//! client that stalls in such a body holds only its connection's thread; one that stalls in a
+//! longer body holds a handler thread too. None of this blocks shutdown: [`Http::stop`] waits
+//! only [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE), and the process exits past the stragglers
+//! (the threads are detached). tiny_http is patched (see `vendor/tiny_http/PATCHED.md`) so that
+//! no request head or declared body length can exhaust memory.
 
 use std::io::Read;
 use std::sync::Arc;
