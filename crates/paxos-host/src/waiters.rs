@@ -6,20 +6,28 @@
 //! their deadline, whose clients have already been answered `503`.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use paxos_core::RequestId;
+
+/// How often [`Waiters::expire`] looks through the table. Each look costs a pass over every
+/// waiting request, and the driver calls it after every batch, which under load is thousands of
+/// times a second; a waiter that outlives its deadline by this much costs only memory, since its
+/// client has already been answered.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Waiting clients by request id, generic over the runtime's way of answering them.
 #[derive(Debug)]
 pub struct Waiters<T> {
     waiting: HashMap<RequestId, (T, Instant)>,
+    next_sweep: Option<Instant>,
 }
 
 impl<T> Default for Waiters<T> {
     fn default() -> Self {
         Waiters {
             waiting: HashMap::new(),
+            next_sweep: None,
         }
     }
 }
@@ -39,9 +47,14 @@ impl<T> Waiters<T> {
         self.waiting.remove(&id).map(|(waiter, _)| waiter)
     }
 
-    /// Drops every waiter whose deadline has passed and returns how many there were. Dropping is
-    /// enough: each runtime's waiter type wakes its client when dropped unresolved.
+    /// Drops every waiter whose deadline has passed and returns how many there were, looking at
+    /// most once a [`SWEEP_INTERVAL`]. Dropping is enough: each runtime's waiter type wakes its
+    /// client when dropped unresolved.
     pub fn expire(&mut self, now: Instant) -> usize {
+        if self.next_sweep.is_some_and(|at| now < at) {
+            return 0;
+        }
+        self.next_sweep = Some(now + SWEEP_INTERVAL);
         let before = self.waiting.len();
         self.waiting.retain(|_, (_, deadline)| *deadline > now);
         before - self.waiting.len()
@@ -58,5 +71,39 @@ impl<T> Waiters<T> {
 
     pub fn is_empty(&self) -> bool {
         self.waiting.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> RequestId {
+        RequestId {
+            member: 0,
+            incarnation: 1,
+            n,
+        }
+    }
+
+    #[test]
+    fn takes_answers_and_expires_at_most_once_an_interval() {
+        let start = Instant::now();
+        let mut waiters = Waiters::new();
+        waiters.insert(id(1), "a", start + Duration::from_secs(1));
+        waiters.insert(id(2), "b", start + Duration::from_secs(5));
+        assert_eq!(waiters.take(id(1)), Some("a"));
+        assert_eq!(waiters.take(id(1)), None);
+        waiters.insert(id(3), "c", start);
+        assert_eq!(waiters.expire(start + Duration::from_millis(1)), 1);
+        waiters.insert(id(4), "d", start);
+        assert_eq!(
+            waiters.expire(start + Duration::from_millis(2)),
+            0,
+            "swept just now"
+        );
+        assert_eq!(waiters.expire(start + SWEEP_INTERVAL * 2), 1);
+        assert_eq!(waiters.drain().collect::<Vec<_>>(), vec!["b"]);
+        assert!(waiters.is_empty());
     }
 }
