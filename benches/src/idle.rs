@@ -46,7 +46,7 @@ pub fn ladder(
                     break;
                 }
             }
-            if conns.len() % 250 == 0 {
+            if conns.len().is_multiple_of(250) {
                 progress(conns.len());
             }
         }

@@ -7,6 +7,10 @@ use std::fmt::Write;
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    /// An index into the palette; by default each series takes the next color.
+    pub color: Option<usize>,
+    /// An SVG `stroke-dasharray`, e.g. `"6 3"`; solid when `None`.
+    pub dash: Option<&'static str>,
 }
 
 /// A chart with numeric axes; either axis may be logarithmic.
@@ -94,7 +98,10 @@ impl Chart {
             escape(&self.y_label)
         );
         for (i, series) in self.series.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
+            let color = COLORS[series.color.unwrap_or(i) % COLORS.len()];
+            let dash = series
+                .dash
+                .map_or(String::new(), |d| format!(r#" stroke-dasharray="{d}""#));
             let path: Vec<String> = series
                 .points
                 .iter()
@@ -103,7 +110,7 @@ impl Chart {
                 .collect();
             let _ = writeln!(
                 svg,
-                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#,
                 path.join(" ")
             );
             for point in &path {
@@ -114,7 +121,7 @@ impl Chart {
             let lx = LEFT + plot_w + 12.0;
             let _ = writeln!(
                 svg,
-                r#"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                r#"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}">{}</text>"#,
                 lx + 18.0,
                 lx + 24.0,
                 ly + 4.0,
@@ -225,10 +232,14 @@ mod tests {
                 Series {
                     name: "a".into(),
                     points: vec![(1.0, 10.0), (2.0, 100.0)],
+                    color: None,
+                    dash: Some("2 2"),
                 },
                 Series {
                     name: "b".into(),
                     points: vec![(1.0, 5.0), (3.0, 0.0)],
+                    color: None,
+                    dash: None,
                 },
             ],
         };
@@ -237,5 +248,10 @@ mod tests {
         // The zero on a log axis cannot be drawn, so b has one point.
         assert_eq!(svg.matches("<circle").count(), 3);
         assert!(svg.contains("t &lt;1&gt;"));
+        assert_eq!(
+            svg.matches(r#"stroke-dasharray="2 2""#).count(),
+            2,
+            "line and legend"
+        );
     }
 }

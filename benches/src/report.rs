@@ -13,6 +13,11 @@ use crate::plot::{Chart, Series};
 use crate::run::{IdleSeries, LifecycleRow, OpenLoopRow, Placement, ThroughputRow};
 use crate::shape::{self, TwinDiff};
 
+/// Picks one latency quantile of a throughput row.
+type Quantile = fn(&ThroughputRow) -> f64;
+/// Picks one count of a code shape.
+type Count = fn(&shape::Shape) -> usize;
+
 /// Everything one `paxos-bench` run measured.
 #[derive(Debug, Serialize)]
 pub struct Results {
@@ -66,6 +71,8 @@ fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
             .iter()
             .map(|rt| Series {
                 name: (*rt).into(),
+                color: None,
+                dash: None,
                 points: spread_put(rt)
                     .iter()
                     .map(|r| (r.clients as f64, r.requests_per_second))
@@ -83,15 +90,18 @@ fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
             .iter()
             .flat_map(|rt| {
                 let rows = spread_put(rt);
-                let pick: [(&str, fn(&ThroughputRow) -> f64); 3] = [
-                    ("p50", |r| r.p50_ms),
-                    ("p99", |r| r.p99_ms),
-                    ("p99.9", |r| r.p999_ms),
-                ];
-                pick.map(|(label, f)| Series {
+                // One color per server, one dash pattern per percentile.
+                let percentile = |label: &str, dash: Option<&'static str>, f: Quantile| Series {
                     name: format!("{rt} {label}"),
                     points: rows.iter().map(|r| (r.clients as f64, f(r))).collect(),
-                })
+                    color: Some(usize::from(*rt == "async")),
+                    dash,
+                };
+                [
+                    percentile("p50", None, |r| r.p50_ms),
+                    percentile("p99", Some("6 3"), |r| r.p99_ms),
+                    percentile("p99.9", Some("2 2"), |r| r.p999_ms),
+                ]
             })
             .collect(),
     };
@@ -106,6 +116,8 @@ fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
             .iter()
             .map(|s| Series {
                 name: s.runtime.into(),
+                color: None,
+                dash: None,
                 points: s
                     .points
                     .iter()
@@ -124,6 +136,8 @@ fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
             .iter()
             .map(|&w| Series {
                 name: w.name().into(),
+                color: None,
+                dash: None,
                 points: results
                     .bare
                     .iter()
@@ -313,7 +327,7 @@ fn markdown(results: &Results) -> String {
     let _ = writeln!(md, "\n## Code shape\n");
     let shape = &results.shape;
     let _ = writeln!(md, "| | threaded | async |\n|---|---:|---:|");
-    let rows: [(&str, fn(&shape::Shape) -> usize); 6] = [
+    let rows: [(&str, Count); 6] = [
         ("code lines", |s| s.code_lines),
         ("`.await` points", |s| s.await_points),
         ("lock sites", |s| s.lock_sites),
