@@ -24,10 +24,41 @@ impl Rng {
     pub fn below(&mut self, bound: u64) -> u64 {
         self.next_u64() % bound
     }
+}
 
+/// The draws only the simulator makes. They are compiled for tests alone, so that a release build
+/// carries no unused code.
+#[cfg(test)]
+impl Rng {
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        unit < p
+        self.unit() < p
+    }
+
+    /// A number in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        debug_assert!(lo <= hi, "{lo}..={hi}");
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// A duration in `lo..=hi`, to the microsecond.
+    pub fn duration(
+        &mut self,
+        lo: std::time::Duration,
+        hi: std::time::Duration,
+    ) -> std::time::Duration {
+        let lo_us = lo.as_micros() as u64;
+        let hi_us = hi.as_micros() as u64;
+        std::time::Duration::from_micros(self.between(lo_us, hi_us))
+    }
+
+    /// A uniformly chosen element of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
     }
 }

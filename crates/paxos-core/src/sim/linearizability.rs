@@ -1,0 +1,572 @@
+//! A linearizability checker for the key-value history (Wing & Gong's search with Lowe's
+//! memoization).
+//!
+//! A history is linearizable when every operation can be given a point between its invocation
+//! and its completion such that, run one after another in that order, a single sequential
+//! key-value store gives every completed operation the answer its client saw. An operation whose
+//! outcome is unknown has no completion: it may take effect at any point after its invocation,
+//! or never.
+//!
+//! The search builds the order one operation at a time. The next operation may be any one not yet
+//! placed that was invoked before the earliest completion among the completed operations not yet
+//! placed (otherwise that one would come after something that started after it ended). It
+//! backtracks when nothing fits, and it remembers every (set of placed operations, model state)
+//! it has already explored, which turns the exponential search into one bounded by the number of
+//! distinct configurations (Lowe, "Testing for linearizability", 2017).
+//!
+//! Every operation touches one key, and linearizability is compositional, so each key is checked
+//! on its own, which keeps the sets small.
+//!
+//! The model is the one in `kv.rs`, answers compared without their slot `index` (the model has
+//! no log). Exactly-once sessions need no modelling: a retried command is one operation here,
+//! and the store answers a retry with the first answer.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
+use super::history::OpRecord;
+use crate::{Answer, Op, Time, Value};
+
+/// The search gives up after exploring this many configurations of one key, rather than run for
+/// hours; the workload is sized so that this never happens.
+const MAX_CONFIGURATIONS: usize = 2_000_000;
+
+/// Checks every key's history; returns one sentence per key that is not linearizable.
+pub fn check(ops: &[OpRecord]) -> Vec<String> {
+    let mut keys: std::collections::BTreeMap<&str, Vec<&OpRecord>> = Default::default();
+    for op in ops {
+        keys.entry(op.key()).or_default().push(op);
+    }
+    keys.into_iter()
+        .filter_map(|(key, ops)| check_key(&ops).err().map(|e| format!("key `{key}`: {e}")))
+        .collect()
+}
+
+/// A key's value with its strings interned, so states are cheap to clone, hash and compare.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum State {
+    Absent,
+    Str(u32),
+    List(Vec<u32>),
+}
+
+#[derive(Clone, Debug)]
+enum ModelOp {
+    Get,
+    Put(u32),
+    Delete,
+    Cas { expected: Option<u32>, value: u32 },
+    Append(u32),
+}
+
+/// An answer without its slot index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Done(State),
+    Mismatch(State),
+    Rejected,
+}
+
+#[derive(Debug)]
+struct Interner<'a> {
+    ids: HashMap<&'a str, u32>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn id(&mut self, s: &'a str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(s);
+        self.ids.insert(s, id);
+        id
+    }
+
+    fn state(&mut self, value: &'a Option<Value>) -> State {
+        match value {
+            None => State::Absent,
+            Some(Value::Str(s)) => State::Str(self.id(s)),
+            Some(Value::List(items)) => State::List(items.iter().map(|s| self.id(s)).collect()),
+        }
+    }
+
+    fn show(&self, state: &State) -> String {
+        match state {
+            State::Absent => "null".to_owned(),
+            State::Str(s) => format!("{:?}", self.names[*s as usize]),
+            State::List(items) => {
+                let items: Vec<&str> = items.iter().map(|s| self.names[*s as usize]).collect();
+                format!("{items:?}")
+            }
+        }
+    }
+}
+
+/// Applies `op` to `state` as `KvStore::apply_op` does; returns the new state and the answer.
+fn step(state: &State, op: &ModelOp) -> (State, Outcome) {
+    match op {
+        ModelOp::Get => (state.clone(), Outcome::Done(state.clone())),
+        ModelOp::Put(v) => (State::Str(*v), Outcome::Done(State::Str(*v))),
+        ModelOp::Delete => (State::Absent, Outcome::Done(State::Absent)),
+        ModelOp::Cas { expected, value } => {
+            let matches = match (state, expected) {
+                (State::Absent, None) => true,
+                (State::Str(now), Some(want)) => now == want,
+                _ => false,
+            };
+            if matches {
+                (State::Str(*value), Outcome::Done(State::Str(*value)))
+            } else {
+                (state.clone(), Outcome::Mismatch(state.clone()))
+            }
+        }
+        ModelOp::Append(v) => match state {
+            State::Absent => {
+                let list = State::List(vec![*v]);
+                (list.clone(), Outcome::Done(list))
+            }
+            State::List(items) => {
+                let mut items = items.clone();
+                items.push(*v);
+                let list = State::List(items);
+                (list.clone(), Outcome::Done(list))
+            }
+            State::Str(_) => (state.clone(), Outcome::Rejected),
+        },
+    }
+}
+
+#[derive(Debug)]
+struct LinOp<'a> {
+    record: &'a OpRecord,
+    op: ModelOp,
+    invoke: Time,
+    /// `None` for an operation whose outcome is unknown.
+    complete: Option<Time>,
+    outcome: Option<Outcome>,
+}
+
+/// Checks the operations of one key.
+fn check_key(records: &[&OpRecord]) -> Result<(), String> {
+    let mut names = Interner {
+        ids: HashMap::new(),
+        names: Vec::new(),
+    };
+    let mut ops: Vec<LinOp> = Vec::new();
+    for &record in records {
+        // A read whose answer nobody saw constrains nothing.
+        if record.completion.is_none() && !record.command.op.is_write() {
+            continue;
+        }
+        let op = match &record.command.op {
+            Op::Get { .. } => ModelOp::Get,
+            Op::Put { value, .. } => ModelOp::Put(names.id(value)),
+            Op::Delete { .. } => ModelOp::Delete,
+            Op::Cas {
+                expected, value, ..
+            } => ModelOp::Cas {
+                expected: expected.as_deref().map(|e| names.id(e)),
+                value: names.id(value),
+            },
+            Op::Append { value, .. } => ModelOp::Append(names.id(value)),
+        };
+        let outcome = record.answer().map(|answer| match answer {
+            Answer::Done { value, .. } => Outcome::Done(names.state(value)),
+            Answer::Mismatch { value, .. } => Outcome::Mismatch(names.state(value)),
+            Answer::Rejected { .. } => Outcome::Rejected,
+        });
+        ops.push(LinOp {
+            record,
+            op,
+            invoke: record.invoke,
+            complete: record.completed_at(),
+            outcome,
+        });
+    }
+    tighten(&mut ops);
+    ops.sort_by_key(|op| op.invoke);
+    let n = ops.len();
+    let mut by_completion: Vec<usize> = (0..n).filter(|&i| ops[i].complete.is_some()).collect();
+    by_completion.sort_by_key(|&i| ops[i].complete);
+
+    let mut placed = vec![0u64; n.div_ceil(64)];
+    let is_placed = |placed: &[u64], i: usize| placed[i / 64] & (1 << (i % 64)) != 0;
+    let mut state = State::Absent;
+    // The placed operations in order, each with the state before it.
+    let mut order: Vec<(usize, State)> = Vec::new();
+    let mut unplaced_completed = by_completion.len();
+    let mut seen: HashSet<(Vec<u64>, State)> = HashSet::new();
+    let mut deepest: (usize, Vec<usize>, State) = (0, Vec::new(), State::Absent);
+    // Where to resume the scan for candidates at the current depth.
+    let mut cursor = 0;
+    loop {
+        if unplaced_completed == 0 {
+            return Ok(());
+        }
+        let first_unplaced = *by_completion
+            .iter()
+            .find(|&&i| !is_placed(&placed, i))
+            .expect("some completed op is unplaced");
+        let bound = ops[first_unplaced].complete.expect("completed");
+        let mut next = None;
+        for i in cursor..n {
+            if ops[i].invoke > bound {
+                break;
+            }
+            if is_placed(&placed, i) {
+                continue;
+            }
+            let (after, outcome) = step(&state, &ops[i].op);
+            if ops[i].outcome.as_ref().is_some_and(|seen| *seen != outcome) {
+                continue;
+            }
+            placed[i / 64] |= 1 << (i % 64);
+            if seen.insert((placed.clone(), after.clone())) {
+                next = Some((i, after));
+                break;
+            }
+            placed[i / 64] &= !(1 << (i % 64));
+        }
+        if seen.len() > MAX_CONFIGURATIONS {
+            return Err(format!(
+                "gave up after {MAX_CONFIGURATIONS} configurations of {n} operations \
+                 (inconclusive: make the workload smaller)"
+            ));
+        }
+        match next {
+            Some((i, after)) => {
+                order.push((i, std::mem::replace(&mut state, after)));
+                if ops[i].complete.is_some() {
+                    unplaced_completed -= 1;
+                }
+                if order.len() > deepest.0 {
+                    deepest = (
+                        order.len(),
+                        order.iter().map(|(i, _)| *i).collect(),
+                        state.clone(),
+                    );
+                }
+                cursor = 0;
+            }
+            None => {
+                let Some((i, before)) = order.pop() else {
+                    return Err(explain(&ops, &names, &deepest));
+                };
+                state = before;
+                placed[i / 64] &= !(1 << (i % 64));
+                if ops[i].complete.is_some() {
+                    unplaced_completed += 1;
+                }
+                cursor = i + 1;
+            }
+        }
+    }
+}
+
+/// Narrows the writes whose outcome is unknown, when every write of the key writes a distinct
+/// value (the simulator's workload does), without changing whether the history is linearizable.
+///
+/// Such a write of `v` is the only way `v` gets into the key. If no completed operation ever saw
+/// `v`, the write may as well never have applied, so it is dropped: applying it could only put
+/// an unseen value in front of the readers (for a key that takes appends, where a string and a
+/// list answer an append differently, only appends are dropped). If some completed operation saw
+/// `v`, the write applied before that operation took effect, hence before it completed: that
+/// completion becomes the write's own. Without this, each unknown write could be placed anywhere
+/// or nowhere, and a few dozen of them make the search explode.
+fn tighten(ops: &mut Vec<LinOp>) {
+    let written = |op: &ModelOp| match op {
+        ModelOp::Put(v) | ModelOp::Append(v) | ModelOp::Cas { value: v, .. } => Some(*v),
+        ModelOp::Get | ModelOp::Delete => None,
+    };
+    let mut values: Vec<u32> = ops.iter().filter_map(|op| written(&op.op)).collect();
+    let total = values.len();
+    values.sort_unstable();
+    values.dedup();
+    if values.len() != total {
+        return;
+    }
+    let mut seen_by: HashMap<u32, Time> = HashMap::new();
+    for op in ops.iter() {
+        let (Some(outcome), Some(complete)) = (&op.outcome, op.complete) else {
+            continue;
+        };
+        let mut saw = |v: u32| {
+            let at = seen_by.entry(v).or_insert(complete);
+            *at = (*at).min(complete);
+        };
+        match outcome {
+            Outcome::Done(state) | Outcome::Mismatch(state) => match state {
+                State::Str(v) => saw(*v),
+                State::List(items) => items.iter().copied().for_each(&mut saw),
+                State::Absent => {}
+            },
+            Outcome::Rejected => {}
+        }
+        if let (
+            ModelOp::Cas {
+                expected: Some(e), ..
+            },
+            Outcome::Done(_),
+        ) = (&op.op, outcome)
+        {
+            saw(*e);
+        }
+    }
+    let has_appends = ops.iter().any(|op| matches!(op.op, ModelOp::Append(_)));
+    ops.retain_mut(|op| {
+        if op.complete.is_some() {
+            return true;
+        }
+        let Some(v) = written(&op.op) else {
+            return true;
+        };
+        match seen_by.get(&v) {
+            Some(&at) => {
+                op.complete = Some(at.max(op.invoke));
+                true
+            }
+            None => !matches!(op.op, ModelOp::Append(_)) && has_appends,
+        }
+    });
+}
+
+/// Describes the longest linearizable prefix found and the operations that could not follow it.
+fn explain(ops: &[LinOp], names: &Interner, deepest: &(usize, Vec<usize>, State)) -> String {
+    let (depth, prefix, state) = deepest;
+    let mut text = format!(
+        "not linearizable ({} operations, {} completed); the longest linearizable prefix has \
+         {depth} operations and leaves the value {}",
+        ops.len(),
+        ops.iter().filter(|op| op.complete.is_some()).count(),
+        names.show(state)
+    );
+    let placed: HashSet<usize> = prefix.iter().copied().collect();
+    for &i in &prefix[prefix.len().saturating_sub(3)..] {
+        let _ = write!(text, "\n      placed: {}", ops[i].record);
+    }
+    let bound = ops
+        .iter()
+        .enumerate()
+        .filter(|(i, op)| !placed.contains(i) && op.complete.is_some())
+        .filter_map(|(_, op)| op.complete)
+        .min();
+    for (i, op) in ops.iter().enumerate() {
+        if placed.contains(&i) || bound.is_some_and(|b| op.invoke > b) {
+            continue;
+        }
+        let (_, outcome) = step(state, &op.op);
+        let expected = match outcome {
+            Outcome::Done(s) => format!("ok {}", names.show(&s)),
+            Outcome::Mismatch(s) => format!("mismatch {}", names.show(&s)),
+            Outcome::Rejected => "rejected".to_owned(),
+        };
+        let _ = write!(
+            text,
+            "\n      cannot follow: {} (the model would answer {expected})",
+            op.record
+        );
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::Command;
+
+    fn ms(n: u64) -> Time {
+        Duration::from_millis(n)
+    }
+
+    fn list(items: &[&str]) -> Option<Value> {
+        Some(Value::List(items.iter().map(|s| s.to_string()).collect()))
+    }
+
+    fn text(s: &str) -> Option<Value> {
+        Some(Value::Str(s.to_owned()))
+    }
+
+    fn record(op: Op, invoke: u64, done: Option<(u64, Answer)>) -> OpRecord {
+        OpRecord {
+            client: 0,
+            command: Command::new(op),
+            invoke: ms(invoke),
+            completion: done.map(|(at, answer)| (ms(at), answer)),
+            attempts: 1,
+        }
+    }
+
+    fn append(v: &str, invoke: u64, done: Option<(u64, &[&str])>) -> OpRecord {
+        let op = Op::Append {
+            key: "k".into(),
+            value: v.into(),
+        };
+        record(
+            op,
+            invoke,
+            done.map(|(at, l)| (at, Answer::done(list(l), 0))),
+        )
+    }
+
+    fn get(invoke: u64, done: u64, value: Option<Value>) -> OpRecord {
+        record(
+            Op::Get { key: "k".into() },
+            invoke,
+            Some((done, Answer::done(value, 0))),
+        )
+    }
+
+    fn put(v: &str, invoke: u64, done: Option<u64>) -> OpRecord {
+        let op = Op::Put {
+            key: "k".into(),
+            value: v.into(),
+        };
+        record(op, invoke, done.map(|at| (at, Answer::done(text(v), 0))))
+    }
+
+    fn cas(expected: Option<&str>, v: &str, invoke: u64, done: u64, answer: Answer) -> OpRecord {
+        let op = Op::Cas {
+            key: "k".into(),
+            expected: expected.map(str::to_owned),
+            value: v.into(),
+        };
+        record(op, invoke, Some((done, answer)))
+    }
+
+    fn linearizable(history: &[OpRecord]) -> bool {
+        let result = check(history);
+        result.is_empty()
+    }
+
+    #[test]
+    fn accepts_sequential_and_concurrent_appends() {
+        assert!(linearizable(&[
+            append("a", 0, Some((10, &["a"]))),
+            append("b", 20, Some((30, &["a", "b"]))),
+            get(40, 50, list(&["a", "b"])),
+        ]));
+        // Overlapping appends may take effect in either order.
+        assert!(linearizable(&[
+            append("a", 0, Some((30, &["b", "a"]))),
+            append("b", 10, Some((20, &["b"]))),
+        ]));
+        assert!(linearizable(&[get(0, 1, None)]));
+    }
+
+    #[test]
+    fn accepts_unknown_outcomes_applied_late_or_never() {
+        // `b` timed out, yet shows up in a read long after: it applied late.
+        assert!(linearizable(&[
+            append("a", 0, Some((10, &["a"]))),
+            append("b", 5, None),
+            get(20, 30, list(&["a"])),
+            get(100, 110, list(&["a", "b"])),
+        ]));
+        // `c` timed out and never shows up: it never applied.
+        assert!(linearizable(&[
+            append("c", 0, None),
+            append("a", 5, Some((10, &["a"]))),
+            get(20, 30, list(&["a"])),
+        ]));
+    }
+
+    #[test]
+    fn accepts_registers_with_cas() {
+        assert!(linearizable(&[
+            put("1", 0, Some(10)),
+            cas(Some("1"), "2", 20, 30, Answer::done(text("2"), 0)),
+            cas(Some("1"), "3", 40, 50, Answer::mismatch(text("2"))),
+            get(60, 70, text("2")),
+            record(
+                Op::Delete { key: "k".into() },
+                80,
+                Some((90, Answer::done(None, 0)))
+            ),
+            cas(None, "4", 100, 110, Answer::done(text("4"), 0)),
+        ]));
+        // A put whose outcome is unknown explains a concurrent read of its value.
+        assert!(linearizable(&[put("1", 0, None), get(5, 15, text("1"))]));
+    }
+
+    #[test]
+    fn rejects_a_stale_read() {
+        assert!(!linearizable(&[
+            put("1", 0, Some(10)),
+            put("2", 20, Some(30)),
+            get(40, 50, text("1")),
+        ]));
+    }
+
+    #[test]
+    fn rejects_a_lost_append() {
+        assert!(!linearizable(&[
+            append("a", 0, Some((10, &["a"]))),
+            append("b", 20, Some((30, &["a", "b"]))),
+            get(40, 50, list(&["b"])),
+        ]));
+    }
+
+    #[test]
+    fn rejects_a_duplicated_append() {
+        assert!(!linearizable(&[
+            append("a", 0, Some((10, &["a"]))),
+            get(20, 30, list(&["a", "a"])),
+        ]));
+        // Even when the append's outcome is unknown, it applies at most once.
+        assert!(!linearizable(&[
+            append("a", 0, None),
+            get(20, 30, list(&["a", "a"]))
+        ]));
+    }
+
+    #[test]
+    fn rejects_appends_reordered_against_real_time() {
+        // `a` completed before `b` was invoked, so no read may show `b` first.
+        assert!(!linearizable(&[
+            append("a", 0, Some((10, &["a"]))),
+            append("b", 20, None),
+            get(40, 50, list(&["b", "a"])),
+        ]));
+        assert!(!linearizable(&[
+            append("a", 0, Some((10, &["a"]))),
+            append("b", 20, Some((30, &["b", "a"]))),
+        ]));
+    }
+
+    #[test]
+    fn rejects_a_value_seen_before_it_was_written() {
+        assert!(!linearizable(&[
+            get(0, 10, list(&["a"])),
+            append("a", 20, None)
+        ]));
+    }
+
+    #[test]
+    fn rejects_cas_success_on_a_wrong_value() {
+        assert!(!linearizable(&[
+            put("1", 0, Some(10)),
+            cas(Some("2"), "3", 20, 30, Answer::done(text("3"), 0)),
+        ]));
+        // And a mismatch that reports a value the key never held at that time.
+        assert!(!linearizable(&[
+            put("1", 0, Some(10)),
+            cas(Some("1"), "3", 20, 30, Answer::mismatch(text("0"))),
+        ]));
+    }
+
+    #[test]
+    fn explains_what_does_not_fit() {
+        let errors = check(&[put("1", 0, Some(10)), get(20, 30, None)]);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("key `k`: not linearizable"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].contains("cannot follow"), "{}", errors[0]);
+    }
+}
