@@ -37,6 +37,7 @@ stop() {
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
   echo "stopped; data dirs are under $run_dir"
+  exit 0
 }
 trap stop INT TERM
 
