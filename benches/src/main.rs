@@ -82,6 +82,7 @@ fn bench(plan: &plan::Plan, out: &std::path::Path) -> Result<(), String> {
     let idle = run::idle_connections(plan);
     let bare = run::bare(plan)?;
     let lifecycle = run::lifecycle(plan);
+    let variants = run::variants(plan);
     let results = report::Results {
         plan: plan.name,
         date: today(),
@@ -91,6 +92,7 @@ fn bench(plan: &plan::Plan, out: &std::path::Path) -> Result<(), String> {
         idle,
         bare,
         lifecycle,
+        variants,
         shape: shape::measure(&workspace)?,
     };
     report::write(out, &results)?;

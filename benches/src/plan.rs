@@ -24,6 +24,8 @@ pub struct Plan {
     pub bare_steps: Vec<usize>,
     pub lifecycle_reps: usize,
     pub shutdown_connections: usize,
+    /// Closed-loop clients for the variants scenario.
+    pub variant_clients: usize,
 }
 
 impl Plan {
@@ -44,6 +46,7 @@ impl Plan {
             bare_steps: (0..=10).map(|k| k * 1000).collect(),
             lifecycle_reps: 3,
             shutdown_connections: 1000,
+            variant_clients: 64,
         }
     }
 
@@ -64,6 +67,7 @@ impl Plan {
             bare_steps: vec![0, 1000],
             lifecycle_reps: 1,
             shutdown_connections: 100,
+            variant_clients: 16,
         }
     }
 }

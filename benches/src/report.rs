@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::bare::{BarePoint, Waiter};
 use crate::load::Workload;
 use crate::plot::{Chart, Series};
-use crate::run::{IdleSeries, LifecycleRow, OpenLoopRow, Placement, ThroughputRow};
+use crate::run::{IdleSeries, LifecycleRow, OpenLoopRow, Placement, ThroughputRow, VariantRow};
 use crate::shape::{self, TwinDiff};
 
 /// Picks one latency quantile of a throughput row.
@@ -29,6 +29,7 @@ pub struct Results {
     pub idle: Vec<IdleSeries>,
     pub bare: Vec<BarePoint>,
     pub lifecycle: Vec<LifecycleRow>,
+    pub variants: Vec<VariantRow>,
     pub shape: TwinDiff,
 }
 
@@ -321,6 +322,28 @@ fn markdown(results: &Results) -> String {
             list(&r.shutdown_ms),
             r.shutdown_idle_connections,
             if r.clean_exits { "yes" } else { "no" }
+        );
+    }
+
+    let _ = writeln!(md, "\n## Variants (`put`, clients on every member)\n");
+    let _ = writeln!(
+        md,
+        "| server | variant | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | threads |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &results.variants {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            r.runtime,
+            r.variant,
+            r.clients,
+            r.requests_per_second,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            r.threads
         );
     }
 

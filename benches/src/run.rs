@@ -13,6 +13,7 @@ use crate::bare::{self, BarePoint, Waiter};
 use crate::idle::{self, IdlePoint};
 use crate::load::{self, LoadResult, Workload};
 use crate::plan::Plan;
+use crate::procfs;
 use crate::progress::Progress;
 
 pub const RUNTIMES: [Runtime; 2] = [Runtime::Threaded, Runtime::Async];
@@ -79,12 +80,56 @@ pub struct IdleSeries {
     pub points: Vec<IdlePoint>,
 }
 
+/// One server variant under the same load.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantRow {
+    pub runtime: &'static str,
+    /// `PAXOS_VARIANT`, or the design's default.
+    pub variant: &'static str,
+    pub clients: usize,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub errors: u64,
+    /// The most threads any member had at the end of the run.
+    pub threads: u64,
+}
+
+/// The variants scenario 6 compares: each server as designed, and the road not taken.
+const VARIANTS: [(Runtime, Option<&str>, &str); 4] = [
+    (
+        Runtime::Threaded,
+        None,
+        "pool of 512 handler threads (as designed)",
+    ),
+    (
+        Runtime::Threaded,
+        Some("per-request-threads"),
+        "a thread per request (rouille's default)",
+    ),
+    (Runtime::Async, None, "multi-thread scheduler (as designed)"),
+    (
+        Runtime::Async,
+        Some("current-thread"),
+        "current-thread scheduler",
+    ),
+];
+
 /// A cluster tuned for measuring: default protocol timing, the suite's quick discovery.
 fn bench_cluster(runtime: Runtime) -> Cluster {
-    Cluster::builder(runtime)
+    variant_cluster(runtime, None)
+}
+
+fn variant_cluster(runtime: Runtime, variant: Option<&str>) -> Cluster {
+    let builder = Cluster::builder(runtime)
         .tuning("heartbeat_ms", 100)
-        .tuning("election_timeout_ms", 1000)
-        .start()
+        .tuning("election_timeout_ms", 1000);
+    match variant {
+        Some(variant) => builder.env("PAXOS_VARIANT", variant),
+        None => builder,
+    }
+    .start()
 }
 
 fn addrs(cluster: &Cluster) -> Vec<String> {
@@ -295,6 +340,44 @@ pub fn lifecycle(plan: &Plan) -> Vec<LifecycleRow> {
             drop(held);
             progress.step(runtime.name());
         }
+    }
+    progress.finish();
+    rows
+}
+
+/// Scenario 6: the variants that could change the answer, `put` from clients on every member.
+pub fn variants(plan: &Plan) -> Vec<VariantRow> {
+    let mut progress = Progress::new("variants", VARIANTS.len());
+    let mut rows = Vec::new();
+    for (runtime, variant, label) in VARIANTS {
+        let cluster = variant_cluster(runtime, variant);
+        let pids = pids(&cluster);
+        let (result, _) = load::closed_loop(
+            &addrs(&cluster),
+            plan.variant_clients,
+            Workload::Put,
+            plan.warmup,
+            plan.cell * 2,
+            &pids,
+        );
+        let threads = pids
+            .iter()
+            .filter_map(|&pid| procfs::sample(pid))
+            .map(|s| s.threads)
+            .max()
+            .unwrap_or(0);
+        rows.push(VariantRow {
+            runtime: runtime.name(),
+            variant: label,
+            clients: plan.variant_clients,
+            requests_per_second: result.throughput(),
+            p50_ms: result.quantile_ms(0.5),
+            p99_ms: result.quantile_ms(0.99),
+            p999_ms: result.quantile_ms(0.999),
+            errors: result.errors,
+            threads,
+        });
+        progress.step(label);
     }
     progress.finish();
     rows

@@ -42,6 +42,7 @@ pub struct ClusterBuilder {
     hosts: Vec<String>,
     secret: Option<String>,
     tuning: Vec<(String, Json)>,
+    env: Vec<(String, String)>,
 }
 
 impl ClusterBuilder {
@@ -55,6 +56,12 @@ impl ClusterBuilder {
     /// `n` members, all spelled `127.0.0.1`.
     pub fn size(mut self, n: usize) -> Self {
         self.hosts = vec!["127.0.0.1".to_owned(); n];
+        self
+    }
+
+    /// Sets an environment variable for every member, e.g. the benchmark's `PAXOS_VARIANT`.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -101,6 +108,7 @@ impl ClusterBuilder {
             config,
             config_path,
             members,
+            env: self.env,
             client: Client::default(),
             dir,
         }
@@ -123,6 +131,8 @@ pub struct Cluster {
     pub config_path: PathBuf,
     pub members: Vec<Member>,
     pub client: Client,
+    /// Environment variables every member starts with.
+    env: Vec<(String, String)>,
     // Dropped last: the members' files live here.
     dir: TempDir,
 }
@@ -135,6 +145,7 @@ impl Cluster {
             hosts: vec!["127.0.0.1".to_owned(); 3],
             secret: None,
             tuning: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -184,6 +195,7 @@ impl Cluster {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(stderr))
             .env("RUST_BACKTRACE", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         member.child = Some(child);

@@ -7,16 +7,21 @@ use paxos_host::{RunError, SHUTDOWN_GRACE, Startup, fail, startup};
 use tokio::net::TcpListener;
 
 const PROGRAM: &str = "paxos-async";
+/// The benchmark variants `PAXOS_VARIANT` may name.
+const VARIANTS: &[&str] = &[CURRENT_THREAD];
+/// The variant that runs every task on one thread, to see what the multi-threaded scheduler buys.
+const CURRENT_THREAD: &str = "current-thread";
 
 fn main() -> ExitCode {
-    let Startup { args, config } = match startup(PROGRAM) {
+    let Startup { args, config } = match startup(PROGRAM, VARIANTS) {
         Ok(startup) => startup,
         Err(status) => return status,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match paxos_host::variant().as_deref() {
+        Some(CURRENT_THREAD) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(PROGRAM, &RunError(format!("cannot start tokio: {error}"))),
     };

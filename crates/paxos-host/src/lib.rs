@@ -155,14 +155,34 @@ pub struct Startup {
     pub config: Config,
 }
 
+/// The environment variable that picks a benchmark variant of how a server uses its runtime,
+/// e.g. `PAXOS_VARIANT=per-request-threads` (threaded) or `current-thread` (async). Unset, a
+/// server runs as designed; the benchmark sets it to measure the road not taken.
+pub const VARIANT_VAR: &str = "PAXOS_VARIANT";
+
+/// The benchmark variant this process runs, if any (see [`VARIANT_VAR`]); [`startup`] has
+/// already refused a value the server does not know.
+pub fn variant() -> Option<String> {
+    std::env::var(VARIANT_VAR).ok().filter(|v| !v.is_empty())
+}
+
 /// Parses the command line, loads the config and installs logging: the part of `main` both
-/// servers share. `Err` carries the exit status to leave with at once: 0 after `--help` or
-/// `--version`, 2 after a usage or configuration error, whose one line it has printed.
-pub fn startup(program: &str) -> Result<Startup, ExitCode> {
+/// servers share. `variants` are the values of [`VARIANT_VAR`] this server knows. `Err` carries
+/// the exit status to leave with at once: 0 after `--help` or `--version`, 2 after a usage or
+/// configuration error, whose one line it has printed.
+pub fn startup(program: &str, variants: &[&str]) -> Result<Startup, ExitCode> {
     let usage_error = |line: String| {
         eprintln!("{program}: {line}");
         ExitCode::from(2)
     };
+    if let Some(variant) = variant()
+        && !variants.contains(&variant.as_str())
+    {
+        return Err(usage_error(format!(
+            "{VARIANT_VAR}={variant} is not a variant of {program}; it knows: {}",
+            variants.join(", ")
+        )));
+    }
     let args = match cli::parse(std::env::args_os().skip(1)) {
         Ok(cli::Parsed::Run(args)) => args,
         Ok(cli::Parsed::Help) => {

@@ -6,9 +6,11 @@ use paxos_host::{Startup, fail, startup};
 use paxos_threaded::{Shutdown, run};
 
 const PROGRAM: &str = "paxos-threaded";
+/// The benchmark variants `PAXOS_VARIANT` may name.
+const VARIANTS: &[&str] = &[paxos_threaded::server::PER_REQUEST_THREADS];
 
 fn main() -> ExitCode {
-    let Startup { args, config } = match startup(PROGRAM) {
+    let Startup { args, config } = match startup(PROGRAM, VARIANTS) {
         Ok(startup) => startup,
         Err(status) => return status,
     };

@@ -37,6 +37,9 @@ pub const HANDLER_THREADS: usize = 512;
 /// difference from [`HANDLER_THREADS`] is kept free for peer messages, `/status` and `/metrics`,
 /// whose handlers never block, so the cluster keeps making progress under any client load.
 pub const MAX_WAITING_CLIENTS: u64 = HANDLER_THREADS as u64 - 32;
+/// The benchmark variant (`PAXOS_VARIANT`) that serves each request on a thread of its own, as
+/// rouille does by default, instead of on the fixed pool.
+pub const PER_REQUEST_THREADS: &str = "per-request-threads";
 /// How often the accept loop looks at the shutdown token while no requests come.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -49,12 +52,18 @@ pub struct Http {
 /// Binds `listen` and serves on a thread of its own until shutdown.
 pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
     let shutdown = shared.shutdown.clone();
-    let server = rouille::Server::new(listen, move |request| handle(&shared, request))
-        .map_err(|error| match error.downcast_ref::<std::io::Error>() {
-            Some(io) => RunError::bind(listen, io),
-            None => RunError(format!("cannot listen on {listen}: {error}")),
-        })?
-        .pool_size(HANDLER_THREADS);
+    let server =
+        rouille::Server::new(listen, move |request| handle(&shared, request)).map_err(|error| {
+            match error.downcast_ref::<std::io::Error>() {
+                Some(io) => RunError::bind(listen, io),
+                None => RunError(format!("cannot listen on {listen}: {error}")),
+            }
+        })?;
+    // The benchmark's variant keeps rouille's default, a new thread for every request.
+    let server = match paxos_host::variant().as_deref() {
+        Some(PER_REQUEST_THREADS) => server,
+        _ => server.pool_size(HANDLER_THREADS),
+    };
     log::listening(server.server_addr());
     let stopped = Promise::new();
     let done = stopped.clone();
