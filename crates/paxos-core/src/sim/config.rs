@@ -80,8 +80,8 @@ impl Config {
             plain_clients: clients - session_clients,
             session_clients,
             client_timeout: election * rng.between(3, 8) as u32,
-            think: *rng.pick(&[ms(1), ms(10), ms(50)]),
-            faults_for: rng.duration(ms(3000), ms(10_000)),
+            think: *rng.pick(&[Duration::from_micros(10), ms(1), ms(10), ms(50)]),
+            faults_for: rng.duration(ms(4000), ms(15_000)),
             after_heal_for: rng.duration(ms(500), ms(1500)),
         }
     }

@@ -185,7 +185,27 @@ fn check_key(records: &[&OpRecord]) -> Result<(), String> {
             outcome,
         });
     }
-    tighten(&mut ops);
+    let unique = tighten(&mut ops);
+    let order_of_list = if unique {
+        list_order(&ops, &names)?
+    } else {
+        None
+    };
+    // Whether a state can lie on the way to the list every answer is a prefix of.
+    let viable = |state: &State| match (state, &order_of_list) {
+        (State::List(items), Some(order)) => order.starts_with(items),
+        _ => true,
+    };
+    // For a register with distinct written values, after `tighten`: a write whose outcome is
+    // unknown is there because some answer saw its value, and nothing can see that value once
+    // another write replaced it. So the operation right after it must be a read of it, a get or
+    // a cas; a blind write there would leave the value unseen. Without this, the search tries
+    // every subset and order of the pending unknown writes.
+    let register = unique && ops.iter().all(|op| !matches!(op.op, ModelOp::Append(_)));
+    let blind_unknown =
+        |op: &LinOp| op.outcome.is_none() && matches!(op.op, ModelOp::Put(_) | ModelOp::Cas { .. });
+    let reads =
+        |op: &LinOp| op.outcome.is_some() && matches!(op.op, ModelOp::Get | ModelOp::Cas { .. });
     ops.sort_by_key(|op| op.invoke);
     let n = ops.len();
     let mut by_completion: Vec<usize> = (0..n).filter(|&i| ops[i].complete.is_some()).collect();
@@ -211,15 +231,17 @@ fn check_key(records: &[&OpRecord]) -> Result<(), String> {
             .expect("some completed op is unplaced");
         let bound = ops[first_unplaced].complete.expect("completed");
         let mut next = None;
+        let after_unknown_write =
+            register && order.last().is_some_and(|&(i, _)| blind_unknown(&ops[i]));
         for i in cursor..n {
             if ops[i].invoke > bound {
                 break;
             }
-            if is_placed(&placed, i) {
+            if is_placed(&placed, i) || after_unknown_write && !reads(&ops[i]) {
                 continue;
             }
             let (after, outcome) = step(&state, &ops[i].op);
-            if ops[i].outcome.as_ref().is_some_and(|seen| *seen != outcome) {
+            if ops[i].outcome.as_ref().is_some_and(|seen| *seen != outcome) || !viable(&after) {
                 continue;
             }
             placed[i / 64] |= 1 << (i % 64);
@@ -275,7 +297,7 @@ fn check_key(records: &[&OpRecord]) -> Result<(), String> {
 /// `v`, the write applied before that operation took effect, hence before it completed: that
 /// completion becomes the write's own. Without this, each unknown write could be placed anywhere
 /// or nowhere, and a few dozen of them make the search explode.
-fn tighten(ops: &mut Vec<LinOp>) {
+fn tighten(ops: &mut Vec<LinOp>) -> bool {
     let written = |op: &ModelOp| match op {
         ModelOp::Put(v) | ModelOp::Append(v) | ModelOp::Cas { value: v, .. } => Some(*v),
         ModelOp::Get | ModelOp::Delete => None,
@@ -285,7 +307,7 @@ fn tighten(ops: &mut Vec<LinOp>) {
     values.sort_unstable();
     values.dedup();
     if values.len() != total {
-        return;
+        return false;
     }
     let mut seen_by: HashMap<u32, Time> = HashMap::new();
     for op in ops.iter() {
@@ -330,6 +352,51 @@ fn tighten(ops: &mut Vec<LinOp>) {
             None => !matches!(op.op, ModelOp::Append(_)) && has_appends,
         }
     });
+    true
+}
+
+/// For a key that only takes appends and reads, with distinct appended values, after
+/// [`tighten`]: the list every state of a linearization must be a prefix of.
+///
+/// Such a list only grows at its end, so every list an answer reports is a prefix of the final
+/// list, and so is every state on the way; after `tighten`, every applied value shows up in some
+/// answer, so the longest answer is that final list as far as anyone can tell. Placing an append
+/// anywhere but at its position in that list leads nowhere, and refusing it at once keeps the
+/// search from trying every order of the appends whose outcome is unknown (a factorial).
+/// Answers that are not prefixes of one another are a violation in themselves.
+fn list_order(ops: &[LinOp], names: &Interner) -> Result<Option<Vec<u32>>, String> {
+    if !ops
+        .iter()
+        .all(|op| matches!(op.op, ModelOp::Append(_) | ModelOp::Get))
+    {
+        return Ok(None);
+    }
+    let mut lists: Vec<(&[u32], &LinOp)> = Vec::new();
+    for op in ops {
+        match &op.outcome {
+            Some(Outcome::Done(State::List(items))) => lists.push((items, op)),
+            Some(Outcome::Done(State::Absent)) => lists.push((&[], op)),
+            // Anything else is an answer the model never gives here; the search will say so.
+            _ => {}
+        }
+    }
+    let Some(&(longest, longest_op)) = lists.iter().max_by_key(|(items, _)| items.len()) else {
+        return Ok(None);
+    };
+    for &(items, op) in &lists {
+        if !longest.starts_with(items) {
+            return Err(format!(
+                "not linearizable: two answers saw lists of which neither extends the other, \
+                 but appends only ever extend a list:\n      {}\n      {}\n      (as lists: \
+                 {} and {})",
+                op.record,
+                longest_op.record,
+                names.show(&State::List(items.to_vec())),
+                names.show(&State::List(longest.to_vec())),
+            ));
+        }
+    }
+    Ok(Some(longest.to_vec()))
 }
 
 /// Describes the longest linearizable prefix found and the operations that could not follow it.
@@ -556,6 +623,64 @@ mod tests {
             put("1", 0, Some(10)),
             cas(Some("1"), "3", 20, 30, Answer::mismatch(text("0"))),
         ]));
+    }
+
+    /// Appends whose outcome is unknown, seen only by a late read, may have applied in any order;
+    /// trying every order would take forever, so the search must follow the read's order.
+    #[test]
+    fn many_unknown_appends_are_placed_by_what_was_read() {
+        let values: Vec<String> = (0..40).map(|i| format!("v{i}")).collect();
+        let mut history: Vec<OpRecord> = values.iter().map(|v| append(v, 0, None)).collect();
+        let mut shuffled: Vec<&str> = values.iter().map(String::as_str).collect();
+        shuffled.reverse();
+        shuffled.swap(3, 17);
+        history.push(get(100, 110, list(&shuffled)));
+        assert!(linearizable(&history));
+        // The same read, after an append that completed before the others began, in second place.
+        history.push(append("first", 0, Some((0, &["first"]))));
+        for op in &mut history[..40] {
+            op.invoke = ms(1);
+        }
+        let mut wrong = shuffled.clone();
+        wrong.insert(1, "first");
+        history[40] = get(100, 110, list(&wrong));
+        let errors = check(&history);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+    }
+
+    /// Likewise for puts whose outcome is unknown, each seen by one late read.
+    #[test]
+    fn many_unknown_puts_are_placed_by_what_was_read() {
+        let mut history: Vec<OpRecord> = (0..40).map(|i| put(&format!("v{i}"), 0, None)).collect();
+        for i in 0..40 {
+            history.push(get(
+                100 + 20 * i,
+                110 + 20 * i,
+                text(&format!("v{}", (i * 7) % 40)),
+            ));
+        }
+        assert!(linearizable(&history));
+        history.push(get(2000, 2010, text("v0")));
+        assert!(
+            !linearizable(&history),
+            "v0 cannot come back after v7 replaced it"
+        );
+    }
+
+    #[test]
+    fn rejects_reads_that_disagree_on_the_order() {
+        let errors = check(&[
+            append("a", 0, None),
+            append("b", 0, None),
+            get(10, 20, list(&["a", "b"])),
+            get(10, 20, list(&["b"])),
+        ]);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("neither extends the other"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

@@ -46,15 +46,9 @@ enum Event {
     /// A client starts its next operation.
     ClientStart(usize),
     /// A client submits its current operation (again).
-    Attempt {
-        client: usize,
-        attempt: u64,
-    },
+    Attempt { client: usize, attempt: u64 },
     /// A client's attempt has waited long enough.
-    Timeout {
-        client: usize,
-        attempt: u64,
-    },
+    Timeout { client: usize, attempt: u64 },
     /// Time for the next fault, maybe.
     Chaos,
     /// A crashed (or not yet started) member starts.
@@ -161,7 +155,9 @@ impl Sim {
             if self.rng.chance(0.8) {
                 self.start(m);
             } else {
-                let at = self.rng.duration(Duration::ZERO, self.config.faults_for / 2);
+                let at = self
+                    .rng
+                    .duration(Duration::ZERO, self.config.faults_for / 2);
                 self.events.push(at, Event::Restart(m));
             }
         }
