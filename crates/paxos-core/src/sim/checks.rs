@@ -172,3 +172,38 @@ pub fn liveness(
     }
     violations
 }
+
+/// After healing, in a quiet stretch (no election started from `settle` before a command was
+/// invoked until its client would give up on it), nothing excuses a lost command: every command,
+/// plain or exactly-once, must be answered on its first attempt. This catches a member that drops
+/// requests in a steady state, which the retries of exactly-once clients would otherwise hide.
+/// `elections` are the times elections started, in order.
+pub fn quiet_liveness(
+    history: &History,
+    first_probe: usize,
+    healed_at: Time,
+    elections: &[Time],
+    settle: Duration,
+    client_timeout: Duration,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    for op in history.ops.iter().filter(|op| op.client < first_probe) {
+        if op.invoke < healed_at + settle {
+            continue;
+        }
+        let gives_up = op.invoke + client_timeout;
+        let first_after = elections.partition_point(|&at| at + settle < op.invoke);
+        if elections.get(first_after).is_some_and(|&at| at <= gives_up) {
+            continue;
+        }
+        let answered = op.attempts == 1 && op.completed_at().is_some_and(|at| at <= gives_up);
+        if !answered {
+            violations.push(format!(
+                "liveness: lost with no election from {settle:?} before it until its timeout, \
+                 {:?} after healing: {op}",
+                op.invoke - healed_at
+            ));
+        }
+    }
+    violations
+}

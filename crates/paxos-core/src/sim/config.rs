@@ -38,7 +38,10 @@ pub struct Config {
     pub think: Duration,
     /// How long faults go on.
     pub faults_for: Duration,
-    /// How long clients go on after everything healed.
+    /// How long after healing a message sent before it may still arrive, plus the time to elect
+    /// a leader: from then on, with no new election, no command may be lost.
+    pub settle: Duration,
+    /// How long clients go on after everything healed and settled.
     pub after_heal_for: Duration,
 }
 
@@ -66,6 +69,8 @@ impl Config {
             long_delay_chance: *rng.pick(&[0.0, 0.01, 0.05, 0.2]),
             long_delay: rng.duration(ms(20), longest_delay),
         };
+        // Messages sent before healing may still arrive as late as the longest delay after it.
+        let settle = election * 2 + network.long_delay;
         let clients = rng.between(2, 6) as usize;
         let session_clients = rng.between(1, clients as u64) as usize;
         Config {
@@ -82,6 +87,7 @@ impl Config {
             client_timeout: election * rng.between(3, 8) as u32,
             think: *rng.pick(&[Duration::from_micros(10), ms(1), ms(10), ms(50)]),
             faults_for: rng.duration(ms(4000), ms(15_000)),
+            settle,
             after_heal_for: rng.duration(ms(500), ms(1500)),
         }
     }

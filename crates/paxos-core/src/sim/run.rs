@@ -97,6 +97,8 @@ struct Sim {
     history: History,
     events: Queue<Event>,
     healed_at: Option<Time>,
+    /// When each election started, in order.
+    elections: Vec<Time>,
     attempts: u64,
     partitions: u32,
     steps: u64,
@@ -120,6 +122,7 @@ pub fn run(seed: u64, sabotage: bool) -> Result<Report, Failure> {
         history: History::default(),
         events: Queue::default(),
         healed_at: None,
+        elections: Vec::new(),
         attempts: 0,
         partitions: 0,
         steps: 0,
@@ -193,7 +196,7 @@ impl Sim {
                 self.start(m);
             }
         }
-        let stop_at = self.now + self.config.after_heal_for;
+        let stop_at = self.now + self.config.settle + self.config.after_heal_for;
         self.run_until(stop_at, |_| false);
         self.clients.iter_mut().for_each(|c| c.stopped = true);
         let deadline = self.now + LIVENESS_BOUND + self.config.client_timeout;
@@ -236,6 +239,16 @@ impl Sim {
                 self.now,
             );
             violations.extend(checks::capped(late, CAP));
+            let settle = self.config.settle;
+            let lost = checks::quiet_liveness(
+                &self.history,
+                first_probe,
+                healed_at,
+                &self.elections,
+                settle,
+                self.config.client_timeout,
+            );
+            violations.extend(checks::capped(lost, CAP));
             let once = checks::exactly_once(&self.history, &self.cluster, &LIST_KEYS);
             violations.extend(checks::capped(once, CAP));
         }
@@ -346,12 +359,12 @@ impl Sim {
             }
             Next::Message => {
                 let (_, delivery) = self.net.pop().expect("a message is due");
-                if let Some((from, to, msg)) = delivery {
-                    if let Some(node) = self.cluster.node(to) {
-                        trace!(self, "{from} -> {to}: {}", brief(&msg));
-                        node.handle_message(self.now, from, msg);
-                        self.dirty(to);
-                    }
+                if let Some((from, to, msg)) = delivery
+                    && let Some(node) = self.cluster.node(to)
+                {
+                    trace!(self, "{from} -> {to}: {}", brief(&msg));
+                    node.handle_message(self.now, from, msg);
+                    self.dirty(to);
                 }
             }
             Next::Flush(m) => self.flush(m),
@@ -361,7 +374,11 @@ impl Sim {
                     .cluster
                     .node(m)
                     .expect("only running nodes have timers");
+                let elections = node.stats().elections_started;
                 node.handle_timeout(now);
+                if node.stats().elections_started > elections {
+                    self.elections.push(now);
+                }
                 if node.poll_timeout() <= now {
                     self.halted = Some(format!(
                         "member {m}'s timer does not advance: handle_timeout({now:?}) left \
