@@ -208,17 +208,23 @@ pub fn throughput(plan: &Plan) -> Vec<ThroughputRow> {
     rows
 }
 
-/// Scenario 2: open loop at fractions of each server's saturation rate, which is taken from the
-/// throughput rows (`put`, spread, the most clients measured).
+/// Scenario 2: open loop at fractions of each server's saturation rate. The rate is the one the
+/// closed loop measured for `put` from clients on every member, at the concurrency closest to the
+/// open loop's own number of connections: a rate reached with 256 connections is no saturation
+/// point for 64.
 pub fn open_loop(plan: &Plan, throughput: &[ThroughputRow]) -> Vec<OpenLoopRow> {
     let mut progress = Progress::new("open loop", plan.load_fractions.len() * RUNTIMES.len());
     let mut rows = Vec::new();
     for runtime in RUNTIMES {
         let saturation = throughput
             .iter()
-            .filter(|r| r.runtime == runtime.name() && r.workload == Workload::Put)
-            .map(|r| r.requests_per_second)
-            .fold(0.0, f64::max);
+            .filter(|r| {
+                r.runtime == runtime.name()
+                    && r.workload == Workload::Put
+                    && r.placement == Placement::Spread
+            })
+            .min_by_key(|r| r.clients.abs_diff(plan.open_loop_workers))
+            .map_or(0.0, |r| r.requests_per_second);
         if saturation <= 0.0 {
             continue;
         }

@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use paxos_core::Command;
 use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply, Route};
 use paxos_host::metrics::{self, Outcome};
@@ -61,6 +62,11 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
         let stopping = async move { shutdown.cancelled().await };
         // `serve` only fails to accept on errors it retries itself; it returns once the
         // shutdown signal fired and every connection closed.
+        // No Nagle delay: a response that leaves in two segments must not wait for the
+        // client's delayed ACK (the threaded twin's patched tiny_http does the same).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(stopping)
             .await;
