@@ -19,6 +19,8 @@ pub struct OpRecord {
     pub completion: Option<(Time, Answer)>,
     /// How many times the command was submitted.
     pub attempts: u32,
+    /// When the first answer to an attempt its client had already given up on arrived.
+    pub late_answer: Option<Time>,
 }
 
 impl OpRecord {
@@ -67,12 +69,18 @@ impl History {
             invoke: now,
             completion: None,
             attempts: 1,
+            late_answer: None,
         });
         self.ops.len() - 1
     }
 
     pub fn retry(&mut self, op: usize) {
         self.ops[op].attempts += 1;
+    }
+
+    pub fn answered_late(&mut self, op: usize, now: Time) {
+        let late = &mut self.ops[op].late_answer;
+        late.get_or_insert(now);
     }
 
     pub fn complete(&mut self, op: usize, now: Time, answer: Answer) {

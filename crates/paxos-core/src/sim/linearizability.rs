@@ -464,6 +464,7 @@ mod tests {
             invoke: ms(invoke),
             completion: done.map(|(at, answer)| (ms(at), answer)),
             attempts: 1,
+            late_answer: None,
         }
     }
 

@@ -94,6 +94,8 @@ struct Sim {
     clients: Vec<Client>,
     /// Which client waits on each submitted request.
     waiting: BTreeMap<RequestId, usize>,
+    /// Attempts their clients gave up on, with their operation: a member may still answer them.
+    abandoned: BTreeMap<RequestId, usize>,
     history: History,
     events: Queue<Event>,
     healed_at: Option<Time>,
@@ -119,6 +121,7 @@ pub fn run(seed: u64, sabotage: bool) -> Result<Report, Failure> {
         now: Time::ZERO,
         config,
         waiting: BTreeMap::new(),
+        abandoned: BTreeMap::new(),
         history: History::default(),
         events: Queue::default(),
         healed_at: None,
@@ -642,8 +645,12 @@ impl Sim {
     }
 
     fn reply(&mut self, id: RequestId, answer: Answer) {
-        // Nobody waits for an attempt its client gave up on.
+        // Nobody waits for an attempt its client gave up on, but the liveness check wants to
+        // know that the answer came at all.
         let Some(c) = self.waiting.remove(&id) else {
+            if let Some(op) = self.abandoned.remove(&id) {
+                self.history.answered_late(op, self.now);
+            }
             return;
         };
         let client = &mut self.clients[c];
@@ -668,8 +675,10 @@ impl Sim {
         let client = &mut self.clients[c];
         let session = client.is_session();
         let current = client.current.as_mut().expect("a current operation");
-        if let Some(id) = current.request {
-            self.waiting.remove(&id);
+        if let Some(id) = current.request
+            && self.waiting.remove(&id).is_some()
+        {
+            self.abandoned.insert(id, current.op);
         }
         if session {
             self.history.retry(current.op);
