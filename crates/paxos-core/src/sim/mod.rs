@@ -29,7 +29,9 @@
 //! - Exactly-once: in the final state, every acknowledged append once, no append twice, nothing
 //!   that was never appended.
 //! - Liveness: after healing, every exactly-once command and every final read completes within
-//!   [`run::LIVENESS_BOUND`] of simulated time, and the members converge to the same store.
+//!   [`run::LIVENESS_BOUND`] of simulated time, and the members converge to the same store. Once
+//!   messages from before the healing can no longer arrive, a command with no election from
+//!   shortly before it to the end of the run must be answered on its first attempt, plain or not.
 //!
 //! # Running it
 //!
