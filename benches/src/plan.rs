@@ -38,7 +38,7 @@ impl Plan {
             placements: vec![Placement::Spread, Placement::Leader],
             rounds: 2,
             warmup: Duration::from_millis(500),
-            cell: Duration::from_millis(1500),
+            cell: Duration::from_millis(2500),
             load_fractions: vec![0.25, 0.5, 0.75],
             open_loop: Duration::from_secs(5),
             open_loop_workers: 64,

@@ -40,7 +40,8 @@ pub struct Status {
     pub role: Role,
     /// The member this one believes leads, itself included.
     pub leader: Option<MemberId>,
-    /// The highest ballot this member promised.
+    /// The highest ballot this member has promised or seen in use: a follower that only ever
+    /// heard the leader's heartbeats reports the leader's ballot, not the zero it promised.
     pub ballot: Ballot,
     /// Every slot up to here is decided and known to this member.
     pub commit_index: Slot,
@@ -284,7 +285,7 @@ impl Node {
         Status {
             role,
             leader,
-            ballot: self.promised,
+            ballot: self.promised.max(self.highest_seen),
             commit_index: self.commit,
             applied_index: self.commit,
         }
