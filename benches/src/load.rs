@@ -76,6 +76,15 @@ impl LoadResult {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// The clients' results of one run together; the caller sets how long the run took.
+    fn sum(results: &[LoadResult]) -> LoadResult {
+        let mut total = LoadResult::empty();
+        for result in results {
+            total.merge(result);
+        }
+        total
+    }
+
     /// Adds another run's counts (for A B A B rounds of the same cell).
     pub fn merge(&mut self, other: &LoadResult) {
         self.ok += other.ok;
@@ -152,12 +161,7 @@ pub fn closed_loop(
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut total = LoadResult::empty();
-    for result in &results {
-        total.ok += result.ok;
-        total.errors += result.errors;
-        let _ = total.latency.add(&result.latency);
-    }
+    let mut total = LoadResult::sum(&results);
     total.elapsed = duration;
     (total, cpu_used)
 }
@@ -201,12 +205,7 @@ pub fn open_loop(
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut total = LoadResult::empty();
-    for result in &results {
-        total.ok += result.ok;
-        total.errors += result.errors;
-        let _ = total.latency.add(&result.latency);
-    }
+    let mut total = LoadResult::sum(&results);
     total.elapsed = start.elapsed();
     total
 }
