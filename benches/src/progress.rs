@@ -1,6 +1,6 @@
 //! A one-line progress bar per scenario on stderr, so a 15-minute run shows where it is.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -35,14 +35,23 @@ impl Progress {
     }
 
     pub fn finish(self) {
+        let clear = if std::io::stderr().is_terminal() {
+            "\r\x1b[2K"
+        } else {
+            ""
+        };
         eprintln!(
-            "\r\x1b[2K{:<22} done in {:.0} s",
+            "{clear}{:<22} done in {:.0} s",
             self.name,
             self.started.elapsed().as_secs_f64()
         );
     }
 
     fn draw(&self, what: &str) {
+        // A log file (CI) gets only the closing line of each scenario, not every redraw.
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
         const WIDTH: usize = 24;
         let filled = WIDTH * self.done / self.total;
         eprint!(

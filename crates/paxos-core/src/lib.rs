@@ -45,7 +45,9 @@
 //!
 //! *Clients.* Every member takes client commands. A follower forwards them to the leader it
 //! knows; each request carries the id of the member and incarnation that received it, so when
-//! that member applies the slot holding it, it answers the waiting client. Reads go through the
+//! that member applies the slot holding it, it answers the waiting client. Until then the member
+//! sends the request again to every new leader it learns of, because a leader that fails takes
+//! the requests it had not yet proposed with it; a request decided twice that way applies once. Reads go through the
 //! log like writes, which makes every answer linearizable. A request whose fate is unknown (its
 //! leader failed) is answered by the runtime's request timeout, as Jepsen's `:info`.
 //!
@@ -107,6 +109,10 @@ pub struct Tuning {
     pub max_in_flight: usize,
     /// The most decided entries in one catch-up answer.
     pub catch_up_batch: usize,
+    /// How long a member keeps trying to get one of its own client requests decided: it sends
+    /// the request again to each new leader until then. The runtime answers `503` at the same
+    /// time, so the two agree on when a request is given up.
+    pub request_timeout: Duration,
 }
 
 impl Default for Tuning {
@@ -117,6 +123,7 @@ impl Default for Tuning {
             max_batch: 256,
             max_in_flight: 4096,
             catch_up_batch: 1024,
+            request_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Stats {
     /// Forwarded requests dropped by a member that was no longer in a position to propose them;
     /// their clients get a `503` at the origin.
     pub requests_dropped: u64,
+    /// Own requests sent again to a new leader.
+    pub requests_resent: u64,
     pub catch_up_requests: u64,
 }
 
@@ -126,6 +128,9 @@ pub struct Node {
     election_deadline: Time,
     /// Client requests waiting to be proposed (at the leader) or forwarded (elsewhere).
     waiting: VecDeque<Request>,
+    /// This incarnation's own requests that are not applied yet, with the time to give up on
+    /// each: they are sent again to every new leader, since the old one may have lost them.
+    unanswered: BTreeMap<RequestId, (Request, Time)>,
     commit_announced: Slot,
 
     ready: Ready,
@@ -171,6 +176,7 @@ impl Node {
             leader: None,
             election_deadline: now,
             waiting: VecDeque::new(),
+            unanswered: BTreeMap::new(),
             commit_announced: 0,
             ready: Ready::default(),
             stats: Stats::default(),
@@ -198,7 +204,10 @@ impl Node {
             incarnation: self.incarnation,
             n: self.next_request,
         };
-        self.waiting.push_back(Request { id, command });
+        let request = Request { id, command };
+        let give_up_at = now + self.tuning.request_timeout;
+        self.unanswered.insert(id, (request.clone(), give_up_at));
+        self.waiting.push_back(request);
         id
     }
 
@@ -240,6 +249,7 @@ impl Node {
     /// elsewhere.
     pub fn handle_timeout(&mut self, now: Time) {
         self.now = now;
+        self.give_up_on_expired();
         if let State::Leader { heartbeat_at, .. } = self.state {
             if now >= heartbeat_at {
                 self.heartbeat();
@@ -529,6 +539,7 @@ impl Node {
             let answer: Answer = self.kv.apply(self.commit, &request.command);
             let id = request.id;
             if id.member == self.me && id.incarnation == self.incarnation {
+                self.unanswered.remove(&id);
                 self.ready.replies.push((id, answer));
             }
         }
@@ -624,6 +635,7 @@ impl Node {
             heartbeat_at: self.now,
         };
         self.leader = Some(self.me);
+        self.resend_unanswered();
         let reproposals: Vec<Entry> = (start..=last_known)
             .filter(|slot| !self.decided.contains_key(slot) && *slot > self.commit)
             .map(|slot| Entry {
@@ -728,11 +740,44 @@ impl Node {
             State::Follower => None,
         };
         if mine.is_some_and(|mine| mine < ballot) || mine.is_none() {
+            let new_leader = self.leader != Some(ballot.member);
             if mine.is_some() {
                 self.step_down(Some(ballot.member));
             }
             self.leader = Some(ballot.member);
             self.election_deadline = self.now + self.election_timeout();
+            if new_leader {
+                self.resend_unanswered();
+            }
+        }
+    }
+
+    /// Queues this member's unanswered requests again for the leader it just learned of. The
+    /// old leader may have died or stepped down holding them unproposed; if it did propose one,
+    /// the request is decided twice and [`apply_decided`](Self::apply_decided) applies it once.
+    fn resend_unanswered(&mut self) {
+        let queued: HashSet<RequestId> = self.waiting.iter().map(|r| r.id).collect();
+        let again: Vec<Request> = self
+            .unanswered
+            .iter()
+            .filter(|(id, _)| !queued.contains(id))
+            .map(|(_, (request, _))| request.clone())
+            .collect();
+        self.stats.requests_resent += again.len() as u64;
+        self.waiting.extend(again);
+    }
+
+    /// Forgets the own requests whose clients have been answered `503` by now.
+    fn give_up_on_expired(&mut self) {
+        let now = self.now;
+        let before = self.unanswered.len();
+        self.unanswered
+            .retain(|_, (_, give_up_at)| *give_up_at > now);
+        if self.unanswered.len() < before {
+            let unanswered = &self.unanswered;
+            let me = self.me;
+            self.waiting
+                .retain(|r| r.id.member != me || unanswered.contains_key(&r.id));
         }
     }
 
@@ -876,7 +921,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::Op;
+    use crate::{Op, Value};
 
     /// Five nodes driven by hand: every message is held until the test delivers it.
     struct Hand {
@@ -958,6 +1003,46 @@ mod tests {
             key: "k".into(),
             value: value.into(),
         })
+    }
+
+    /// A follower's request that its leader never proposed (the leader died holding it) goes
+    /// again to the next leader, and is answered.
+    #[test]
+    fn a_request_lost_with_its_leader_is_sent_to_the_next_one() {
+        let mut h = Hand::new(3);
+        h.elect(0, &[1]);
+        // Node 0's first heartbeat tells the others it leads.
+        let now = h.now;
+        h.nodes[0].handle_timeout(now);
+        h.flush(0);
+        assert_eq!(h.deliver(0, 1, "commit"), 1);
+        assert_eq!(h.deliver(0, 2, "commit"), 1);
+        assert_eq!(h.nodes[1].status().leader, Some(0));
+        let id = h.nodes[1].submit(h.now, append("x"));
+        h.flush(1);
+        // Node 0 dies: the forward and everything it sent are lost.
+        h.wire.clear();
+        h.elect(2, &[1]);
+        assert_eq!(
+            h.nodes[1].stats().requests_resent,
+            0,
+            "node 1 has not heard node 2 yet"
+        );
+        let now = h.now;
+        h.nodes[2].handle_timeout(now);
+        h.flush(2);
+        assert_eq!(h.deliver(2, 1, "commit"), 1);
+        assert_eq!(h.nodes[1].stats().requests_resent, 1);
+        assert_eq!(h.deliver(1, 2, "forward"), 1);
+        h.deliver(2, 1, "accept");
+        h.deliver(1, 2, "accepted");
+        h.flush(2);
+        h.deliver(2, 1, "commit");
+        let list = Value::List(vec!["x".into()]);
+        assert_eq!(h.nodes[1].store().peek("k"), Some(&list));
+        // The request is answered (the reply left with that delivery's flush), so node 1 no
+        // longer holds it for resending.
+        assert!(!h.nodes[1].unanswered.contains_key(&id));
     }
 
     /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided

@@ -178,6 +178,7 @@ impl Config {
             heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
             election_timeout: Duration::from_millis(self.election_timeout_ms),
             max_batch: self.max_batch,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
             ..paxos_core::Tuning::default()
         }
     }

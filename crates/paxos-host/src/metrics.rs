@@ -316,6 +316,11 @@ impl Metrics {
                 stats.requests_dropped,
             ),
             (
+                "paxos_requests_resent_total",
+                "Own client requests sent again to a new leader.",
+                stats.requests_resent,
+            ),
+            (
                 "paxos_catch_up_requests_total",
                 "Requests for decided entries this server was missing.",
                 stats.catch_up_requests,

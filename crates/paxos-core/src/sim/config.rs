@@ -50,12 +50,15 @@ impl Config {
         let members = if rng.chance(0.5) { 3 } else { 5 };
         let heartbeat = rng.duration(ms(10), ms(40));
         let election = heartbeat * rng.between(4, 12) as u32;
+        // Members give up on their own requests when their clients do, as the runtimes do.
+        let client_timeout = election * rng.between(3, 8) as u32;
         let tuning = Tuning {
             heartbeat_interval: heartbeat,
             election_timeout: election,
             max_batch: *rng.pick(&[1, 2, 3, 8, 256]),
             max_in_flight: *rng.pick(&[1, 2, 5, 32, 4096]),
             catch_up_batch: *rng.pick(&[1, 3, 16, 1024]),
+            request_timeout: client_timeout,
         };
         // Sometimes long enough for a message to arrive several elections late.
         let longest_delay = election * *rng.pick(&[2, 10]);
@@ -84,7 +87,7 @@ impl Config {
             partition_for: (heartbeat, election * 6),
             plain_clients: clients - session_clients,
             session_clients,
-            client_timeout: election * rng.between(3, 8) as u32,
+            client_timeout,
             think: *rng.pick(&[Duration::from_micros(10), ms(1), ms(10), ms(50)]),
             faults_for: rng.duration(ms(4000), ms(15_000)),
             settle,
