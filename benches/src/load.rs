@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::etcd::base64;
 use crate::http::Conn;
 use crate::procfs;
 
@@ -35,21 +36,51 @@ impl Workload {
         }
     }
 
-    /// The body of request number `n` of client `client`. Appends rotate through keys of their
-    /// own, because an append answers the whole list and a few ever-growing lists would measure
-    /// JSON size instead of the server.
-    fn body(self, client: usize, n: u64) -> Vec<u8> {
-        let key = client % 16;
-        match self {
-            Workload::Put => format!(r#"{{"op":"put","key":"k{key}","value":"v{client}-{n}"}}"#),
-            Workload::Get => format!(r#"{{"op":"get","key":"k{key}"}}"#),
-            Workload::Append => {
+    /// The path and body of request number `n` of client `client`. Appends rotate through keys
+    /// of their own, because an append answers the whole list and a few ever-growing lists would
+    /// measure JSON size instead of the server.
+    fn request(self, api: Api, client: usize, n: u64) -> (&'static str, Vec<u8>) {
+        let key = format!("k{}", client % 16);
+        let value = format!("v{client}-{n}");
+        let (path, body) = match (api, self) {
+            (Api::TwinPaxos, Workload::Put) => (
+                "/client-request",
+                format!(r#"{{"op":"put","key":"{key}","value":"{value}"}}"#),
+            ),
+            (Api::TwinPaxos, Workload::Get) => (
+                "/client-request",
+                format!(r#"{{"op":"get","key":"{key}"}}"#),
+            ),
+            (Api::TwinPaxos, Workload::Append) => {
                 let list = n / 100;
-                format!(r#"{{"op":"append","key":"a{client}-{list}","value":"{n}"}}"#)
+                let body = format!(r#"{{"op":"append","key":"a{client}-{list}","value":"{n}"}}"#);
+                ("/client-request", body)
             }
-        }
-        .into_bytes()
+            (Api::Etcd, Workload::Get) => (
+                "/v3/kv/range",
+                format!(r#"{{"key":"{}"}}"#, base64(key.as_bytes())),
+            ),
+            // etcd has no append; the reference row runs `put` and `get` only.
+            (Api::Etcd, Workload::Put | Workload::Append) => (
+                "/v3/kv/put",
+                format!(
+                    r#"{{"key":"{}","value":"{}"}}"#,
+                    base64(key.as_bytes()),
+                    base64(value.as_bytes())
+                ),
+            ),
+        };
+        (path, body.into_bytes())
     }
+}
+
+/// Whose API the requests speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /client-request` of `shared/design/api.md`.
+    TwinPaxos,
+    /// etcd v3's JSON gateway (`/v3/kv/put`, `/v3/kv/range`, linearizable reads by default).
+    Etcd,
 }
 
 /// What one load run measured.
@@ -112,6 +143,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// Also returns the CPU seconds that the processes `pids` spent during the counted window.
 pub fn closed_loop(
+    api: Api,
     targets: &[String],
     clients: usize,
     workload: Workload,
@@ -149,7 +181,8 @@ pub fn closed_loop(
                             break;
                         }
                         n += 1;
-                        let outcome = send(&mut conn, target, &workload.body(client, n));
+                        let (path, body) = workload.request(api, client, n);
+                        let outcome = send(&mut conn, target, path, &body);
                         if sent < measure_from {
                             continue;
                         }
@@ -169,6 +202,7 @@ pub fn closed_loop(
 /// Sends `rate` requests a second for `duration` from `workers` connections, spread over
 /// `targets`, measuring each latency from the moment the request was due.
 pub fn open_loop(
+    api: Api,
     targets: &[String],
     workers: usize,
     workload: Workload,
@@ -196,7 +230,8 @@ pub fn open_loop(
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             thread::sleep(wait);
                         }
-                        let outcome = send(&mut conn, target, &workload.body(worker, i));
+                        let (path, body) = workload.request(api, worker, i);
+                        let outcome = send(&mut conn, target, path, &body);
                         record(&mut result, outcome, due.elapsed());
                     }
                     result
@@ -211,13 +246,11 @@ pub fn open_loop(
 }
 
 /// Sends one command, reconnecting when the connection is gone. `Ok` only for a `200`.
-fn send(conn: &mut Option<Conn>, target: &str, body: &[u8]) -> Result<(), ()> {
+fn send(conn: &mut Option<Conn>, target: &str, path: &str, body: &[u8]) -> Result<(), ()> {
     if conn.is_none() {
         *conn = Some(Conn::connect(target, TIMEOUT).map_err(|_| ())?);
     }
-    let answer = conn
-        .as_mut()
-        .map(|c| c.request("POST", "/client-request", body));
+    let answer = conn.as_mut().map(|c| c.request("POST", path, body));
     match answer {
         Some(Ok((200, _))) => Ok(()),
         Some(Ok(_)) => Err(()),

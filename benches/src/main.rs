@@ -13,10 +13,12 @@
 //! - `run`: the scenarios themselves, built on the integration suite's cluster harness.
 //! - `load`: the closed- and open-loop load generator; `http`: its raw keep-alive client.
 //! - `idle`: idle keep-alive connections; `bare`: idle threads against idle tasks.
+//! - `etcd`: the reference row, a 3-member etcd when one is installed.
 //! - `procfs`: memory, threads and CPU time from `/proc`; `shape`: code-shape counts.
 //! - `report`, `plot`, `progress`: the report, its SVG charts, and the progress bars.
 
 mod bare;
+mod etcd;
 mod http;
 mod idle;
 mod load;
@@ -77,12 +79,13 @@ fn bench(plan: &plan::Plan, out: &std::path::Path) -> Result<(), String> {
         plan.name,
         out.display()
     );
-    let throughput = run::throughput(plan);
+    let mut throughput = run::throughput(plan);
     let open_loop = run::open_loop(plan, &throughput);
     let idle = run::idle_connections(plan);
     let bare = run::bare(plan)?;
     let lifecycle = run::lifecycle(plan);
     let variants = run::variants(plan);
+    throughput.extend(run::etcd_reference(plan)?);
     let results = report::Results {
         plan: plan.name,
         date: today(),

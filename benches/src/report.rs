@@ -62,13 +62,23 @@ fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
         rows
     };
     let runtimes = ["threaded", "async"];
+    let with_etcd: Vec<&str> = runtimes
+        .into_iter()
+        .chain(
+            results
+                .throughput
+                .iter()
+                .any(|r| r.runtime == "etcd")
+                .then_some("etcd"),
+        )
+        .collect();
     let throughput = Chart {
         title: "Committed put throughput (3 members, clients on every member)".into(),
         x_label: "concurrent clients".into(),
         y_label: "requests / s".into(),
         log_x: true,
         log_y: false,
-        series: runtimes
+        series: with_etcd
             .iter()
             .map(|rt| Series {
                 name: (*rt).into(),
@@ -440,6 +450,24 @@ fn claims(md: &mut String, results: &Results) {
             "- **\"A thread costs ~10 KB, a task ~2 KB\"** (Python). In Rust, bare: {:.1} KiB of RSS per \
              idle std thread, {:.2} KiB per idle tokio task.",
             threads, tasks
+        );
+    }
+    if let (Some(etcd), Some(t), Some(a)) = (
+        cell(results, "etcd", at),
+        cell(results, "threaded", at),
+        cell(results, "async", at),
+    ) {
+        let _ = writeln!(
+            md,
+            "- **Reference: etcd on the same machine.** `put` at {at} clients: etcd {:.0} req/s \
+             (p99 {:.2} ms); threaded {:.2}x and async {:.2}x of it, with p99 {:.2} ms and {:.2} ms \
+             (target: at least etcd's throughput with a p99 no worse).",
+            etcd.requests_per_second,
+            etcd.p99_ms,
+            t.requests_per_second / etcd.requests_per_second,
+            a.requests_per_second / etcd.requests_per_second,
+            t.p99_ms,
+            a.p99_ms
         );
     }
     let mut idle = Vec::new();

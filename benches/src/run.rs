@@ -10,8 +10,9 @@ use paxos_tests::{Cluster, Runtime};
 use serde::Serialize;
 
 use crate::bare::{self, BarePoint, Waiter};
+use crate::etcd::Etcd;
 use crate::idle::{self, IdlePoint};
-use crate::load::{self, LoadResult, Workload};
+use crate::load::{self, Api, LoadResult, Workload};
 use crate::plan::Plan;
 use crate::procfs;
 use crate::progress::Progress;
@@ -168,8 +169,15 @@ pub fn throughput(plan: &Plan) -> Vec<ThroughputRow> {
                     Placement::Spread => members.clone(),
                     Placement::Leader => vec![members[cluster.wait_for_leader()].clone()],
                 };
-                let (result, cpu) =
-                    load::closed_loop(&targets, clients, workload, plan.warmup, plan.cell, &pids);
+                let (result, cpu) = load::closed_loop(
+                    Api::TwinPaxos,
+                    &targets,
+                    clients,
+                    workload,
+                    plan.warmup,
+                    plan.cell,
+                    &pids,
+                );
                 match merged[r].get_mut(c) {
                     Some((total, total_cpu)) => {
                         total.merge(&result);
@@ -233,6 +241,7 @@ pub fn open_loop(plan: &Plan, throughput: &[ThroughputRow]) -> Vec<OpenLoopRow> 
         for &fraction in &plan.load_fractions {
             let rate = saturation * fraction;
             let result = load::open_loop(
+                Api::TwinPaxos,
                 &members,
                 plan.open_loop_workers,
                 Workload::Put,
@@ -359,6 +368,7 @@ pub fn variants(plan: &Plan) -> Vec<VariantRow> {
         let cluster = variant_cluster(runtime, variant);
         let pids = pids(&cluster);
         let (result, _) = load::closed_loop(
+            Api::TwinPaxos,
             &addrs(&cluster),
             plan.variant_clients,
             Workload::Put,
@@ -387,4 +397,47 @@ pub fn variants(plan: &Plan) -> Vec<VariantRow> {
     }
     progress.finish();
     rows
+}
+
+/// Scenario 8: the same `put` and `get` cells against a 3-member etcd, when one can be started.
+/// Returns no rows when `etcd` is not installed.
+pub fn etcd_reference(plan: &Plan) -> Result<Vec<ThroughputRow>, String> {
+    let Some(etcd) = Etcd::start()? else {
+        eprintln!("etcd reference     skipped: no `etcd` on the PATH (Debian: etcd-server)");
+        return Ok(Vec::new());
+    };
+    let workloads = [Workload::Put, Workload::Get];
+    let mut progress = Progress::new("etcd reference", workloads.len() * plan.clients.len());
+    let pids = etcd.pids();
+    let mut rows = Vec::new();
+    for workload in workloads {
+        for &clients in &plan.clients {
+            let duration = plan.cell * plan.rounds as u32;
+            let (result, cpu) = load::closed_loop(
+                Api::Etcd,
+                &etcd.clients,
+                clients,
+                workload,
+                plan.warmup,
+                duration,
+                &pids,
+            );
+            rows.push(ThroughputRow {
+                runtime: "etcd",
+                workload,
+                clients,
+                placement: Placement::Spread,
+                requests_per_second: result.throughput(),
+                p50_ms: result.quantile_ms(0.5),
+                p90_ms: result.quantile_ms(0.9),
+                p99_ms: result.quantile_ms(0.99),
+                p999_ms: result.quantile_ms(0.999),
+                errors: result.errors,
+                cpu_seconds_per_1k: cpu / (result.ok.max(1) as f64 / 1000.0),
+            });
+            progress.step(&format!("etcd {} x{clients}", workload.name()));
+        }
+    }
+    progress.finish();
+    Ok(rows)
 }
