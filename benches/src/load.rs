@@ -141,7 +141,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs `clients` closed-loop clients for `warmup + duration`, client `i` talking to
 /// `targets[i % targets.len()]`; only the last `duration` is counted.
 ///
-/// Also returns the CPU seconds that the processes `pids` spent during the counted window.
+/// Also returns what the processes `pids` spent during the counted window.
 pub fn closed_loop(
     api: Api,
     targets: &[String],
@@ -150,23 +150,19 @@ pub fn closed_loop(
     warmup: Duration,
     duration: Duration,
     pids: &[u32],
-) -> (LoadResult, f64) {
+) -> (LoadResult, Spent) {
     let start = Instant::now();
     let measure_from = start + warmup;
     let stop_at = measure_from + duration;
-    let cpu = || -> f64 {
-        pids.iter()
-            .filter_map(|&pid| procfs::cpu_seconds(pid))
-            .sum()
-    };
-    let mut cpu_used = 0.0;
+    let meter = || Spent::now(pids);
+    let mut spent = Spent::default();
     let results: Vec<LoadResult> = thread::scope(|scope| {
-        // The CPU meter: reads the servers' CPU time when counting starts and when it stops.
+        // The meter: reads what the servers spent when counting starts and when it stops.
         scope.spawn(|| {
             thread::sleep(measure_from.saturating_duration_since(Instant::now()));
-            let before = cpu();
+            let before = meter();
             thread::sleep(stop_at.saturating_duration_since(Instant::now()));
-            cpu_used = cpu() - before;
+            spent = meter().since(before);
         });
         let handles: Vec<_> = (0..clients)
             .map(|client| {
@@ -196,7 +192,41 @@ pub fn closed_loop(
     });
     let mut total = LoadResult::sum(&results);
     total.elapsed = duration;
-    (total, cpu_used)
+    (total, spent)
+}
+
+/// CPU time and context switches of a set of processes: a reading, or a difference of two.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spent {
+    pub cpu_seconds: f64,
+    pub context_switches: u64,
+}
+
+impl Spent {
+    fn now(pids: &[u32]) -> Spent {
+        Spent {
+            cpu_seconds: pids.iter().filter_map(|&p| procfs::cpu_seconds(p)).sum(),
+            context_switches: pids
+                .iter()
+                .filter_map(|&p| procfs::context_switches(p))
+                .sum(),
+        }
+    }
+
+    fn since(self, before: Spent) -> Spent {
+        Spent {
+            cpu_seconds: self.cpu_seconds - before.cpu_seconds,
+            context_switches: self
+                .context_switches
+                .saturating_sub(before.context_switches),
+        }
+    }
+
+    /// Adds another window's spending (for A B A B rounds of the same cell).
+    pub fn add(&mut self, other: Spent) {
+        self.cpu_seconds += other.cpu_seconds;
+        self.context_switches += other.context_switches;
+    }
 }
 
 /// Sends `rate` requests a second for `duration` from `workers` connections, spread over

@@ -221,13 +221,13 @@ fn markdown(results: &Results) -> String {
     );
     let _ = writeln!(
         md,
-        "| server | op | clients | sent to | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | CPU s / 1k req |\n\
-         |---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| server | op | clients | sent to | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | CPU s / 1k req | context switches / req |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &results.throughput {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:?} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.3} |",
+            "| {} | {} | {} | {:?} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.3} | {:.1} |",
             r.runtime,
             r.workload.name(),
             r.clients,
@@ -238,7 +238,8 @@ fn markdown(results: &Results) -> String {
             r.p99_ms,
             r.p999_ms,
             r.errors,
-            r.cpu_seconds_per_1k
+            r.cpu_seconds_per_1k,
+            r.context_switches_per_request
         );
     }
 
@@ -432,6 +433,17 @@ fn claims(md: &mut String, results: &Results) {
         None => {
             let _ = writeln!(md, "- Throughput: not measured in this plan.");
         }
+    }
+    if let (Some(t), Some(a)) = (cell(results, "threaded", at), cell(results, "async", at)) {
+        let _ = writeln!(
+            md,
+            "  What it costs the cluster per request there: {:.3} against {:.3} CPU-seconds per \
+             1,000, and {:.1} against {:.1} context switches.",
+            t.cpu_seconds_per_1k,
+            a.cpu_seconds_per_1k,
+            t.context_switches_per_request,
+            a.context_switches_per_request
+        );
     }
     if let (Some(t), Some(a)) = (cell(results, "threaded", at), cell(results, "async", at)) {
         let _ = writeln!(

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::bare::{self, BarePoint, Waiter};
 use crate::etcd::Etcd;
 use crate::idle::{self, IdlePoint};
-use crate::load::{self, Api, LoadResult, Workload};
+use crate::load::{self, Api, LoadResult, Spent, Workload};
 use crate::plan::Plan;
 use crate::procfs;
 use crate::progress::Progress;
@@ -44,7 +44,37 @@ pub struct ThroughputRow {
     pub errors: u64,
     /// CPU seconds the whole cluster spent per 1,000 answered requests.
     pub cpu_seconds_per_1k: f64,
+    /// Context switches of all the cluster's threads per answered request.
+    pub context_switches_per_request: f64,
 }
+
+impl ThroughputRow {
+    fn new(
+        runtime: &'static str,
+        (workload, clients, placement): Cell,
+        result: &LoadResult,
+        spent: Spent,
+    ) -> ThroughputRow {
+        let answered = result.ok.max(1) as f64;
+        ThroughputRow {
+            runtime,
+            workload,
+            clients,
+            placement,
+            requests_per_second: result.throughput(),
+            p50_ms: result.quantile_ms(0.5),
+            p90_ms: result.quantile_ms(0.9),
+            p99_ms: result.quantile_ms(0.99),
+            p999_ms: result.quantile_ms(0.999),
+            errors: result.errors,
+            cpu_seconds_per_1k: spent.cpu_seconds / (answered / 1000.0),
+            context_switches_per_request: spent.context_switches as f64 / answered,
+        }
+    }
+}
+
+/// One cell of the throughput table: what, how many clients, sent where.
+type Cell = (Workload, usize, Placement);
 
 /// One open-loop run.
 #[derive(Clone, Debug, Serialize)]
@@ -147,7 +177,7 @@ fn pids(cluster: &Cluster) -> Vec<u32> {
 
 /// Scenario 1: closed-loop throughput and latency.
 pub fn throughput(plan: &Plan) -> Vec<ThroughputRow> {
-    let cells: Vec<(Workload, usize, Placement)> = plan
+    let cells: Vec<Cell> = plan
         .workloads
         .iter()
         .flat_map(|&w| {
@@ -157,7 +187,7 @@ pub fn throughput(plan: &Plan) -> Vec<ThroughputRow> {
         })
         .collect();
     let mut progress = Progress::new("throughput", cells.len() * 2 * plan.rounds);
-    let mut merged: Vec<Vec<(LoadResult, f64)>> = vec![Vec::new(); RUNTIMES.len()];
+    let mut merged: Vec<Vec<(LoadResult, Spent)>> = vec![Vec::new(); RUNTIMES.len()];
     for _round in 0..plan.rounds {
         for (r, &runtime) in RUNTIMES.iter().enumerate() {
             progress.note(&format!("starting a {} cluster", runtime.name()));
@@ -169,7 +199,7 @@ pub fn throughput(plan: &Plan) -> Vec<ThroughputRow> {
                     Placement::Spread => members.clone(),
                     Placement::Leader => vec![members[cluster.wait_for_leader()].clone()],
                 };
-                let (result, cpu) = load::closed_loop(
+                let (result, spent) = load::closed_loop(
                     Api::TwinPaxos,
                     &targets,
                     clients,
@@ -179,11 +209,11 @@ pub fn throughput(plan: &Plan) -> Vec<ThroughputRow> {
                     &pids,
                 );
                 match merged[r].get_mut(c) {
-                    Some((total, total_cpu)) => {
+                    Some((total, total_spent)) => {
                         total.merge(&result);
-                        *total_cpu += cpu;
+                        total_spent.add(spent);
                     }
-                    None => merged[r].push((result, cpu)),
+                    None => merged[r].push((result, spent)),
                 }
                 progress.step(&format!(
                     "{} {} x{clients} {:?}",
@@ -197,20 +227,8 @@ pub fn throughput(plan: &Plan) -> Vec<ThroughputRow> {
     progress.finish();
     let mut rows = Vec::new();
     for (r, runtime) in RUNTIMES.iter().enumerate() {
-        for (&(workload, clients, placement), (result, cpu)) in cells.iter().zip(&merged[r]) {
-            rows.push(ThroughputRow {
-                runtime: runtime.name(),
-                workload,
-                clients,
-                placement,
-                requests_per_second: result.throughput(),
-                p50_ms: result.quantile_ms(0.5),
-                p90_ms: result.quantile_ms(0.9),
-                p99_ms: result.quantile_ms(0.99),
-                p999_ms: result.quantile_ms(0.999),
-                errors: result.errors,
-                cpu_seconds_per_1k: cpu / (result.ok.max(1) as f64 / 1000.0),
-            });
+        for (&cell, (result, spent)) in cells.iter().zip(&merged[r]) {
+            rows.push(ThroughputRow::new(runtime.name(), cell, result, *spent));
         }
     }
     rows
@@ -413,7 +431,7 @@ pub fn etcd_reference(plan: &Plan) -> Result<Vec<ThroughputRow>, String> {
     for workload in workloads {
         for &clients in &plan.clients {
             let duration = plan.cell * plan.rounds as u32;
-            let (result, cpu) = load::closed_loop(
+            let (result, spent) = load::closed_loop(
                 Api::Etcd,
                 &etcd.clients,
                 clients,
@@ -422,19 +440,8 @@ pub fn etcd_reference(plan: &Plan) -> Result<Vec<ThroughputRow>, String> {
                 duration,
                 &pids,
             );
-            rows.push(ThroughputRow {
-                runtime: "etcd",
-                workload,
-                clients,
-                placement: Placement::Spread,
-                requests_per_second: result.throughput(),
-                p50_ms: result.quantile_ms(0.5),
-                p90_ms: result.quantile_ms(0.9),
-                p99_ms: result.quantile_ms(0.99),
-                p999_ms: result.quantile_ms(0.999),
-                errors: result.errors,
-                cpu_seconds_per_1k: cpu / (result.ok.max(1) as f64 / 1000.0),
-            });
+            let cell = (workload, clients, Placement::Spread);
+            rows.push(ThroughputRow::new("etcd", cell, &result, spent));
             progress.step(&format!("etcd {} x{clients}", workload.name()));
         }
     }
