@@ -48,7 +48,7 @@ lint:
 diff style="unified":
     scripts/twin-diff.sh {{style}}
 
-# Measure both servers side by side (about 15 minutes on 2 cores); writes target/report/.
+# Measure both servers side by side (about 8 minutes on 2 cores); writes target/report/.
 [group('bench')]
 bench:
     cargo build --release --bins

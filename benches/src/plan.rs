@@ -29,7 +29,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Every scenario at full size: about 15 minutes on 2 cores.
+    /// Every scenario at full size: about 8 minutes on 2 cores.
     pub fn full() -> Plan {
         Plan {
             name: "full",
