@@ -10,6 +10,11 @@ use std::error::Error;
 use std::io;
 use std::time::Duration;
 
+use paxos_core::MemberId;
+use paxos_core::discovery::{Discovery, Outcome};
+
+use crate::{Config, RunError, StatusBoard, log};
+
 /// How long one probe may take, connecting included. Short, because an entry that does not
 /// answer is simply asked again a retry interval later.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -58,6 +63,30 @@ pub fn describe_error(error: &(dyn Error + 'static)) -> String {
         "connection refused".to_owned()
     } else {
         text
+    }
+}
+
+/// Concludes a search for myself once it has ended: logs the end, marks the status board, and
+/// returns what the server's discovery task reports, this member's index or the one-line error
+/// that lists what every entry answered. `None` while the search goes on. Both servers end their
+/// search through here, so it reads and logs the same in both.
+pub fn conclude(
+    discovery: &Discovery,
+    config: &Config,
+    status: &StatusBoard,
+    took: Duration,
+) -> Option<Result<MemberId, RunError>> {
+    match discovery.outcome()? {
+        Outcome::Found { index } => {
+            log::found_myself(*index, &config.servers[*index], took);
+            status.found_myself(*index);
+            Some(Ok(*index))
+        }
+        outcome @ Outcome::NotFound { .. } => {
+            let message = outcome.describe(config.discovery_timeout());
+            log::discovery_failed(&message);
+            Some(Err(RunError(message)))
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use paxos_core::MemberId;
-use paxos_core::discovery::{Discovery, Outcome};
+use paxos_core::discovery::Discovery;
 use paxos_host::probe::{self, MAX_ID_BODY, PROBE_TIMEOUT};
 use paxos_host::{Clock, RunError, log};
 
@@ -35,21 +35,9 @@ pub fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
     let client = probe_client();
     let (answers, answered) = mpsc::channel();
     loop {
-        match discovery.outcome() {
-            Some(Outcome::Found { index }) => {
-                let index = *index;
-                log::found_myself(index, &config.servers[index], clock.now());
-                shared.status.found_myself(index);
-                shared.found.resolve(Some(index));
-                return Ok(Some(index));
-            }
-            Some(outcome @ Outcome::NotFound { .. }) => {
-                let message = outcome.describe(config.discovery_timeout());
-                log::discovery_failed(&message);
-                shared.found.resolve(None);
-                return Err(RunError(message));
-            }
-            None => {}
+        if let Some(result) = probe::conclude(&discovery, config, &shared.status, clock.now()) {
+            shared.found.resolve(result.as_ref().ok().copied());
+            return result.map(Some);
         }
         if shared.shutdown.is_cancelled() {
             shared.found.resolve(None);
