@@ -12,6 +12,7 @@
 //!   Without `--data-dir` a server uses `./paxos-data/<host>-<port>` of `--listen`.
 //! - [`config`]: the cluster config JSON: `servers`, `secret`, tuning fields and defaults.
 //! - [`data_dir`]: the locked data dir, log replay, and batched append + fsync.
+//! - [`events`]: what a driver's channel carries, and feeding it to the node.
 //! - [`peer`]: peer URLs, timeouts and the batching of queued messages into envelopes.
 //! - [`probe`]: reading `GET /server_id` answers and describing probe failures for discovery.
 //! - [`http`]: routes, statuses and JSON bodies of the API; the peer secret check.
@@ -31,6 +32,7 @@
 pub mod cli;
 pub mod config;
 pub mod data_dir;
+pub mod events;
 pub mod http;
 pub mod log;
 pub mod metrics;
@@ -45,6 +47,7 @@ use std::time::Instant;
 
 pub use config::Config;
 pub use data_dir::DataDir;
+pub use events::Event;
 pub use metrics::Metrics;
 pub use status::StatusBoard;
 pub use waiters::Waiters;

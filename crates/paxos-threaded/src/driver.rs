@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Instant;
 
 use paxos_core::storage::Durable;
-use paxos_core::{Answer, Command, Envelope, MemberId, Node, Ready};
+use paxos_core::{Answer, MemberId, Node, Ready};
 use paxos_host::data_dir::Opened;
 use paxos_host::{Clock, DataDir, RunError, Waiters, log};
 
@@ -24,20 +24,9 @@ use crate::promise::Resolver;
 /// The most events one turn takes before it acts, so timers and replies are never starved.
 const MAX_EVENTS_PER_TURN: usize = 4096;
 
-/// What the driver's channel carries.
-#[derive(Debug)]
-pub enum Event {
-    /// A client command; `reply` wakes the handler that waits for the answer.
-    Submit {
-        command: Command,
-        reply: Resolver<Answer>,
-        deadline: Instant,
-    },
-    /// Messages from a peer, already authenticated and parsed.
-    Peer(Envelope),
-    /// Flush what is pending and end.
-    Stop,
-}
+/// What the driver's channel carries: client commands with the resolver that wakes their
+/// handler, peer messages, and the request to stop.
+pub type Event = paxos_host::Event<Resolver<Answer>>;
 
 /// The running driver thread.
 #[derive(Debug)]
@@ -146,24 +135,7 @@ impl Loop {
 
     /// Feeds one event to the node; true if it asks the driver to stop.
     fn handle(&mut self, event: Event) -> bool {
-        let now = self.clock.now();
-        match event {
-            Event::Submit {
-                command,
-                reply,
-                deadline,
-            } => {
-                let id = self.node.submit(now, command);
-                self.waiters.insert(id, reply, deadline);
-            }
-            Event::Peer(envelope) => {
-                for message in envelope.messages {
-                    self.node.handle_message(now, envelope.from, message);
-                }
-            }
-            Event::Stop => return true,
-        }
-        false
+        event.feed(&mut self.node, &mut self.waiters, self.clock.now())
     }
 
     /// Persists, then sends and answers, in that order.
