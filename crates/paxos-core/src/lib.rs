@@ -16,6 +16,8 @@
 //! - [`kv`]: the key-value state machine with exactly-once `client_id`/`seq` bookkeeping.
 //! - [`message`]: the peer messages and log values (JSON on the wire).
 //! - [`storage`]: the durable record format, its checksums and replay.
+//! - `check` (tests, and the `check` feature): operation histories and the linearizability
+//!   checker that judges them, shared by the simulator and the nemesis runner.
 //! - `sim` (tests only): an in-memory cluster on simulated time with faults and checkers.
 //!
 //! # The algorithm
@@ -73,6 +75,8 @@
 //!
 //! Feeding several inputs before one `take_ready` is what batches commands under load.
 
+#[cfg(any(test, feature = "check"))]
+pub mod check;
 pub mod command;
 pub mod discovery;
 pub mod kv;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::cluster::Cluster;
-use super::history::History;
+use crate::check::History;
 use crate::message::{LogValue, Slot};
 use crate::{Answer, Op, Time, Value};
 

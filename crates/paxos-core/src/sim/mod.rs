@@ -25,7 +25,7 @@
 //! # The checkers
 //!
 //! - Agreement: no slot decided with two values, across members and their earlier incarnations.
-//! - Linearizability of every key's history ([`linearizability`]).
+//! - Linearizability of every key's history ([`crate::check::linearizability`]).
 //! - Exactly-once: in the final state, every acknowledged append once, no append twice, nothing
 //!   that was never appended.
 //! - Liveness: after healing, every exactly-once command and every final read completes within
@@ -43,8 +43,6 @@ mod checks;
 mod client;
 mod cluster;
 mod config;
-mod history;
-mod linearizability;
 mod network;
 mod queue;
 mod run;
