@@ -9,6 +9,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+/// The longest key, and the longest `client_id`, in bytes of UTF-8. Both are kept in the
+/// replicated state (the `client_id` in the exactly-once table), so neither may be as big as a
+/// body allows.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// The longest `value` (and `expected`) in bytes of UTF-8. It leaves room in a 1 MiB body for the
+/// rest of the command, and keeps a single command far below a peer message's limit.
+pub const MAX_VALUE_BYTES: usize = 512 * 1024;
+
 /// One operation on the key-value store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
@@ -89,7 +97,7 @@ impl Command {
         };
         let field = |name: &str| -> Result<String, String> {
             match fields.get(name) {
-                Some(Json::String(s)) => Ok(s.clone()),
+                Some(Json::String(s)) => within_limit(name, s).map(|()| s.clone()),
                 Some(_) => Err(format!("field `{name}` of op `{op}` must be a string")),
                 None => Err(format!("missing field `{name}` for op `{op}`")),
             }
@@ -109,7 +117,7 @@ impl Command {
                 key: field("key")?,
                 expected: match fields.get("expected") {
                     Some(Json::Null) => None,
-                    Some(Json::String(s)) => Some(s.clone()),
+                    Some(Json::String(s)) => Some(within_limit("expected", s).map(|()| s.clone())?),
                     Some(_) => {
                         return Err("field `expected` of op `cas` must be a string or null".into());
                     }
@@ -130,7 +138,7 @@ impl Command {
         };
         let client_id = match fields.get("client_id") {
             None | Some(Json::Null) => None,
-            Some(Json::String(s)) => Some(s.clone()),
+            Some(Json::String(s)) => Some(within_limit("client_id", s).map(|()| s.clone())?),
             Some(_) => return Err("field `client_id` must be a string".to_owned()),
         };
         let seq = match fields.get("seq") {
@@ -145,6 +153,22 @@ impl Command {
         }
         Ok(Command { op, client_id, seq })
     }
+}
+
+/// Refuses a string field over its limit: [`MAX_KEY_BYTES`] for `key` and `client_id`,
+/// [`MAX_VALUE_BYTES`] for `value` and `expected`.
+fn within_limit(name: &str, s: &str) -> Result<(), String> {
+    let (limit, what) = match name {
+        "key" | "client_id" => (MAX_KEY_BYTES, "1 KiB"),
+        _ => (MAX_VALUE_BYTES, "512 KiB"),
+    };
+    if s.len() > limit {
+        return Err(format!(
+            "field `{name}` is {} bytes long; it may be at most {limit} bytes ({what})",
+            s.len()
+        ));
+    }
+    Ok(())
 }
 
 /// What a key holds: `append` makes lists, `put` and `cas` make strings.
@@ -261,6 +285,48 @@ mod tests {
         assert!(err(r#"{"op":"cas","key":"k","value":"v"}"#).contains("expected"));
         assert!(err(r#"{"op":"get","key":"k","seq":-1,"client_id":"c"}"#).contains("seq"));
         assert!(err(r#"{"op":"get","key":"k","seq":1}"#).contains("go together"));
+    }
+
+    #[test]
+    fn refuses_keys_and_values_over_their_limits() {
+        let command = |key: usize, value: usize| {
+            let body = serde_json::json!({
+                "op": "put", "key": "k".repeat(key), "value": "v".repeat(value)
+            });
+            Command::from_json(body.to_string().as_bytes())
+        };
+        assert!(command(MAX_KEY_BYTES, MAX_VALUE_BYTES).is_ok());
+        assert_eq!(
+            command(MAX_KEY_BYTES + 1, 1).unwrap_err(),
+            "field `key` is 1025 bytes long; it may be at most 1024 bytes (1 KiB)"
+        );
+        assert_eq!(
+            command(1, MAX_VALUE_BYTES + 1).unwrap_err(),
+            "field `value` is 524289 bytes long; it may be at most 524288 bytes (512 KiB)"
+        );
+        // The limits count bytes, not characters: 513 two-byte characters are 1026 bytes.
+        let wide = serde_json::json!({"op": "get", "key": "é".repeat(513)});
+        assert!(
+            Command::from_json(wide.to_string().as_bytes())
+                .unwrap_err()
+                .starts_with("field `key` is 1026 bytes long")
+        );
+        let expected = serde_json::json!({
+            "op": "cas", "key": "k", "expected": "e".repeat(MAX_VALUE_BYTES + 1), "value": "v"
+        });
+        assert!(
+            Command::from_json(expected.to_string().as_bytes())
+                .unwrap_err()
+                .starts_with("field `expected` is")
+        );
+        let client = serde_json::json!({
+            "op": "get", "key": "k", "client_id": "c".repeat(MAX_KEY_BYTES + 1), "seq": 1
+        });
+        assert!(
+            Command::from_json(client.to_string().as_bytes())
+                .unwrap_err()
+                .starts_with("field `client_id` is")
+        );
     }
 
     #[test]

@@ -9,6 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::command::{Answer, Command, Op, Value};
 
+/// The most bytes of strings one list may hold. Every `append` answers the whole list, so an
+/// unbounded list would make every answer, and every member's memory, grow without end.
+pub const MAX_LIST_BYTES: usize = 1024 * 1024;
+
 /// The store and its exactly-once table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
@@ -86,6 +90,16 @@ impl KvStore {
                     .or_insert_with(|| Value::List(Vec::new()));
                 match list {
                     Value::List(items) => {
+                        let bytes: usize =
+                            items.iter().map(String::len).sum::<usize>() + value.len();
+                        if bytes > MAX_LIST_BYTES {
+                            return Answer::Rejected {
+                                error: format!(
+                                    "appending to key `{key}` would make its list {bytes} bytes \
+                                     long; a list may hold at most {MAX_LIST_BYTES} bytes (1 MiB)"
+                                ),
+                            };
+                        }
                         items.push(value.clone());
                         Answer::done(Some(list.clone()), index)
                     }
@@ -165,6 +179,26 @@ mod tests {
         let before = kv.clone();
         assert_eq!(kv.apply(4, &append("s", "y")).http_status(), 400);
         assert_eq!(kv, before, "a rejected command changes nothing");
+    }
+
+    #[test]
+    fn append_refuses_to_grow_a_list_past_its_limit() {
+        let mut kv = KvStore::new();
+        let half = "x".repeat(MAX_LIST_BYTES / 2);
+        assert_eq!(kv.apply(1, &append("l", &half)).http_status(), 200);
+        assert_eq!(kv.apply(2, &append("l", &half)).http_status(), 200);
+        let before = kv.clone();
+        let Answer::Rejected { error } = kv.apply(3, &append("l", "y")) else {
+            panic!("a list over 1 MiB was accepted");
+        };
+        assert_eq!(
+            error,
+            "appending to key `l` would make its list 1048577 bytes long; a list may hold at most \
+             1048576 bytes (1 MiB)"
+        );
+        assert_eq!(kv, before, "a refused append changes nothing");
+        // An empty string adds no bytes, so a full list still takes it.
+        assert_eq!(kv.apply(4, &append("l", "")).http_status(), 200);
     }
 
     #[test]
