@@ -14,11 +14,19 @@ run-threaded base_port="7001":
 run-async base_port="7001":
     scripts/run-cluster.sh async {{base_port}}
 
-# Run every test: core unit tests, the simulator, and the integration suite for both servers.
+# Run every test: core unit tests, the simulator, the integration suite and 30 s of nemesis for both servers.
 [group('test')]
 test:
     cargo build --workspace --bins
     cargo test --workspace
+    {{just_executable()}} nemesis threaded 30
+    {{just_executable()}} nemesis async 30
+
+# Kill, pause, partition and restart a real cluster under load for SECONDS, then check linearizability (flags: --members 5, --seed N).
+[group('test')]
+nemesis runtime seconds="60" *flags:
+    cargo build -p paxos-threaded -p paxos-async -p paxos-tests --bins
+    cargo run --quiet -p paxos-tests --bin nemesis -- {{runtime}} {{seconds}} {{flags}}
 
 # Run the integration suite against the threaded server only.
 [group('test')]

@@ -50,15 +50,27 @@ impl History {
     /// Panics, explaining the first violation, unless `finals` (each key's final list) agrees
     /// with every acknowledged append.
     pub fn check(&self, finals: &HashMap<String, Vec<String>>) {
-        for key in self.keys() {
+        if let Some(first) = self.violations(finals).first() {
+            panic!("{first}");
+        }
+    }
+
+    /// Every way in which `finals` (each key's final list) disagrees with an acknowledged
+    /// append, one sentence each; empty when they agree.
+    pub fn violations(&self, finals: &HashMap<String, Vec<String>>) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut keys: Vec<&str> = self.keys().into_iter().collect();
+        keys.sort_unstable();
+        for key in keys {
             let empty = Vec::new();
             let last = finals.get(key).unwrap_or(&empty);
             let mut seen = HashSet::new();
             for value in last {
-                assert!(
-                    seen.insert(value.as_str()),
-                    "key {key}: value {value} appears twice in the final list"
-                );
+                if !seen.insert(value.as_str()) {
+                    found.push(format!(
+                        "key {key}: value {value} appears twice in the final list"
+                    ));
+                }
             }
             let sent: HashSet<&str> = self
                 .acked
@@ -73,10 +85,11 @@ impl History {
                 )
                 .collect();
             for value in last {
-                assert!(
-                    sent.contains(value.as_str()),
-                    "key {key}: the final list holds {value}, which nobody sent"
-                );
+                if !sent.contains(value.as_str()) {
+                    found.push(format!(
+                        "key {key}: the final list holds {value}, which nobody sent"
+                    ));
+                }
             }
             let position: HashMap<&str, usize> = last
                 .iter()
@@ -86,37 +99,39 @@ impl History {
             let mut last_position_of_client: HashMap<usize, usize> = HashMap::new();
             for acked in self.acked.iter().filter(|a| a.key == key) {
                 let Some(&at) = position.get(acked.value.as_str()) else {
-                    panic!(
+                    found.push(format!(
                         "key {key}: acknowledged value {} is missing from the final list ({} long)",
                         acked.value,
                         last.len()
-                    );
+                    ));
+                    continue;
                 };
-                assert!(
-                    last.starts_with(&acked.list),
-                    "key {key}: the answer to append({}) is not a prefix of the final list: \
-                     answered {:?}",
-                    acked.value,
-                    acked.list
-                );
-                assert_eq!(
-                    acked.list.last(),
-                    Some(&acked.value),
-                    "key {key}: the answer to append({}) does not end with it",
-                    acked.value
-                );
-                assert_eq!(acked.list.len(), at + 1);
+                if !last.starts_with(&acked.list) {
+                    found.push(format!(
+                        "key {key}: the answer to append({}) is not a prefix of the final list: \
+                         answered {:?}",
+                        acked.value, acked.list
+                    ));
+                }
+                if acked.list.last() != Some(&acked.value) || acked.list.len() != at + 1 {
+                    found.push(format!(
+                        "key {key}: the answer to append({}) does not end with it: answered {:?}",
+                        acked.value, acked.list
+                    ));
+                }
                 // `acked` is in each client's sending order.
-                if let Some(&before) = last_position_of_client.get(&acked.client) {
-                    assert!(
-                        before < at,
+                if let Some(&before) = last_position_of_client.get(&acked.client)
+                    && before >= at
+                {
+                    found.push(format!(
                         "key {key}: client {}'s appends are out of order in the final list",
                         acked.client
-                    );
+                    ));
                 }
                 last_position_of_client.insert(acked.client, at);
             }
         }
+        found
     }
 }
 

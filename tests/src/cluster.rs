@@ -2,7 +2,12 @@
 //!
 //! [`Cluster`] owns a temporary directory holding the config file, one data dir per member and one
 //! log file per member (stdout and stderr of every run, appended). Dropping it kills every member
-//! still running; when the test is failing, it first prints every member's log.
+//! still running, paused ones included; when the test is failing, it first prints every member's
+//! log.
+//!
+//! A member may also get a config file of its own ([`Cluster::set_member_config`]), listing the
+//! same members in the same order but spelt its own way: the nemesis runner routes each member's
+//! peer traffic through fault proxies that way.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -33,6 +38,10 @@ pub struct Member {
     pub log: PathBuf,
     child: Option<Child>,
     starts: u32,
+    /// This member's own config and its file, when it does not use the shared one.
+    own_config: Option<(Config, PathBuf)>,
+    /// Whether the harness stopped the process with SIGSTOP and has not resumed it.
+    paused: bool,
 }
 
 /// Describes a cluster before it exists.
@@ -43,6 +52,8 @@ pub struct ClusterBuilder {
     secret: Option<String>,
     tuning: Vec<(String, Json)>,
     env: Vec<(String, String)>,
+    /// Where the cluster's files go when they must outlive it; a temporary directory otherwise.
+    kept_dir: Option<PathBuf>,
 }
 
 impl ClusterBuilder {
@@ -76,9 +87,19 @@ impl ClusterBuilder {
         self
     }
 
+    /// Puts the cluster's files (configs, data dirs, logs) in `dir`, created if missing and kept
+    /// after the cluster is dropped, instead of a temporary directory.
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.kept_dir = Some(dir.to_owned());
+        self
+    }
+
     /// Writes the config and prepares the members; starts none.
     pub fn build(self) -> Cluster {
-        let dir = TempDir::new(self.runtime.name());
+        let dir = match &self.kept_dir {
+            Some(path) => TempDir::kept(path),
+            None => TempDir::new(self.runtime.name()),
+        };
         let mut members = Vec::new();
         for (i, host) in self.hosts.iter().enumerate() {
             let ip: Ipv4Addr = match host.as_str() {
@@ -94,6 +115,8 @@ impl ClusterBuilder {
                 log: dir.path().join(format!("member-{i}.log")),
                 child: None,
                 starts: 0,
+                own_config: None,
+                paused: false,
             });
         }
         let mut config = Config::fast(members.iter().map(|m| m.entry.clone()).collect());
@@ -146,6 +169,7 @@ impl Cluster {
             secret: None,
             tuning: Vec::new(),
             env: Vec::new(),
+            kept_dir: None,
         }
     }
 
@@ -161,12 +185,46 @@ impl Cluster {
         self.members.is_empty()
     }
 
-    /// Starts member `i` (again, after a kill: same listen address and data dir).
+    /// Gives member `i` a config file of its own, `member-<i>.json`, used from its next start.
+    /// It must list the same members in the same order as the shared config.
+    pub fn set_member_config(&mut self, i: usize, config: Config) {
+        assert_eq!(
+            config.servers.len(),
+            self.len(),
+            "a member's config lists every member"
+        );
+        let path = self.dir().join(format!("member-{i}.json"));
+        config.write(&path);
+        self.members[i].own_config = Some((config, path));
+    }
+
+    /// The config member `i` starts with: its own, or the shared one.
+    pub fn member_config(&self, i: usize) -> &Config {
+        match &self.members[i].own_config {
+            Some((config, _)) => config,
+            None => &self.config,
+        }
+    }
+
+    /// The member that member `i`'s `/status` names as leader, by its index.
+    pub fn leader_of(&self, i: usize, status: &Json) -> Option<usize> {
+        let leader = status["leader"].as_str()?;
+        self.member_config(i)
+            .servers
+            .iter()
+            .position(|entry| entry == leader)
+    }
+
+    /// Starts member `i` (again, after a kill: same listen address, config and data dir).
     pub fn start(&mut self, i: usize) {
         let binary = self.runtime.binary();
         let member = &mut self.members[i];
         assert!(member.child.is_none(), "member {i} is already running");
         member.starts += 1;
+        let config_path = match &member.own_config {
+            Some((_, path)) => path,
+            None => &self.config_path,
+        };
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -174,7 +232,7 @@ impl Cluster {
             .expect("open the member's log");
         let args = [
             "--config".to_owned(),
-            self.config_path.display().to_string(),
+            config_path.display().to_string(),
             "--listen".to_owned(),
             member.listen.to_string(),
             "--data-dir".to_owned(),
@@ -221,12 +279,39 @@ impl Cluster {
         self.members[i].child.as_ref().map(Child::id)
     }
 
-    /// `kill -9` member `i` and reaps it.
+    /// `kill -9` member `i` and reaps it (SIGKILL ends a paused process too).
     pub fn kill(&mut self, i: usize) {
+        self.members[i].paused = false;
         if let Some(mut child) = self.members[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Pauses member `i` with SIGSTOP: it keeps its sockets but answers nothing until
+    /// [`Cluster::resume`].
+    pub fn pause(&mut self, i: usize) {
+        let member = &mut self.members[i];
+        let child = member
+            .child
+            .as_ref()
+            .unwrap_or_else(|| panic!("member {i} is not running"));
+        signal(child, "STOP");
+        member.paused = true;
+    }
+
+    /// Resumes member `i` with SIGCONT after [`Cluster::pause`].
+    pub fn resume(&mut self, i: usize) {
+        let member = &mut self.members[i];
+        if let Some(child) = &member.child {
+            signal(child, "CONT");
+        }
+        member.paused = false;
+    }
+
+    /// Whether member `i` is paused by the harness.
+    pub fn is_paused(&self, i: usize) -> bool {
+        self.members[i].paused
     }
 
     /// Sends SIGTERM to member `i` and waits up to `timeout` for it to exit; panics (after
@@ -298,16 +383,16 @@ impl Cluster {
     /// The leader every started member agrees on, when that member says it leads.
     pub fn leader(&self) -> Option<usize> {
         let started = self.started();
-        let mut agreed: Option<String> = None;
+        let mut agreed: Option<usize> = None;
         for &i in &started {
             let status = self.status(i)?;
-            let leader = status["leader"].as_str()?.to_owned();
-            match &agreed {
-                Some(l) if *l != leader => return None,
+            let leader = self.leader_of(i, &status)?;
+            match agreed {
+                Some(l) if l != leader => return None,
                 _ => agreed = Some(leader),
             }
         }
-        let leader = self.member_by_entry(&agreed?)?;
+        let leader = agreed?;
         if !started.contains(&leader) {
             return None;
         }

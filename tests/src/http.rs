@@ -96,6 +96,17 @@ impl Client {
         self.post(url, body.to_string().as_bytes(), &[])
     }
 
+    /// POSTs `body` as JSON and says, when no answer came, why: a client that must tell a
+    /// timeout from a refused connection (the nemesis runner counts them apart) uses this.
+    pub fn send_json(&self, url: &str, body: &Json) -> Result<Response, (NoAnswer, String)> {
+        let result = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes());
+        read_typed(result).map_err(|e| (NoAnswer::of(&e), format!("{url}: {e}")))
+    }
+
     pub fn put(&self, url: &str, body: &[u8]) -> Result<Response, String> {
         read(
             url,
@@ -111,21 +122,66 @@ impl Client {
     }
 }
 
+/// Why a request got no HTTP answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NoAnswer {
+    /// The client's timeout expired: the server may still act on the request.
+    Timeout,
+    /// Nothing listened: the request never reached a server.
+    Refused,
+    /// The connection was reset or closed before the answer was complete.
+    Reset,
+    /// Anything else, such as an answer that is not HTTP.
+    Other,
+}
+
+impl NoAnswer {
+    fn of(error: &ureq::Error) -> NoAnswer {
+        use std::io::ErrorKind;
+        match error {
+            ureq::Error::Timeout(_) => NoAnswer::Timeout,
+            ureq::Error::Io(e) => match e.kind() {
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => NoAnswer::Timeout,
+                ErrorKind::ConnectionRefused => NoAnswer::Refused,
+                ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof => NoAnswer::Reset,
+                _ => NoAnswer::Other,
+            },
+            _ => NoAnswer::Other,
+        }
+    }
+
+    /// A short name for reports: `timeout`, `refused`, `reset`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoAnswer::Timeout => "timeout",
+            NoAnswer::Refused => "connection refused",
+            NoAnswer::Reset => "connection reset",
+            NoAnswer::Other => "other error",
+        }
+    }
+}
+
 fn read(
     url: &str,
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<Response, String> {
-    let mut response = result.map_err(|e| format!("{url}: {e}"))?;
+    read_typed(result).map_err(|e| format!("{url}: {e}"))
+}
+
+fn read_typed(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Response, ureq::Error> {
+    let mut response = result?;
     let status = response.status().as_u16();
     let content_type = response
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| format!("{url}: reading the body: {e}"))?;
+    let body = response.body_mut().read_to_string()?;
     Ok(Response {
         status,
         content_type,

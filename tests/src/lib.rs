@@ -15,12 +15,15 @@
 //! - [`http`]: a small blocking HTTP client and the shapes of the API's answers.
 //! - [`fixtures`]: the wire samples of `shared/fixtures/`.
 //! - [`appends`]: a list-append workload and the checks its answers imply.
+//! - [`nemesis`]: the nemesis runner behind `just nemesis` (binary `src/bin/nemesis.rs`): faults
+//!   injected into a cluster under load, and a check of the whole history.
 
 pub mod appends;
 pub mod cluster;
 pub mod config;
 pub mod fixtures;
 pub mod http;
+pub mod nemesis;
 pub mod ports;
 pub mod runtime;
 pub mod tempdir;

@@ -1,4 +1,5 @@
-//! A temporary directory removed on drop (kept when `PAXOS_TESTS_KEEP` is set, for debugging).
+//! A temporary directory removed on drop (kept when `PAXOS_TESTS_KEEP` is set, for debugging),
+//! or a kept one, such as the nemesis runner's post-mortem folder.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
+    /// Whether the directory outlives this value whatever `PAXOS_TESTS_KEEP` says.
+    kept: bool,
 }
 
 impl TempDir {
@@ -24,7 +27,18 @@ impl TempDir {
         ));
         std::fs::create_dir_all(&path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir { path }
+        TempDir { path, kept: false }
+    }
+
+    /// Creates `path` (and its parents) as a directory that is never removed: its contents are
+    /// what is left to read after a run.
+    pub fn kept(path: &Path) -> TempDir {
+        std::fs::create_dir_all(path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir {
+            path: path.to_owned(),
+            kept: true,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -34,6 +48,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         if std::env::var_os("PAXOS_TESTS_KEEP").is_some() {
             eprintln!("keeping {}", self.path.display());
         } else {

@@ -1,0 +1,223 @@
+//! The nemesis runner: a real cluster on loopback under concurrent clients while faults are
+//! injected at random, then a check of everything the clients saw.
+//!
+//! A run goes: start the members, each with a config of its own that routes its peer traffic
+//! through the fault [`proxy`]; start the clients ([`workload`]); let the nemesis ([`faults`])
+//! kill, pause, partition and restart for the run's length; stop the clients; heal everything;
+//! time how long the cluster takes to serve again ([`recovery`]); read every key's final value
+//! through the log; and judge the history ([`verdict`]). Everything goes to a post-mortem folder
+//! that is kept: the history, the fault timeline, the summary, and each member's config, data dir
+//! and log ([`report`]).
+//!
+//! - [`options`]: the command line.
+//! - [`rng`]: seeded random draws.
+//! - [`proxy`]: a TCP forwarder per directed link that can refuse or blackhole.
+//! - [`faults`] and [`timeline`]: the fault schedule and its record.
+//! - [`workload`] and [`history`]: the clients and what they recorded.
+//! - [`recovery`], [`verdict`], [`report`]: the checks and what is printed and kept.
+
+pub mod faults;
+pub mod history;
+pub mod options;
+pub mod proxy;
+pub mod recovery;
+pub mod report;
+pub mod rng;
+pub mod timeline;
+pub mod verdict;
+pub mod workload;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cluster::Cluster;
+use crate::http::Client;
+pub use options::{Options, USAGE};
+
+/// The generated configs' tuning: small, so that every fault matters within seconds.
+const HEARTBEAT_MS: u64 = 50;
+const ELECTION_TIMEOUT_MS: u64 = 500;
+const REQUEST_TIMEOUT_MS: u64 = 2_000;
+/// The clients' HTTP timeout: a little above the servers' request timeout, so that a member that
+/// answers `503` on time is heard, and only one that cannot answer at all times out.
+const CLIENT_TIMEOUT: Duration = Duration::from_millis(REQUEST_TIMEOUT_MS + 1_000);
+/// How soon after the final heal every member must serve again.
+const RECOVERY_BOUND: Duration = Duration::from_secs(30);
+/// How long the final reads may take in all.
+const FINAL_READS_PATIENCE: Duration = Duration::from_secs(60);
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// The longest the runner sleeps between two looks at the cluster, so that a member exiting by
+/// itself or an interrupt is noticed soon.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// Exit statuses of the runner.
+pub const CLEAN: i32 = 0;
+pub const VIOLATION: i32 = 1;
+pub const INTERRUPTED: i32 = 130;
+
+/// Runs the nemesis as `options` say until done or `interrupted`; returns the exit status.
+pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
+    let seed = options.seed.unwrap_or_else(rng::fresh_seed);
+    let dir = post_mortem_dir(options.runtime.name());
+    let title = format!(
+        "nemesis: {}, {} members, {} clients, {} s, seed {seed}",
+        options.runtime.name(),
+        options.members,
+        options.clients,
+        options.duration.as_secs()
+    );
+    println!("{title}\npost-mortem folder: {}", dir.display());
+
+    let mut cluster = Cluster::builder(options.runtime)
+        .size(options.members)
+        .in_dir(&dir)
+        .tuning("heartbeat_ms", HEARTBEAT_MS)
+        .tuning("election_timeout_ms", ELECTION_TIMEOUT_MS)
+        .tuning("request_timeout_ms", REQUEST_TIMEOUT_MS)
+        .build();
+    let listens: Vec<_> = cluster.members.iter().map(|m| m.listen).collect();
+    let proxies = proxy::Proxies::start(&listens);
+    for i in 0..cluster.len() {
+        let mut config = cluster.config.clone();
+        for (j, entry) in config.servers.iter_mut().enumerate() {
+            if j != i {
+                *entry = proxies.addr(i, j).to_string();
+            }
+        }
+        cluster.set_member_config(i, config);
+    }
+    cluster.start_all();
+    cluster.wait_for_leader();
+    let urls: Vec<String> = (0..cluster.len())
+        .map(|i| cluster.url(i, "/client-request"))
+        .collect();
+    let client = Client::new(CLIENT_TIMEOUT);
+
+    let epoch = Instant::now();
+    let workload = workload::Workload::start(&urls, options.clients, &client, seed, epoch);
+    let timeline = timeline::Timeline::create(&dir.join("faults.jsonl"), epoch);
+    let mut nemesis = faults::Nemesis::new(
+        &mut cluster,
+        &proxies,
+        rng::Rng::new(seed, 0),
+        timeline,
+        Duration::from_millis(ELECTION_TIMEOUT_MS),
+        options.duration,
+    );
+    let end = epoch + options.duration;
+    let mut next_progress = epoch + PROGRESS_EVERY;
+    loop {
+        let now = Instant::now();
+        if now >= end || interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        nemesis.step();
+        if now >= next_progress {
+            let state = nemesis.describe();
+            let line = report::progress(
+                epoch.elapsed(),
+                options.duration,
+                workload.counters(),
+                nemesis.timeline.total(),
+                &state,
+            );
+            eprintln!("{line}");
+            next_progress += PROGRESS_EVERY;
+        }
+        let wake = [nemesis.next_wakeup(), next_progress, end, now + LOOK_EVERY]
+            .into_iter()
+            .min()
+            .expect("a wake-up time");
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+    }
+    eprintln!("stopping the clients");
+    let mut records = workload.stop();
+    let workload_ops = records.len();
+
+    let (recovery, final_reads, verdict) = if interrupted.load(Ordering::Relaxed) {
+        (None, 0, None)
+    } else {
+        eprintln!("healing every fault, then waiting for every member to serve");
+        nemesis.heal_everything();
+        let recovery = recovery::time_to_serve(&client, &urls, RECOVERY_BOUND);
+        let keys: BTreeSet<String> = records
+            .iter()
+            .map(|r| r.command.op.key().to_owned())
+            .collect();
+        let keys: Vec<String> = keys.into_iter().collect();
+        eprintln!("reading the final value of {} keys", keys.len());
+        let reads = workload::final_reads(
+            &client,
+            &urls,
+            &keys,
+            options.clients,
+            epoch,
+            FINAL_READS_PATIENCE,
+        );
+        nemesis.notice_crashes();
+        records.extend(reads.records);
+        eprintln!("checking {} operations", records.len());
+        let mut verdict = verdict::judge(&records, &reads.values);
+        match recovery {
+            Some(took) if took <= RECOVERY_BOUND => {}
+            _ => verdict.add(
+                "recovery",
+                [format!(
+                    "not every member served a write within {} s of the final heal",
+                    RECOVERY_BOUND.as_secs()
+                )],
+            ),
+        }
+        verdict.add(
+            "final reads",
+            reads
+                .missing
+                .iter()
+                .map(|key| format!("no member answered a get of {key}")),
+        );
+        verdict.add("members", nemesis.crashes.drain(..));
+        (recovery, records.len() - workload_ops, Some(verdict))
+    };
+
+    let text = report::summary(&report::Run {
+        title,
+        workload: &records[..workload_ops],
+        final_reads,
+        faults: nemesis.timeline.counts(),
+        recovery,
+        recovery_bound: RECOVERY_BOUND,
+        verdict: verdict.as_ref(),
+    });
+    println!("{text}post-mortem folder: {}", dir.display());
+    write_or_warn(&dir.join("summary.txt"), |path| std::fs::write(path, &text));
+    write_or_warn(&dir.join("history.jsonl"), |path| {
+        report::write_history(path, &records)
+    });
+    match verdict {
+        Some(verdict) if verdict.is_clean() => CLEAN,
+        Some(_) => VIOLATION,
+        None => INTERRUPTED,
+    }
+}
+
+/// `target/nemesis/<runtime>-<unix time>/`, next to the running executable's profile directory
+/// (`target/<profile>/nemesis`).
+fn post_mortem_dir(runtime: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the executable lives in target/<profile>/");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    target.join("nemesis").join(format!("{runtime}-{now}"))
+}
+
+fn write_or_warn(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) {
+    if let Err(e) = write(path) {
+        eprintln!("cannot write {}: {e}", path.display());
+    }
+}

@@ -1,0 +1,72 @@
+//! The runner's command line: `nemesis RUNTIME [SECONDS] [--members N] [--clients N] [--seed N]`.
+
+use std::time::Duration;
+
+use crate::runtime::Runtime;
+
+pub const USAGE: &str = "usage: nemesis threaded|async [SECONDS (60)] [--members N (3)] \
+                         [--clients N (8)] [--seed N (random)]";
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub runtime: Runtime,
+    pub duration: Duration,
+    pub members: usize,
+    pub clients: usize,
+    /// `None`: draw one and print it.
+    pub seed: Option<u64>,
+}
+
+impl Options {
+    /// Parses the arguments after the program name; the error is one sentence.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut positional = Vec::new();
+        let mut options = Options {
+            runtime: Runtime::Threaded,
+            duration: Duration::from_secs(60),
+            members: 3,
+            clients: 8,
+            seed: None,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| -> Result<u64, String> {
+                let text = args
+                    .next()
+                    .ok_or_else(|| format!("{name} needs a number"))?;
+                text.parse()
+                    .map_err(|_| format!("{name} needs a number, not {text:?}"))
+            };
+            match arg.as_str() {
+                "--members" => options.members = value("--members")? as usize,
+                "--clients" => options.clients = value("--clients")? as usize,
+                "--seed" => options.seed = Some(value("--seed")?),
+                flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
+                _ => positional.push(arg),
+            }
+        }
+        match positional.as_slice() {
+            [runtime, rest @ ..] if rest.len() <= 1 => {
+                options.runtime = match runtime.as_str() {
+                    "threaded" => Runtime::Threaded,
+                    "async" => Runtime::Async,
+                    other => return Err(format!("unknown runtime {other:?}")),
+                };
+                if let Some(seconds) = rest.first() {
+                    let seconds: u64 = seconds
+                        .parse()
+                        .map_err(|_| format!("SECONDS must be a number, not {seconds:?}"))?;
+                    options.duration = Duration::from_secs(seconds);
+                }
+            }
+            _ => return Err("give the runtime and at most a number of seconds".to_owned()),
+        }
+        if !(3..=9).contains(&options.members) {
+            return Err("--members must be between 3 and 9".to_owned());
+        }
+        if options.clients == 0 {
+            return Err("--clients must be at least 1".to_owned());
+        }
+        Ok(options)
+    }
+}

@@ -1,0 +1,263 @@
+//! The clients: threads that `append` to list keys and `cas` register keys, each operation to a
+//! random member, recording everything they send and see.
+//!
+//! Keys come in generations: after every [`OPS_PER_GENERATION`] operations (all clients
+//! together) the clients move to fresh keys named after the next generation, so no key's history
+//! grows long enough to make the linearizability search or its list states expensive. Every
+//! value written is unique in the run (`<client>-<n>`), which is what lets the checks tell who
+//! wrote what.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use paxos_core::{Answer, Command, Op, Value};
+use serde_json::Value as Json;
+
+use super::history::{Outcome, Record, Unknown};
+use super::rng::Rng;
+use crate::http::Client;
+
+/// Keys of each generation that take appends (and reads).
+const LIST_KEYS: usize = 3;
+/// Keys of each generation that take `cas` (and reads).
+const REGISTER_KEYS: usize = 2;
+/// About 150 operations per key before the clients move on.
+pub const OPS_PER_GENERATION: u64 = 150 * (LIST_KEYS + REGISTER_KEYS) as u64;
+/// Each client pauses up to this long between operations, so that a run's history stays a size
+/// the checker and the post-mortem files handle, and the servers' CPU is left for the faults.
+const MAX_THINK_MS: u64 = 30;
+
+/// Counts of the operations so far, for the progress line.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub invoked: AtomicU64,
+    pub answered: AtomicU64,
+    pub unknown: AtomicU64,
+}
+
+/// The running clients.
+#[derive(Debug)]
+pub struct Workload {
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    threads: Vec<JoinHandle<Vec<Record>>>,
+}
+
+impl Workload {
+    /// Starts `clients` client threads over the members' `/client-request` URLs; times are
+    /// measured from `epoch`, random draws from `seed`.
+    pub fn start(
+        urls: &[String],
+        clients: usize,
+        client: &Client,
+        seed: u64,
+        epoch: Instant,
+    ) -> Workload {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let threads = (0..clients)
+            .map(|id| {
+                let mut session = Session {
+                    id,
+                    urls: urls.to_vec(),
+                    client: client.clone(),
+                    rng: Rng::new(seed, 1000 + id as u64),
+                    epoch,
+                    known: HashMap::new(),
+                    written: 0,
+                    records: Vec::new(),
+                };
+                let (stop, counters) = (stop.clone(), counters.clone());
+                std::thread::Builder::new()
+                    .name(format!("client-{id}"))
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            session.one_op(&counters);
+                        }
+                        session.records
+                    })
+                    .expect("spawn a client thread")
+            })
+            .collect();
+        Workload {
+            stop,
+            counters,
+            threads,
+        }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Asks every client to stop after its current operation, and returns all their records.
+    pub fn stop(self) -> Vec<Record> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut records = Vec::new();
+        for thread in self.threads {
+            match thread.join() {
+                Ok(mine) => records.extend(mine),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        records
+    }
+}
+
+/// One client's state.
+#[derive(Debug)]
+struct Session {
+    id: usize,
+    urls: Vec<String>,
+    client: Client,
+    rng: Rng,
+    epoch: Instant,
+    /// The last value this client saw in each register, which its next `cas` expects.
+    known: HashMap<String, Option<String>>,
+    written: u64,
+    records: Vec<Record>,
+}
+
+impl Session {
+    fn one_op(&mut self, counters: &Counters) {
+        let generation = counters.invoked.fetch_add(1, Ordering::Relaxed) / OPS_PER_GENERATION;
+        let slot = self.rng.below(LIST_KEYS + REGISTER_KEYS);
+        let read = self.rng.chance(0.15);
+        let op = if slot < LIST_KEYS {
+            let key = format!("g{generation}-list{slot}");
+            match read {
+                true => Op::Get { key },
+                false => Op::Append {
+                    key,
+                    value: self.fresh_value(),
+                },
+            }
+        } else {
+            let key = format!("g{generation}-reg{}", slot - LIST_KEYS);
+            match read {
+                true => Op::Get { key },
+                false => Op::Cas {
+                    expected: self.known.get(&key).cloned().flatten(),
+                    value: self.fresh_value(),
+                    key,
+                },
+            }
+        };
+        let member = self.rng.below(self.urls.len());
+        let record = call(
+            &self.client,
+            self.id,
+            member,
+            &self.urls[member],
+            Command::new(op),
+            self.epoch,
+        );
+        let mut think = self.rng.millis(0..MAX_THINK_MS);
+        match &record.outcome {
+            Outcome::Answered(answer) => {
+                counters.answered.fetch_add(1, Ordering::Relaxed);
+                self.learn(&record.command.op, answer);
+            }
+            outcome => {
+                counters.unknown.fetch_add(1, Ordering::Relaxed);
+                // A refused or reset connection fails at once; without a pause, a client would
+                // fill the history with them while members are down.
+                if matches!(outcome, Outcome::Unknown(Unknown::NoAnswer(_))) {
+                    think += self.rng.millis(50..150);
+                }
+            }
+        }
+        self.records.push(record);
+        std::thread::sleep(think);
+    }
+
+    fn fresh_value(&mut self) -> String {
+        self.written += 1;
+        format!("{}-{}", self.id, self.written)
+    }
+
+    /// Remembers what a register holds according to an answer, for the next `cas` on it.
+    fn learn(&mut self, op: &Op, answer: &Answer) {
+        if matches!(op, Op::Append { .. }) {
+            return;
+        }
+        let value = match answer {
+            Answer::Done { value, .. } | Answer::Mismatch { value, .. } => value,
+            Answer::Rejected { .. } => return,
+        };
+        let text = match value {
+            None => None,
+            Some(Value::Str(s)) => Some(s.clone()),
+            Some(Value::List(_)) => return,
+        };
+        self.known.insert(op.key().to_owned(), text);
+    }
+}
+
+/// Sends one command to one member and records what happened.
+pub fn call(
+    client: &Client,
+    id: usize,
+    member: usize,
+    url: &str,
+    command: Command,
+    epoch: Instant,
+) -> Record {
+    let body: Json = serde_json::to_value(&command).expect("commands serialize");
+    let invoke = epoch.elapsed();
+    let outcome = Outcome::of(client.send_json(url, &body));
+    Record {
+        client: id,
+        member,
+        command,
+        invoke,
+        complete: epoch.elapsed(),
+        outcome,
+    }
+}
+
+/// The final reads: what they recorded, each key's value, and the keys nobody answered for.
+#[derive(Debug, Default)]
+pub struct FinalReads {
+    pub records: Vec<Record>,
+    pub values: HashMap<String, Option<Value>>,
+    pub missing: Vec<String>,
+}
+
+/// Reads every key in `keys` through the log, asking members in turn until one answers, for up
+/// to `patience` in all; the reads are recorded as client `id`'s.
+pub fn final_reads(
+    client: &Client,
+    urls: &[String],
+    keys: &[String],
+    id: usize,
+    epoch: Instant,
+    patience: Duration,
+) -> FinalReads {
+    let deadline = Instant::now() + patience;
+    let mut reads = FinalReads::default();
+    for (n, key) in keys.iter().enumerate() {
+        for attempt in n.. {
+            let member = attempt % urls.len();
+            let get = Command::new(Op::Get { key: key.clone() });
+            let record = call(client, id, member, &urls[member], get, epoch);
+            let value = match &record.outcome {
+                Outcome::Answered(Answer::Done { value, .. }) => Some(value.clone()),
+                _ => None,
+            };
+            reads.records.push(record);
+            if let Some(value) = value {
+                reads.values.insert(key.clone(), value);
+                break;
+            }
+            if Instant::now() >= deadline {
+                reads.missing.push(key.clone());
+                break;
+            }
+        }
+    }
+    reads
+}
