@@ -81,7 +81,7 @@ impl Loop {
             config.servers.len(),
             config.tuning(),
             shared.id.seed(),
-            shared.id.incarnation(),
+            paxos_host::incarnation(),
             durable,
             clock.now(),
         );
@@ -142,6 +142,7 @@ impl Loop {
     async fn carry_out(&mut self, ready: Ready) -> Result<(), RunError> {
         let Ready {
             persist,
+            rewrite,
             messages,
             replies,
         } = ready;
@@ -155,7 +156,7 @@ impl Loop {
                 .take()
                 .expect("the data dir is back after each fsync");
             let (data_dir, appended) = task::spawn_blocking(move || {
-                let appended = data_dir.append(&persist);
+                let appended = data_dir.persist(&persist, rewrite);
                 (data_dir, appended)
             })
             .await

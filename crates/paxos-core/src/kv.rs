@@ -7,14 +7,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::command::{Answer, Command, Op, Value};
 
 /// The most bytes of strings one list may hold. Every `append` answers the whole list, so an
 /// unbounded list would make every answer, and every member's memory, grow without end.
 pub const MAX_LIST_BYTES: usize = 1024 * 1024;
 
-/// The store and its exactly-once table.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The store and its exactly-once table. It serializes into [snapshots](crate::snapshot).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     data: BTreeMap<String, Value>,
     /// Per `client_id`: the latest `seq` applied and the answer it got.

@@ -75,6 +75,7 @@
 //!
 //! Feeding several inputs before one `take_ready` is what batches commands under load.
 
+pub mod applied;
 #[cfg(any(test, feature = "check"))]
 pub mod check;
 pub mod command;
@@ -83,6 +84,7 @@ pub mod kv;
 pub mod message;
 pub mod node;
 mod rng;
+pub mod snapshot;
 pub mod storage;
 
 #[cfg(test)]
@@ -94,6 +96,7 @@ pub use command::{Answer, Command, Op, Value};
 pub use discovery::Discovery;
 pub use message::{Ballot, Envelope, LogValue, MemberId, Message, Request, RequestId, Slot};
 pub use node::{Node, Role, Stats, Status};
+pub use snapshot::Snapshot;
 pub use storage::{Durable, Record};
 
 /// A point in time: the time since an epoch the caller picked (the runtimes use their start).
@@ -109,14 +112,24 @@ pub struct Tuning {
     pub election_timeout: Duration,
     /// The most entries in one accept, forward or catch-up message.
     pub max_batch: usize,
+    /// The most bytes of values (by [`LogValue::wire_size`]) in one such message, so that a
+    /// batch of large values never outgrows a peer's body limit. A single larger value still
+    /// goes, alone.
+    pub max_batch_bytes: usize,
     /// The most slots the leader has proposed but not yet seen decided; commands beyond it wait.
     pub max_in_flight: usize,
+    /// The most bytes of values in those slots. It also bounds what an acceptor may have to
+    /// report in one promise.
+    pub max_in_flight_bytes: usize,
     /// The most decided entries in one catch-up answer.
     pub catch_up_batch: usize,
     /// How long a member keeps trying to get one of its own client requests decided: it sends
     /// the request again to each new leader until then. The runtime answers `503` at the same
     /// time, so the two agree on when a request is given up.
     pub request_timeout: Duration,
+    /// How many applied slots a member lets its log file grow by before it compacts: it writes
+    /// a snapshot of the store and drops the slots behind it.
+    pub snapshot_every: u64,
 }
 
 impl Default for Tuning {
@@ -125,9 +138,12 @@ impl Default for Tuning {
             heartbeat_interval: Duration::from_millis(100),
             election_timeout: Duration::from_millis(1000),
             max_batch: 256,
+            max_batch_bytes: 4 << 20,
             max_in_flight: 4096,
+            max_in_flight_bytes: 16 << 20,
             catch_up_batch: 1024,
             request_timeout: Duration::from_secs(5),
+            snapshot_every: 10_000,
         }
     }
 }
@@ -137,6 +153,9 @@ impl Default for Tuning {
 #[derive(Debug, Default)]
 pub struct Ready {
     pub persist: Vec<Record>,
+    /// When set, `persist` is everything the node needs to restart: it replaces the log file
+    /// (atomically: a crash must leave the old file or the new one) instead of extending it.
+    pub rewrite: bool,
     pub messages: Vec<(MemberId, Message)>,
     /// Answers to this member's own client requests, by the id [`Node::submit`] returned.
     pub replies: Vec<(RequestId, Answer)>,

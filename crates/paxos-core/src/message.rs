@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::Command;
+use crate::command::{Command, Op};
+use crate::snapshot::Snapshot;
 
 /// A member's position in the config's `servers` list. Every member must list the servers in the
 /// same order (spellings may differ), so an index names the same member everywhere; it is also the
@@ -18,7 +19,7 @@ pub type Slot = u64;
 
 /// The version of the peer protocol this build speaks. A member drops messages from another
 /// version (and logs why) rather than misreading them.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A Paxos ballot, ordered by round and then by member, so no two members ever own the same one.
 #[derive(
@@ -57,6 +58,9 @@ pub struct RequestId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub id: RequestId,
+    /// Every request of the same incarnation numbered below this one had been answered or given
+    /// up when this one was made; see [`AppliedRequests`](crate::applied::AppliedRequests).
+    pub floor: u64,
     pub command: Command,
 }
 
@@ -68,6 +72,36 @@ pub enum LogValue {
     Noop,
     Request(Request),
 }
+
+impl LogValue {
+    /// Roughly how many bytes the value takes in a message: its strings plus a margin for the
+    /// JSON around them. Batches are cut by this so that no message outgrows a peer's body limit.
+    pub fn wire_size(&self) -> usize {
+        match self {
+            LogValue::Noop => FRAMING,
+            LogValue::Request(request) => Self::wire_size_of(request),
+        }
+    }
+
+    /// [`wire_size`](Self::wire_size) of a request before it has a slot.
+    pub fn wire_size_of(request: &Request) -> usize {
+        let command = &request.command;
+        let strings = match &command.op {
+            Op::Get { key } | Op::Delete { key } => key.len(),
+            Op::Put { key, value } | Op::Append { key, value } => key.len() + value.len(),
+            Op::Cas {
+                key,
+                expected,
+                value,
+            } => key.len() + expected.as_ref().map_or(0, String::len) + value.len(),
+        };
+        let client = command.client_id.as_ref().map_or(0, String::len);
+        FRAMING + strings + client
+    }
+}
+
+/// What [`LogValue::wire_size`] adds to a value's strings for the JSON around them.
+const FRAMING: usize = 160;
 
 /// A slot and its value, as proposed or decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,11 +125,13 @@ pub enum Message {
     /// Phase 1a: "promise me `ballot`, and tell me what you accepted from `from_slot` on".
     Prepare { ballot: Ballot, from_slot: Slot },
     /// Phase 1b: the promise, with every accepted value and every decided value at or after the
-    /// candidate's `from_slot`.
+    /// candidate's `from_slot`. An acceptor that compacted slots at or after `from_slot` away
+    /// sends its state instead of them: the candidate must not take those slots for open.
     Promise {
         ballot: Ballot,
         accepted: Vec<AcceptedEntry>,
         decided: Vec<Entry>,
+        snapshot: Option<Box<Snapshot>>,
     },
     /// Phase 2a, batched: "accept these values at `ballot`". Also carries the leader's commit
     /// index, so followers learn decisions without an extra message under load.
@@ -119,6 +155,9 @@ pub enum Message {
     Decided { entries: Vec<Entry>, commit: Slot },
     /// A follower hands client requests to the leader it knows.
     Forward { requests: Vec<Request> },
+    /// The answer to a [`Message::CatchUp`] for slots the sender compacted away: its whole
+    /// state as of its commit index. Like decided entries, it may come from anyone.
+    Snapshot { snapshot: Box<Snapshot> },
 }
 
 impl Message {
@@ -134,6 +173,7 @@ impl Message {
             Message::CatchUp { .. } => "catch_up",
             Message::Decided { .. } => "decided",
             Message::Forward { .. } => "forward",
+            Message::Snapshot { .. } => "snapshot",
         }
     }
 }

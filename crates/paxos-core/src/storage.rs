@@ -5,6 +5,11 @@
 //! file and fsyncs before it sends anything else from the same `Ready`. At start-up the runtime
 //! reads the file whole and passes it to [`replay`], whose result restarts the node.
 //!
+//! To keep the file bounded, a node compacts now and then: it asks for the whole file to be
+//! replaced ([`Ready::rewrite`](crate::Ready::rewrite)) by a few records that say everything the
+//! old ones did, a [`Snapshot`] of the applied state first. The runtime writes them to a new
+//! file, fsyncs it and renames it over the old one, so a crash leaves one file or the other.
+//!
 //! A frame is `len: u32 LE | crc32(payload): u32 LE | payload`, the payload being the record as
 //! JSON. A crash can tear only the last frame, so a short or checksum-failing frame at the very
 //! end is dropped (and the runtime truncates the file there). A bad frame with good frames after
@@ -16,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{Ballot, LogValue, Slot};
+use crate::snapshot::Snapshot;
 
 /// One durable fact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +37,10 @@ pub enum Record {
     },
     /// `value` is decided for `slot`.
     Decide { slot: Slot, value: LogValue },
+    /// The applied state as of `snapshot.slot`, which stands for every slot up to it.
+    Snapshot { snapshot: Box<Snapshot> },
+    /// The node started as `incarnation`; the next start must use a higher one.
+    Incarnation { incarnation: u64 },
 }
 
 const HEADER: usize = 8;
@@ -57,7 +67,11 @@ pub struct Durable {
     pub promised: Ballot,
     /// The latest acceptance per slot.
     pub accepted: BTreeMap<Slot, (Ballot, LogValue)>,
+    /// Decided values after the snapshot's slot.
     pub decided: BTreeMap<Slot, LogValue>,
+    pub snapshot: Option<Box<Snapshot>>,
+    /// The highest incarnation recorded.
+    pub incarnation: u64,
 }
 
 impl Durable {
@@ -71,10 +85,39 @@ impl Durable {
                 value,
             } => {
                 self.promised = self.promised.max(ballot);
-                self.accepted.insert(slot, (ballot, value));
+                if self.snapshot.as_ref().is_none_or(|s| slot > s.slot) {
+                    self.accepted.insert(slot, (ballot, value));
+                }
             }
             Record::Decide { slot, value } => {
-                self.decided.insert(slot, value);
+                if self.snapshot.as_ref().is_none_or(|s| slot > s.slot) {
+                    self.decided.insert(slot, value);
+                }
+            }
+            Record::Snapshot { snapshot } => {
+                if self
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| s.slot >= snapshot.slot)
+                {
+                    return;
+                }
+                // A snapshot at the last slot there is leaves no slot after it; `slot + 1` would
+                // overflow.
+                match snapshot.slot.checked_add(1) {
+                    Some(after) => {
+                        self.decided = self.decided.split_off(&after);
+                        self.accepted = self.accepted.split_off(&after);
+                    }
+                    None => {
+                        self.decided.clear();
+                        self.accepted.clear();
+                    }
+                }
+                self.snapshot = Some(snapshot);
+            }
+            Record::Incarnation { incarnation } => {
+                self.incarnation = self.incarnation.max(incarnation);
             }
         }
     }
@@ -120,8 +163,20 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, Corruption> {
                 offset += len;
                 continue;
             }
-            // A frame that runs past the end of the file is the torn tail of a crash.
-            Ok(None) => break,
+            // A frame that runs past the end of the file is the torn tail of a crash, unless
+            // a whole frame follows it: then its length field is what is damaged.
+            Ok(None) => match whole_frame_after(bytes, offset) {
+                None => break,
+                Some(next) => {
+                    return Err(Corruption {
+                        offset: offset as u64,
+                        reason: format!(
+                            "its length runs past the end of the file, but a whole record \
+                             follows at byte offset {next}"
+                        ),
+                    });
+                }
+            },
             Err(reason) => (reason, frame_end(&bytes[offset..])),
         };
         let (reason, len) = frame;
@@ -164,6 +219,15 @@ fn frame_len(bytes: &[u8]) -> Option<usize> {
 
 fn frame_end(bytes: &[u8]) -> usize {
     frame_len(bytes).map_or(bytes.len(), |len| HEADER + len)
+}
+
+/// The offset of the first whole, intact frame that starts after `offset`, if any. A crash
+/// leaves nothing whole after a torn frame, so finding one there means damage instead. The
+/// search is only made when a frame seems to run past the end of the file; a JSON payload holds
+/// no zero bytes, so within a real frame almost every position claims a length past the end and
+/// is passed over without a checksum.
+fn whole_frame_after(bytes: &[u8], offset: usize) -> Option<usize> {
+    (offset + 1..bytes.len()).find(|&at| matches!(read_frame(&bytes[at..]), Ok(Some(_))))
 }
 
 #[cfg(test)]
@@ -216,6 +280,28 @@ mod tests {
         bytes[n - 2] ^= 0xff;
         let replayed = replay(&bytes).unwrap();
         assert!(replayed.valid_len < n as u64);
+    }
+
+    #[test]
+    fn a_snapshot_stands_for_the_slots_behind_it() {
+        let mut records = records();
+        records.push(Record::Decide {
+            slot: 2,
+            value: LogValue::Noop,
+        });
+        records.push(Record::Snapshot {
+            snapshot: Box::new(Snapshot {
+                slot: 1,
+                ..Snapshot::default()
+            }),
+        });
+        records.push(Record::Decide {
+            slot: 1,
+            value: LogValue::Noop,
+        });
+        let state = replay(&encode_all(&records)).unwrap().state;
+        assert_eq!(state.snapshot.map(|s| s.slot), Some(1));
+        assert_eq!(state.decided.keys().copied().collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]

@@ -192,6 +192,7 @@ fn variant(message: &Message) -> &'static str {
         Message::CatchUp { .. } => "catch_up",
         Message::Decided { .. } => "decided",
         Message::Forward { .. } => "forward",
+        Message::Snapshot { .. } => "snapshot",
     }
 }
 
@@ -240,7 +241,7 @@ fn peer_messages_parse_and_round_trip() {
     }
     let every_variant = BTreeSet::from([
         "prepare", "promise", "accept", "accepted", "nack", "commit", "catch_up", "decided",
-        "forward",
+        "forward", "snapshot",
     ]);
     assert_eq!(
         variants, every_variant,

@@ -9,7 +9,8 @@
 //!   "discovery_retry_ms": 1000,
 //!   "discovery_timeout_ms": 60000,
 //!   "request_timeout_ms": 5000,
-//!   "max_batch": 256
+//!   "max_batch": 256,
+//!   "snapshot_every": 10000
 //! }
 //! ```
 //!
@@ -59,6 +60,10 @@ pub struct Config {
     /// The most log entries in one accept, forward or catch-up message.
     #[serde(default = "defaults::max_batch")]
     pub max_batch: usize,
+    /// How many applied slots the log file may grow by before the member compacts it: writes a
+    /// snapshot of the store and drops the slots behind it.
+    #[serde(default = "defaults::snapshot_every")]
+    pub snapshot_every: u64,
 }
 
 mod defaults {
@@ -79,6 +84,9 @@ mod defaults {
     }
     pub fn max_batch() -> usize {
         256
+    }
+    pub fn snapshot_every() -> u64 {
+        10_000
     }
 }
 
@@ -127,6 +135,7 @@ impl Config {
             discovery_timeout_ms: defaults::discovery_timeout_ms(),
             request_timeout_ms: defaults::request_timeout_ms(),
             max_batch: defaults::max_batch(),
+            snapshot_every: defaults::snapshot_every(),
         }
     }
 
@@ -156,6 +165,7 @@ impl Config {
             ("discovery_timeout_ms", self.discovery_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),
             ("max_batch", self.max_batch as u64),
+            ("snapshot_every", self.snapshot_every),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -179,6 +189,7 @@ impl Config {
             election_timeout: Duration::from_millis(self.election_timeout_ms),
             max_batch: self.max_batch,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            snapshot_every: self.snapshot_every,
             ..paxos_core::Tuning::default()
         }
     }

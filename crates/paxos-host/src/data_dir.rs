@@ -1,16 +1,18 @@
-//! The data dir: one append-only log file of [`paxos_core::storage`] frames, and a lock file that
-//! keeps a second server off it.
+//! The data dir: one log file of [`paxos_core::storage`] frames, and a lock file that keeps a
+//! second server off it.
 //!
 //! ```text
 //! DIR/
-//!   LOCK        held with an exclusive advisory lock while a server runs; holds its pid
-//!   paxos.log   promises, acceptances and decisions, appended and fsync'd in batches
+//!   LOCK          held with an exclusive advisory lock while a server runs; holds its pid
+//!   paxos.log     a snapshot, then promises, acceptances and decisions, appended and fsync'd
+//!   paxos.log.new the next paxos.log while a compaction writes it; gone once renamed
 //! ```
 //!
 //! Opening it replays the log into the state a [`paxos_core::Node`] restarts from, and cuts off
-//! a frame torn by a crash mid-write. Each [`DataDir::append`] is one `write` and one
-//! `fdatasync`, whatever the number of records, which is what lets a batch of client commands
-//! share one fsync.
+//! a frame torn by a crash mid-write. Each [`DataDir::persist`] that appends is one `write` and
+//! one `fdatasync`, whatever the number of records, which is what lets a batch of client
+//! commands share one fsync. One that compacts writes the new file beside the old one and renames
+//! it over, so that a crash at any point leaves a whole log: the old or the new.
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -22,6 +24,8 @@ use paxos_core::storage::{self, Corruption, Durable, Record};
 
 /// The name of the log file inside the data dir.
 pub const LOG_FILE: &str = "paxos.log";
+/// The name of the file a compaction writes before renaming it to [`LOG_FILE`].
+pub const NEW_LOG_FILE: &str = "paxos.log.new";
 /// The name of the lock file inside the data dir.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -114,6 +118,13 @@ impl DataDir {
         lock.set_len(0).map_err(io_error("write its lock file"))?;
         writeln!(lock, "{}", std::process::id()).map_err(io_error("write its lock file"))?;
 
+        // A compaction that crashed before its rename left a file that was never the log.
+        match std::fs::remove_file(dir.join(NEW_LOG_FILE)) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err(io_error("remove an unfinished compaction")(error));
+            }
+            _ => {}
+        }
         let log_path = dir.join(LOG_FILE);
         let created = !log_path.exists();
         let mut log = OpenOptions::new()
@@ -155,22 +166,43 @@ impl DataDir {
         })
     }
 
-    /// Appends `records` with one write and makes them durable with one `fdatasync`; returns
-    /// how long the fsync took. Does nothing for an empty batch.
+    /// Makes a `Ready`'s records durable: appends them, or, when `rewrite` is set, makes them
+    /// the whole log. Returns how long the fsyncs took. Does nothing for an empty batch.
     ///
     /// An error here means the server can no longer promise durability, so the caller must stop:
     /// after a failed fsync the kernel may have dropped the dirty pages, and retrying could
     /// report success for data that never reached the disk.
-    pub fn append(&mut self, records: &[Record]) -> io::Result<Duration> {
+    pub fn persist(&mut self, records: &[Record], rewrite: bool) -> io::Result<Duration> {
         if records.is_empty() {
             return Ok(Duration::ZERO);
         }
         let frames = storage::encode_all(records);
-        self.log.write_all(&frames)?;
+        if rewrite {
+            self.replace(&frames)
+        } else {
+            self.log.write_all(&frames)?;
+            let start = Instant::now();
+            self.log.sync_data()?;
+            self.len += frames.len() as u64;
+            Ok(start.elapsed())
+        }
+    }
+
+    /// Replaces the log by `frames`: writes them to a new file, fsyncs it, renames it over the
+    /// log and fsyncs the directory, so the rename itself survives a power cut.
+    fn replace(&mut self, frames: &[u8]) -> io::Result<Duration> {
+        let new_path = self.path.join(NEW_LOG_FILE);
+        let log_path = self.path.join(LOG_FILE);
+        let mut new = File::create(&new_path)?;
+        new.write_all(frames)?;
         let start = Instant::now();
-        self.log.sync_data()?;
-        self.len += frames.len() as u64;
-        Ok(start.elapsed())
+        new.sync_all()?;
+        std::fs::rename(&new_path, &log_path)?;
+        File::open(&self.path)?.sync_all()?;
+        let took = start.elapsed();
+        self.log = OpenOptions::new().append(true).open(&log_path)?;
+        self.len = frames.len() as u64;
+        Ok(took)
     }
 
     pub fn path(&self) -> &Path {
@@ -186,7 +218,7 @@ impl DataDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paxos_core::{Ballot, LogValue};
+    use paxos_core::{Ballot, LogValue, Snapshot};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("paxos-host-{name}-{}", std::process::id()));
@@ -209,7 +241,7 @@ mod tests {
         };
         opened
             .data_dir
-            .append(&[Record::Promise { ballot: ballot(3) }, decide])
+            .persist(&[Record::Promise { ballot: ballot(3) }, decide], false)
             .unwrap();
         let again = DataDir::open(&dir).unwrap_err();
         assert!(
@@ -231,7 +263,7 @@ mod tests {
         let records: Vec<Record> = (1..=3)
             .map(|r| Record::Promise { ballot: ballot(r) })
             .collect();
-        opened.data_dir.append(&records).unwrap();
+        opened.data_dir.persist(&records, false).unwrap();
         let whole = opened.data_dir.log_len();
         drop(opened);
         let log = dir.join(LOG_FILE);
@@ -253,6 +285,49 @@ mod tests {
             error.contains("paxos.log: corrupt record at byte offset 0"),
             "{error}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_rewrite_replaces_the_log_and_appends_go_on_after_it() {
+        let dir = temp_dir("rewrite");
+        let mut opened = DataDir::open(&dir).unwrap();
+        let promises: Vec<Record> = (1..=100)
+            .map(|r| Record::Promise { ballot: ballot(r) })
+            .collect();
+        opened.data_dir.persist(&promises, false).unwrap();
+        let before = opened.data_dir.log_len();
+        let snapshot = Record::Snapshot {
+            snapshot: Box::new(Snapshot {
+                slot: 7,
+                ..Snapshot::default()
+            }),
+        };
+        let compacted = [
+            Record::Promise {
+                ballot: ballot(100),
+            },
+            snapshot,
+        ];
+        opened.data_dir.persist(&compacted, true).unwrap();
+        assert!(opened.data_dir.log_len() < before);
+        let decide = Record::Decide {
+            slot: 8,
+            value: LogValue::Noop,
+        };
+        opened.data_dir.persist(&[decide], false).unwrap();
+        let len = opened.data_dir.log_len();
+        drop(opened);
+        // A compaction that crashed before its rename leaves a stray file; it is not the log.
+        std::fs::write(dir.join(NEW_LOG_FILE), b"half a compaction").unwrap();
+        let reopened = DataDir::open(&dir).unwrap();
+        assert_eq!(reopened.durable.promised, ballot(100));
+        assert_eq!(reopened.durable.snapshot.as_ref().map(|s| s.slot), Some(7));
+        assert_eq!(reopened.durable.decided.len(), 1);
+        assert_eq!(reopened.torn_bytes, 0);
+        assert_eq!(std::fs::metadata(dir.join(LOG_FILE)).unwrap().len(), len);
+        assert!(!dir.join(NEW_LOG_FILE).exists());
+        drop(reopened);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

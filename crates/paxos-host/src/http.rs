@@ -361,17 +361,17 @@ mod tests {
 
     #[test]
     fn envelopes_are_checked() {
-        let ok = br#"{"version":1,"from":1,"messages":[]}"#;
+        let ok = br#"{"version":2,"from":1,"messages":[]}"#;
         assert_eq!(parse_envelope(ok, 3).unwrap().from, 1);
         assert_eq!(parse_envelope(b"{", 3).unwrap_err().status, 400);
-        let v2 = br#"{"version":2,"from":1,"messages":[]}"#;
+        let old = br#"{"version":1,"from":1,"messages":[]}"#;
         assert!(
-            parse_envelope(v2, 3)
+            parse_envelope(old, 3)
                 .unwrap_err()
                 .body
-                .contains("version 2")
+                .contains("version 1")
         );
-        let stranger = br#"{"version":1,"from":3,"messages":[]}"#;
+        let stranger = br#"{"version":2,"from":3,"messages":[]}"#;
         assert!(
             parse_envelope(stranger, 3)
                 .unwrap_err()

@@ -54,9 +54,8 @@ pub use waiters::Waiters;
 
 /// A server's random identity for one run: 128 random bits, shown as 32 hex digits.
 ///
-/// It serves three purposes: the id `GET /server_id` echoes for self-discovery, the seed of the
-/// node's election jitter, and the node's incarnation, which keeps request ids from repeating
-/// across restarts.
+/// It serves two purposes: the id `GET /server_id` echoes for self-discovery, and the seed of
+/// the node's election jitter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerId {
     hex: String,
@@ -81,11 +80,16 @@ impl ServerId {
     pub fn seed(&self) -> u64 {
         (self.bits >> 64) as u64
     }
+}
 
-    /// The node's incarnation: the id's low 64 bits.
-    pub fn incarnation(&self) -> u64 {
-        self.bits as u64
-    }
+/// The incarnation to start a node with: microseconds since the Unix epoch. The node goes past
+/// the incarnation it recorded if that is higher, so starts from one data dir always grow; the
+/// time of day makes them grow too after the data dir is lost, unless the clock went back.
+pub fn incarnation() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl fmt::Display for ServerId {

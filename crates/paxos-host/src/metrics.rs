@@ -325,6 +325,21 @@ impl Metrics {
                 "Requests for decided entries this server was missing.",
                 stats.catch_up_requests,
             ),
+            (
+                "paxos_compactions_total",
+                "Times the log file was replaced by a snapshot and the slots after it.",
+                stats.compactions,
+            ),
+            (
+                "paxos_snapshots_sent_total",
+                "Snapshots sent to members that asked for slots compacted away.",
+                stats.snapshots_sent,
+            ),
+            (
+                "paxos_snapshots_installed_total",
+                "Snapshots taken from other members in place of the slots they stand for.",
+                stats.snapshots_installed,
+            ),
         ];
         for (name, help, value) in core {
             family(name, "counter", help, &[("", value as f64)]);

@@ -82,7 +82,7 @@ impl Loop {
             config.servers.len(),
             config.tuning(),
             shared.id.seed(),
-            shared.id.incarnation(),
+            paxos_host::incarnation(),
             durable,
             clock.now(),
         );
@@ -142,13 +142,14 @@ impl Loop {
     fn carry_out(&mut self, ready: Ready) -> Result<(), RunError> {
         let Ready {
             persist,
+            rewrite,
             messages,
             replies,
         } = ready;
         if !persist.is_empty() {
             // This thread blocks in fsync, and that is fine: it is its own thread, and events
             // that arrive meanwhile queue up to form the next batch.
-            match self.data_dir.append(&persist) {
+            match self.data_dir.persist(&persist, rewrite) {
                 Ok(took) => self.shared.metrics.fsync(persist.len(), took),
                 Err(error) => {
                     log::persist_failed(self.data_dir.path(), &error);

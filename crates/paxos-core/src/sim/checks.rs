@@ -23,7 +23,7 @@ pub fn agreement(cluster: &Cluster) -> Vec<String> {
                 member
                     .node
                     .as_ref()
-                    .map(|node| (format!("member {m}"), node.decided())),
+                    .map(|node| (format!("member {m}"), node.learned())),
             );
         for (who, log) in logs {
             for (slot, value) in log {

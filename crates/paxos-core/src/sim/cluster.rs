@@ -4,7 +4,8 @@
 //! `persist`, framed by [`storage::encode_all`]. A crash drops the node and everything it held
 //! in memory, including outputs it had computed but not yet carried out; only the disk survives.
 //! A restart replays the disk, truncating a torn tail the way a runtime would, and starts a new
-//! node with a fresh random incarnation, exactly as a runtime does after `kill -9`.
+//! node with the time as its incarnation, exactly as a runtime does after `kill -9`. A `Ready`
+//! that rewrites the log replaces the disk whole, as a runtime's rename does.
 
 use std::collections::BTreeMap;
 
@@ -80,7 +81,8 @@ impl Cluster {
         // A runtime truncates a torn tail before appending again.
         member.disk.truncate(replayed.valid_len as usize);
         let seed = rng.next_u64();
-        let incarnation = rng.next_u64();
+        // Runtimes pass the time of day; the node goes past what it recorded if that is later.
+        let incarnation = now.as_micros() as u64;
         let mut node = Node::new(m, size, tuning, seed, incarnation, replayed.state, now);
         node.ignore_promises = self.sabotage;
         member.node = Some(node);
@@ -105,7 +107,7 @@ impl Cluster {
     pub fn crash(&mut self, m: MemberId) {
         let member = &mut self.members[m];
         if let Some(node) = member.node.take() {
-            member.past_decided.push(node.decided().clone());
+            member.past_decided.push(node.learned().clone());
             member.crashes += 1;
             add(&mut member.past_stats, node.stats());
         }
@@ -121,4 +123,7 @@ fn add(total: &mut Stats, more: &Stats) {
     total.requests_forwarded += more.requests_forwarded;
     total.requests_dropped += more.requests_dropped;
     total.catch_up_requests += more.catch_up_requests;
+    total.compactions += more.compactions;
+    total.snapshots_sent += more.snapshots_sent;
+    total.snapshots_installed += more.snapshots_installed;
 }

@@ -56,9 +56,14 @@ impl Config {
             heartbeat_interval: heartbeat,
             election_timeout: election,
             max_batch: *rng.pick(&[1, 2, 3, 8, 256]),
+            // The workload's values are a few bytes, so only the smallest limits cut batches.
+            max_batch_bytes: *rng.pick(&[1, 400, 1000, 4 << 20]),
             max_in_flight: *rng.pick(&[1, 2, 5, 32, 4096]),
+            max_in_flight_bytes: *rng.pick(&[1, 600, 5000, 16 << 20]),
             catch_up_batch: *rng.pick(&[1, 3, 16, 1024]),
             request_timeout: client_timeout,
+            // Small intervals compact often, so that snapshots get sent and taken in most runs.
+            snapshot_every: *rng.pick(&[5, 25, 100, 10_000]),
         };
         // Sometimes long enough for a message to arrive several elections late.
         let longest_delay = election * *rng.pick(&[2, 10]);

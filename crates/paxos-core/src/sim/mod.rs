@@ -81,6 +81,8 @@ struct Outcome {
     crashes: u64,
     elections: u64,
     catch_ups: u64,
+    compactions: u64,
+    snapshots_installed: u64,
     messages: u64,
 }
 
@@ -114,6 +116,8 @@ fn run_seeds(first: u64, runs: u64, sabotage: bool, stop_after: usize) -> Outcom
                             outcome.crashes += u64::from(report.crashes);
                             outcome.elections += report.elections_won;
                             outcome.catch_ups += report.catch_ups;
+                            outcome.compactions += report.compactions;
+                            outcome.snapshots_installed += report.snapshots_installed;
                             outcome.messages += report.messages;
                         }
                         Err(failure) => {
@@ -147,13 +151,15 @@ fn seeded_runs() {
     );
     println!(
         "  {} client operations ({} with unknown outcome, {} retries), {} crashes, {} elections \
-         won, {} catch-up requests, {} messages",
+         won, {} catch-up requests, {} compactions, {} snapshots taken from others, {} messages",
         outcome.ops,
         outcome.unknown,
         outcome.retries,
         outcome.crashes,
         outcome.elections,
         outcome.catch_ups,
+        outcome.compactions,
+        outcome.snapshots_installed,
         outcome.messages,
     );
     if let Some(failure) = outcome.failures.first() {

@@ -27,10 +27,10 @@ use super::checks;
 use super::client::{Client, Current, Kind, LIST_KEYS, REGISTER_KEY};
 use super::cluster::Cluster;
 use super::config::Config;
-use crate::check::History;
-use crate::check::linearizability;
 use super::network::{Network, Partition};
 use super::queue::Queue;
+use crate::check::History;
+use crate::check::linearizability;
 use crate::rng::Rng;
 use crate::{Answer, MemberId, RequestId, Time, storage};
 
@@ -66,6 +66,9 @@ pub struct Report {
     pub messages: u64,
     pub elections_won: u64,
     pub catch_ups: u64,
+    pub compactions: u64,
+    /// Snapshots members took from others in place of slots.
+    pub snapshots_installed: u64,
     /// Operations whose outcome stayed unknown.
     pub unknown: usize,
     /// Extra attempts of exactly-once operations.
@@ -282,6 +285,8 @@ impl Sim {
         Report {
             elections_won: nodes.elections_won,
             catch_ups: nodes.catch_up_requests,
+            compactions: nodes.compactions,
+            snapshots_installed: nodes.snapshots_installed,
             unknown: ops.iter().filter(|op| op.completion.is_none()).count(),
             retries: ops.iter().map(|op| u64::from(op.attempts - 1)).sum(),
             members: self.cluster.size(),
@@ -453,7 +458,19 @@ impl Sim {
         };
         let ready = node.take_ready();
         let bytes = storage::encode_all(&ready.persist);
-        if self.healed_at.is_none()
+        if ready.rewrite {
+            // A runtime writes a new file and renames it over the old one: a crash leaves one
+            // file or the other, never a mix.
+            if self.healed_at.is_none() && self.rng.chance(self.config.crash_in_flush) {
+                if self.rng.chance(0.5) {
+                    self.cluster.members[m].disk = bytes;
+                }
+                trace!(self, "member {m} crashes while compacting");
+                self.crash(m);
+                return;
+            }
+            self.cluster.members[m].disk = bytes;
+        } else if self.healed_at.is_none()
             && !bytes.is_empty()
             && self.rng.chance(self.config.crash_in_flush)
         {
@@ -474,8 +491,9 @@ impl Sim {
             );
             self.crash(m);
             return;
+        } else {
+            self.cluster.members[m].disk.extend_from_slice(&bytes);
         }
-        self.cluster.members[m].disk.extend_from_slice(&bytes);
         for (to, msg) in ready.messages {
             self.net.send(&mut self.rng, self.now, m, to, msg);
         }
@@ -718,10 +736,14 @@ fn brief(msg: &crate::Message) -> String {
             ballot,
             accepted,
             decided,
+            snapshot,
         } => format!(
-            "promise {ballot} accepted {} decided {}",
+            "promise {ballot} accepted {} decided {}{}",
             slots(&mut accepted.iter().map(|e| e.slot)),
-            slots(&mut decided.iter().map(|e| e.slot))
+            slots(&mut decided.iter().map(|e| e.slot)),
+            snapshot
+                .as_ref()
+                .map_or(String::new(), |s| format!(" snapshot at {}", s.slot))
         ),
         Accept {
             ballot,
@@ -745,6 +767,7 @@ fn brief(msg: &crate::Message) -> String {
             "forward {:?}",
             requests.iter().map(|r| r.id.n).collect::<Vec<_>>()
         ),
+        Snapshot { snapshot } => format!("snapshot at {}", snapshot.slot),
     }
 }
 

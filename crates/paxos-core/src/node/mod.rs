@@ -13,16 +13,24 @@
 //! - A follower marks a slot decided only when the leader's commit covers it *and* the follower
 //!   accepted that slot at the leader's own ballot, so it never takes an older value for the
 //!   decided one. Otherwise it asks for the decided entry ([`Message::CatchUp`]).
+//! - A member that compacted slots away ([`compaction`]) never reports them as open: where it
+//!   would have to report them, it sends its whole applied state instead.
+
+mod batches;
+mod compaction;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::mem;
 
+use self::batches::batches;
+use crate::applied::AppliedRequests;
 use crate::command::{Answer, Command};
 use crate::kv::KvStore;
 use crate::message::{
     AcceptedEntry, Ballot, Entry, LogValue, MemberId, Message, Request, RequestId, Slot,
 };
 use crate::rng::Rng;
+use crate::snapshot::Snapshot;
 use crate::storage::{Durable, Record};
 use crate::{Ready, Time, Tuning};
 
@@ -63,6 +71,12 @@ pub struct Stats {
     /// Own requests sent again to a new leader.
     pub requests_resent: u64,
     pub catch_up_requests: u64,
+    /// Times this member replaced its log file by a snapshot and what followed it.
+    pub compactions: u64,
+    /// Snapshots sent to members that asked for slots compacted away.
+    pub snapshots_sent: u64,
+    /// Snapshots taken from other members in place of the slots they stand for.
+    pub snapshots_installed: u64,
 }
 
 /// A value the leader proposed and the members that accepted it.
@@ -89,6 +103,8 @@ enum State {
         ballot: Ballot,
         next_slot: Slot,
         proposals: BTreeMap<Slot, Proposal>,
+        /// The bytes of the proposals' values, held under [`Tuning::max_in_flight_bytes`].
+        in_flight_bytes: usize,
         heartbeat_at: Time,
     },
 }
@@ -112,15 +128,22 @@ pub struct Node {
     accepted: BTreeMap<Slot, (Ballot, LogValue)>,
 
     // Learner.
+    /// Decided values from `log_start` on; the slots before it were compacted away.
     decided: BTreeMap<Slot, LogValue>,
+    /// The first slot whose decided value this member still holds, if it is decided.
+    log_start: Slot,
+    /// The slot of the snapshot at the head of the log file: it grows from there.
+    snapshot_slot: Slot,
+    /// Set when the log file should be replaced by a fresh snapshot at the next `take_ready`.
+    compact_due: bool,
     /// Every slot up to here is decided and applied.
     commit: Slot,
     /// The highest commit index any leader announced to us.
     known_commit: Slot,
     catch_up_sent_at: Option<Time>,
     kv: KvStore,
-    /// Every request applied so far, so that a request decided in two slots applies once.
-    applied_requests: HashSet<RequestId>,
+    /// The requests applied so far, so that a request decided in two slots applies once.
+    applied: AppliedRequests,
 
     // Proposer.
     state: State,
@@ -136,6 +159,10 @@ pub struct Node {
     ready: Ready,
     stats: Stats,
 
+    /// Every value this incarnation learned, compacted or not, for the simulator's agreement
+    /// check.
+    #[cfg(test)]
+    learned: BTreeMap<Slot, LogValue>,
     /// Test-only sabotage: an acceptor that ignores its promises, to show the checkers catch it.
     #[cfg(test)]
     pub(crate) ignore_promises: bool,
@@ -143,8 +170,11 @@ pub struct Node {
 
 impl Node {
     /// Starts member `me` of `members`, from what it persisted before (`Durable::default()` for a
-    /// new member). `seed` feeds the election-timeout jitter; `incarnation` must be random per
-    /// start (the runtimes take it from the server id) so that request ids never repeat.
+    /// new member). `seed` feeds the election-timeout jitter. `incarnation` tells this start
+    /// from earlier ones so that request ids never repeat: the node uses it, or one more than the
+    /// highest incarnation it recorded if that is higher, and records the one it uses. Pass the
+    /// time of day (the runtimes pass microseconds since the Unix epoch), so that starts grow even
+    /// across a lost data dir.
     pub fn new(
         me: MemberId,
         members: usize,
@@ -155,6 +185,7 @@ impl Node {
         now: Time,
     ) -> Node {
         assert!(me < members && members <= 64, "member {me} of {members}");
+        let incarnation = incarnation.max(durable.incarnation + 1);
         let mut node = Node {
             me,
             members,
@@ -167,11 +198,14 @@ impl Node {
             highest_seen: durable.promised,
             accepted: durable.accepted,
             decided: BTreeMap::new(),
+            log_start: 1,
+            snapshot_slot: 0,
+            compact_due: false,
             commit: 0,
             known_commit: 0,
             catch_up_sent_at: None,
             kv: KvStore::new(),
-            applied_requests: HashSet::new(),
+            applied: AppliedRequests::default(),
             state: State::Follower,
             leader: None,
             election_deadline: now,
@@ -181,9 +215,16 @@ impl Node {
             ready: Ready::default(),
             stats: Stats::default(),
             #[cfg(test)]
+            learned: BTreeMap::new(),
+            #[cfg(test)]
             ignore_promises: false,
         };
         node.election_deadline = now + node.election_timeout();
+        node.ready.persist.push(Record::Incarnation { incarnation });
+        if let Some(snapshot) = durable.snapshot {
+            node.snapshot_slot = snapshot.slot;
+            node.install(*snapshot);
+        }
         for (slot, value) in durable.decided {
             node.learn(slot, value, false);
         }
@@ -204,9 +245,14 @@ impl Node {
             incarnation: self.incarnation,
             n: self.next_request,
         };
-        let request = Request { id, command };
         let give_up_at = now + self.tuning.request_timeout;
+        let mut request = Request {
+            id,
+            floor: 0,
+            command,
+        };
         self.unanswered.insert(id, (request.clone(), give_up_at));
+        request.floor = self.floor();
         self.waiting.push_back(request);
         id
     }
@@ -230,7 +276,8 @@ impl Node {
                 ballot,
                 accepted,
                 decided,
-            } => self.on_promise(from, ballot, accepted, decided),
+                snapshot,
+            } => self.on_promise(from, ballot, accepted, decided, snapshot),
             Message::Accept {
                 ballot,
                 entries,
@@ -242,6 +289,7 @@ impl Node {
             Message::CatchUp { from_slot } => self.on_catch_up(from, from_slot),
             Message::Decided { entries, commit } => self.on_decided(from, entries, commit),
             Message::Forward { requests } => self.on_forward(requests),
+            Message::Snapshot { snapshot } => self.on_snapshot(*snapshot),
         }
     }
 
@@ -283,6 +331,9 @@ impl Node {
     /// Everything the node wants done since the last call: persist first, then send and reply.
     pub fn take_ready(&mut self) -> Ready {
         self.flush();
+        if self.compact_due {
+            self.compact();
+        }
         mem::take(&mut self.ready)
     }
 
@@ -311,9 +362,16 @@ impl Node {
         &self.kv
     }
 
-    /// The decided log, for tests that compare members.
+    /// The decided values this member still holds: the slots since its last compaction, and a
+    /// few before, kept to catch up members slightly behind.
     pub fn decided(&self) -> &BTreeMap<Slot, LogValue> {
         &self.decided
+    }
+
+    /// Every value this incarnation learned, including those compacted away since.
+    #[cfg(test)]
+    pub(crate) fn learned(&self) -> &BTreeMap<Slot, LogValue> {
+        &self.learned
     }
 
     // -------------------------------------------------------------- acceptor
@@ -336,11 +394,12 @@ impl Node {
             self.step_down(None);
         }
         self.election_deadline = self.now + self.election_timeout();
-        let (accepted, decided) = self.report_from(from_slot);
+        let (accepted, decided, snapshot) = self.report_from(from_slot);
         let promise = Message::Promise {
             ballot,
             accepted,
             decided,
+            snapshot,
         };
         self.send(from, promise);
     }
@@ -400,8 +459,18 @@ impl Node {
         self.accepted.insert(slot, (ballot, value));
     }
 
-    /// What this acceptor knows from `from_slot` on, for a promise.
-    fn report_from(&self, from_slot: Slot) -> (Vec<AcceptedEntry>, Vec<Entry>) {
+    /// What this acceptor knows from `from_slot` on, for a promise. Slots it compacted away go
+    /// as its state instead, and decided values from there on.
+    fn report_from(
+        &self,
+        from_slot: Slot,
+    ) -> (Vec<AcceptedEntry>, Vec<Entry>, Option<Box<Snapshot>>) {
+        let snapshot = (from_slot < self.log_start).then(|| Box::new(self.snapshot()));
+        let from_slot = if snapshot.is_some() {
+            self.commit + 1
+        } else {
+            from_slot
+        };
         let accepted = self
             .accepted
             .range(from_slot..)
@@ -419,7 +488,7 @@ impl Node {
                 value: value.clone(),
             })
             .collect();
-        (accepted, decided)
+        (accepted, decided, snapshot)
     }
 
     // --------------------------------------------------------------- learner
@@ -460,6 +529,12 @@ impl Node {
     }
 
     fn on_catch_up(&mut self, from: MemberId, from_slot: Slot) {
+        if from_slot < self.log_start && from_slot <= self.commit {
+            self.stats.snapshots_sent += 1;
+            let snapshot = Box::new(self.snapshot());
+            self.send(from, Message::Snapshot { snapshot });
+            return;
+        }
         let entries: Vec<Entry> = self
             .decided
             .range(from_slot..)
@@ -469,8 +544,13 @@ impl Node {
                 value: value.clone(),
             })
             .collect();
-        if !entries.is_empty() {
-            let commit = self.commit;
+        let commit = self.commit;
+        let max_bytes = self.tuning.max_batch_bytes;
+        // Only the first batch: the member asks again for the next.
+        if let Some(entries) = batches(entries, usize::MAX, max_bytes, |e| e.value.wire_size())
+            .into_iter()
+            .next()
+        {
             self.send(from, Message::Decided { entries, commit });
         }
     }
@@ -515,9 +595,17 @@ impl Node {
             });
         }
         self.accepted.remove(&slot);
-        if let State::Leader { proposals, .. } = &mut self.state {
-            proposals.remove(&slot);
+        if let State::Leader {
+            proposals,
+            in_flight_bytes,
+            ..
+        } = &mut self.state
+            && let Some(proposal) = proposals.remove(&slot)
+        {
+            *in_flight_bytes -= proposal.value.wire_size();
         }
+        #[cfg(test)]
+        self.learned.insert(slot, value.clone());
         self.decided.insert(slot, value);
         self.stats.slots_decided += 1;
     }
@@ -529,27 +617,50 @@ impl Node {
             let LogValue::Request(request) = value else {
                 continue;
             };
-            // The network may deliver a `Forward` twice, and a leader proposes whatever it is
-            // handed, so one request can be decided in two slots. It must take effect once: the
-            // client sent it once. Every member applies the same log, so every member skips the
-            // same slot, and the set is rebuilt when a restarted member replays its log.
-            if !self.applied_requests.insert(request.id) {
+            // One request can be decided in two slots (see `applied`). It must take effect once:
+            // the client sent it once.
+            if !self.applied.admit(request) {
                 continue;
             }
             let answer: Answer = self.kv.apply(self.commit, &request.command);
             let id = request.id;
+            self.applied.record(id, answer.clone());
             if id.member == self.me && id.incarnation == self.incarnation {
                 self.unanswered.remove(&id);
                 self.ready.replies.push((id, answer));
             }
+        }
+        self.outgrow_a_newer_self();
+        if self.commit >= self.snapshot_slot + self.tuning.snapshot_every {
+            self.compact_due = true;
+        }
+    }
+
+    /// Makes sure this incarnation is newer than any of this member's that the log has seen.
+    /// Incarnations grow by the time of day, or from the one recorded, so this happens only when
+    /// a member lost its data dir and its clock went back: the log then holds requests from a
+    /// newer-looking incarnation, and every request of this one would be skipped as old.
+    fn outgrow_a_newer_self(&mut self) {
+        let Some(newest) = self.applied.newest_incarnation(self.me) else {
+            return;
+        };
+        if newest > self.incarnation {
+            self.incarnation = newest + 1;
+            let incarnation = self.incarnation;
+            self.ready.persist.push(Record::Incarnation { incarnation });
         }
     }
 
     // -------------------------------------------------------------- proposer
 
     fn start_election(&mut self) {
+        // A peer may have used the last round there is; no ballot outbids it, so this member
+        // can only follow (and `round + 1` would overflow).
+        let Some(round) = self.promised.max(self.highest_seen).round.checked_add(1) else {
+            self.election_deadline = self.now + self.election_timeout();
+            return;
+        };
         self.stats.elections_started += 1;
-        let round = self.promised.max(self.highest_seen).round + 1;
         let ballot = Ballot {
             round,
             member: self.me,
@@ -558,7 +669,7 @@ impl Node {
         self.leader = None;
         self.election_deadline = self.now + self.election_timeout();
         let from_slot = self.commit + 1;
-        let (accepted, decided) = self.report_from(from_slot);
+        let (accepted, decided, snapshot) = self.report_from(from_slot);
         self.state = State::Candidate {
             ballot,
             from_slot,
@@ -567,7 +678,7 @@ impl Node {
         };
         self.broadcast(&Message::Prepare { ballot, from_slot });
         // The candidate is one of the acceptors it needs.
-        self.on_promise(self.me, ballot, accepted, decided);
+        self.on_promise(self.me, ballot, accepted, decided, snapshot);
     }
 
     fn on_promise(
@@ -576,6 +687,7 @@ impl Node {
         ballot: Ballot,
         accepted: Vec<AcceptedEntry>,
         decided: Vec<Entry>,
+        snapshot: Option<Box<Snapshot>>,
     ) {
         let majority = self.majority();
         let State::Candidate {
@@ -598,6 +710,11 @@ impl Node {
             }
         }
         let won = promised_by.count_ones() as usize >= majority;
+        // The acceptor compacted slots this candidate has not applied: its state stands for
+        // them, and they are decided, not open.
+        if let Some(snapshot) = snapshot {
+            self.take_snapshot(*snapshot);
+        }
         for Entry { slot, value } in decided {
             self.learn(slot, value, true);
         }
@@ -632,6 +749,7 @@ impl Node {
             ballot,
             next_slot: last_known.max(self.commit) + 1,
             proposals: BTreeMap::new(),
+            in_flight_bytes: 0,
             heartbeat_at: self.now,
         };
         self.leader = Some(self.me);
@@ -659,26 +777,35 @@ impl Node {
             self.accept(entry.slot, ballot, entry.value.clone());
         }
         let now = self.now;
-        if let State::Leader { proposals, .. } = &mut self.state {
+        if let State::Leader {
+            proposals,
+            in_flight_bytes,
+            ..
+        } = &mut self.state
+        {
             for entry in &entries {
                 let proposal = Proposal {
                     value: entry.value.clone(),
                     acks: 1 << self.me,
                     sent_at: now,
                 };
-                proposals.insert(entry.slot, proposal);
+                *in_flight_bytes += entry.value.wire_size();
+                if let Some(replaced) = proposals.insert(entry.slot, proposal) {
+                    *in_flight_bytes -= replaced.value.wire_size();
+                }
             }
         }
-        for chunk in entries.chunks(self.tuning.max_batch) {
+        let slots: Vec<Slot> = entries.iter().map(|e| e.slot).collect();
+        let (max_count, max_bytes) = (self.tuning.max_batch, self.tuning.max_batch_bytes);
+        for entries in batches(entries, max_count, max_bytes, |e| e.value.wire_size()) {
             let accept = Message::Accept {
                 ballot,
-                entries: chunk.to_vec(),
+                entries,
                 commit: self.commit,
             };
             self.broadcast(&accept);
         }
         // With one member, its own acceptance is a majority.
-        let slots: Vec<Slot> = entries.iter().map(|e| e.slot).collect();
         self.count_acks(self.me, ballot, &slots);
     }
 
@@ -757,11 +884,16 @@ impl Node {
     /// the request is decided twice and [`apply_decided`](Self::apply_decided) applies it once.
     fn resend_unanswered(&mut self) {
         let queued: HashSet<RequestId> = self.waiting.iter().map(|r| r.id).collect();
+        // The copies carry today's floor, which lets the log forget more of this incarnation.
+        let floor = self.floor();
         let again: Vec<Request> = self
             .unanswered
             .iter()
             .filter(|(id, _)| !queued.contains(id))
-            .map(|(_, (request, _))| request.clone())
+            .map(|(_, (request, _))| Request {
+                floor,
+                ..request.clone()
+            })
             .collect();
         self.stats.requests_resent += again.len() as u64;
         self.waiting.extend(again);
@@ -807,10 +939,16 @@ impl Node {
         // Accept or its answer may have been lost.
         let stale = self.now.saturating_sub(self.tuning.heartbeat_interval);
         let mut resend: Vec<Vec<Entry>> = vec![Vec::new(); self.members];
+        let mut resend_bytes = vec![0; self.members];
+        let (max_count, max_bytes) = (self.tuning.max_batch, self.tuning.max_batch_bytes);
         for (&slot, proposal) in proposals.iter_mut().filter(|(_, p)| p.sent_at <= stale) {
             proposal.sent_at = self.now;
+            let size = proposal.value.wire_size();
             for (member, entries) in resend.iter_mut().enumerate() {
-                if proposal.acks & (1 << member) == 0 && entries.len() < self.tuning.max_batch {
+                let room = entries.is_empty()
+                    || (entries.len() < max_count && resend_bytes[member] + size <= max_bytes);
+                if proposal.acks & (1 << member) == 0 && room {
+                    resend_bytes[member] += size;
                     entries.push(Entry {
                         slot,
                         value: proposal.value.clone(),
@@ -840,10 +978,22 @@ impl Node {
             State::Leader {
                 next_slot,
                 proposals,
+                in_flight_bytes,
                 ..
             } => {
                 let room = self.tuning.max_in_flight.saturating_sub(proposals.len());
-                let take = room.min(self.waiting.len());
+                // Past the byte budget only while nothing is in flight, so that one value larger
+                // than the budget still goes, alone.
+                let mut bytes = *in_flight_bytes;
+                let mut take = 0;
+                for request in self.waiting.iter().take(room) {
+                    let size = LogValue::wire_size_of(request);
+                    if bytes > 0 && bytes + size > self.tuning.max_in_flight_bytes {
+                        break;
+                    }
+                    bytes += size;
+                    take += 1;
+                }
                 let first = *next_slot;
                 let entries: Vec<Entry> = self
                     .waiting
@@ -865,8 +1015,9 @@ impl Node {
                         self.waiting.drain(..).partition(|r| r.id.member == self.me);
                     self.stats.requests_dropped += foreign.len() as u64;
                     self.stats.requests_forwarded += own.len() as u64;
-                    for chunk in own.chunks(self.tuning.max_batch) {
-                        let requests = chunk.to_vec();
+                    let (max_count, max_bytes) =
+                        (self.tuning.max_batch, self.tuning.max_batch_bytes);
+                    for requests in batches(own, max_count, max_bytes, LogValue::wire_size_of) {
                         self.send(leader, Message::Forward { requests });
                     }
                 }
@@ -883,6 +1034,15 @@ impl Node {
     }
 
     // --------------------------------------------------------------- helpers
+
+    /// The lowest number among this incarnation's unanswered requests (they are kept in id
+    /// order), or the next number if none is: everything below it is answered or given up.
+    fn floor(&self) -> u64 {
+        self.unanswered
+            .keys()
+            .next()
+            .map_or(self.next_request + 1, |id| id.n)
+    }
 
     fn majority(&self) -> usize {
         self.members / 2 + 1

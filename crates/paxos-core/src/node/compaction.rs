@@ -1,0 +1,130 @@
+//! Log compaction: replacing the slots behind the commit index by a snapshot of the state they
+//! built, on disk and in memory, and taking such snapshots from other members.
+//!
+//! Every [`Tuning::snapshot_every`](crate::Tuning::snapshot_every) applied slots, a node asks
+//! its runtime to replace its log file by a handful of records that say all the old file did:
+//! its incarnation and promise, a [`Snapshot`] of the store and of the applied-requests table at
+//! the commit index, and the acceptances and decisions after it. That bounds the file by the size
+//! of the store plus the slots of one interval, however many writes the cluster takes.
+//!
+//! In memory, the node keeps the last [`Tuning::catch_up_batch`](crate::Tuning::catch_up_batch)
+//! decided values behind the commit index, so that a member a little behind catches up with
+//! entries. A member that asks for anything older gets the snapshot instead, and so does a
+//! candidate whose phase 1 starts before the oldest value kept: those slots are decided, and a
+//! promise must not let it take them for open ones.
+
+use super::{Node, State};
+use crate::message::Slot;
+use crate::snapshot::Snapshot;
+use crate::storage::Record;
+
+impl Node {
+    /// The applied state as of the commit index.
+    pub(super) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            slot: self.commit,
+            kv: self.kv.clone(),
+            applied: self.applied.clone(),
+        }
+    }
+
+    /// Replaces the log file by a snapshot and what follows it, and forgets decided values
+    /// that no member slightly behind will ask for.
+    pub(super) fn compact(&mut self) {
+        self.compact_due = false;
+        self.stats.compactions += 1;
+        self.snapshot_slot = self.commit;
+        let keep_from = self
+            .commit
+            .saturating_sub(self.tuning.catch_up_batch as Slot)
+            + 1;
+        self.forget_before(keep_from);
+        let mut records = vec![
+            Record::Incarnation {
+                incarnation: self.incarnation,
+            },
+            Record::Promise {
+                ballot: self.promised,
+            },
+            Record::Snapshot {
+                snapshot: Box::new(self.snapshot()),
+            },
+        ];
+        records.extend(
+            self.accepted
+                .range(self.commit + 1..)
+                .map(|(&slot, (ballot, value))| Record::Accept {
+                    slot,
+                    ballot: *ballot,
+                    value: value.clone(),
+                }),
+        );
+        records.extend(self.decided.range(self.commit + 1..).map(|(&slot, value)| {
+            Record::Decide {
+                slot,
+                value: value.clone(),
+            }
+        }));
+        // Whatever was queued for appending is in these records too.
+        self.ready.persist = records;
+        self.ready.rewrite = true;
+    }
+
+    /// Takes another member's state in place of the slots up to its slot, if that is ahead of
+    /// this member, and compacts so that the log file says so too.
+    pub(super) fn take_snapshot(&mut self, snapshot: Snapshot) {
+        if snapshot.slot <= self.commit {
+            return;
+        }
+        self.stats.snapshots_installed += 1;
+        self.known_commit = self.known_commit.max(snapshot.slot);
+        self.catch_up_sent_at = None;
+        self.install(snapshot);
+        self.compact_due = true;
+        self.answer_from_snapshot();
+        self.apply_decided();
+    }
+
+    /// Answers this incarnation's requests that the snapshot applied: their answers are in its
+    /// applied-requests table, which keeps them until their origin has them.
+    fn answer_from_snapshot(&mut self) {
+        let answered: Vec<_> = self
+            .unanswered
+            .keys()
+            .filter_map(|&id| self.applied.answer(id).map(|a| (id, a.clone())))
+            .collect();
+        for (id, answer) in answered {
+            self.unanswered.remove(&id);
+            self.waiting.retain(|r| r.id != id);
+            self.ready.replies.push((id, answer));
+        }
+    }
+
+    /// Makes `snapshot` the applied state, dropping every slot it stands for.
+    pub(super) fn install(&mut self, snapshot: Snapshot) {
+        self.commit = snapshot.slot;
+        self.known_commit = self.known_commit.max(snapshot.slot);
+        self.kv = snapshot.kv;
+        self.applied = snapshot.applied;
+        self.accepted = self.accepted.split_off(&(snapshot.slot + 1));
+        self.forget_before(snapshot.slot + 1);
+    }
+
+    fn forget_before(&mut self, slot: Slot) {
+        self.decided = self.decided.split_off(&slot);
+        self.log_start = self.log_start.max(slot);
+    }
+
+    /// Takes the snapshot another member sent in answer to this one's catch-up request.
+    pub(super) fn on_snapshot(&mut self, snapshot: Snapshot) {
+        // Like decided entries, a leader learns only from its own quorum (see `on_decided`).
+        if matches!(self.state, State::Leader { .. }) {
+            return;
+        }
+        let before = self.commit;
+        self.take_snapshot(snapshot);
+        if self.commit > before && self.commit < self.known_commit {
+            self.request_catch_up();
+        }
+    }
+}
