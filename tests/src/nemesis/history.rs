@@ -139,3 +139,37 @@ pub fn by_key(records: &[Record]) -> BTreeMap<String, Vec<OpRecord>> {
         .map(|(key, history)| (key, history.ops))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Outcome {
+        Outcome::of(Ok(Response {
+            status,
+            content_type: Some("application/json".into()),
+            body: body.into(),
+        }))
+    }
+
+    #[test]
+    fn reads_every_kind_of_answer() {
+        assert_eq!(
+            answer(200, r#"{"ok":true,"value":["a"],"index":3}"#).label(),
+            "ok"
+        );
+        assert_eq!(
+            answer(200, r#"{"ok":false,"value":"x"}"#).label(),
+            "mismatch"
+        );
+        assert_eq!(answer(400, r#"{"error":"not a list"}"#).label(), "rejected");
+        assert_eq!(
+            answer(503, r#"{"error":"timed out"}"#).label(),
+            "unknown (503)"
+        );
+        assert_eq!(answer(200, r#"{"ok":"yes"}"#).label(), "unexpected");
+        assert_eq!(answer(500, "").label(), "unexpected");
+        let refused = Outcome::of(Err((NoAnswer::Refused, "refused".into())));
+        assert_eq!(refused.label(), "unknown (connection refused)");
+    }
+}

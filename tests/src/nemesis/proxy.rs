@@ -258,3 +258,79 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A member stand-in that answers every byte it reads with the same byte.
+    fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut back = stream.try_clone().unwrap();
+                    let _ = io::copy(&mut &stream, &mut back);
+                });
+            }
+        });
+        addr
+    }
+
+    /// Whether a round trip through `addr` works within 300 ms, and how it failed otherwise.
+    fn round_trip(addr: SocketAddr) -> Result<(), io::ErrorKind> {
+        let mut stream = TcpStream::connect(addr).map_err(|e| e.kind())?;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        stream.write_all(b"x").map_err(|e| e.kind())?;
+        let mut byte = [0];
+        match stream.read(&mut byte) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(io::ErrorKind::UnexpectedEof),
+            Err(e) => Err(e.kind()),
+        }
+    }
+
+    #[test]
+    fn forwards_refuses_blackholes_and_heals() {
+        let members = [echo_server(), echo_server()];
+        let proxies = Proxies::start(&members);
+        let link = proxies.addr(0, 1);
+        assert_eq!(round_trip(link), Ok(()));
+
+        // An open connection is dropped by the cut.
+        let mut open = TcpStream::connect(link).unwrap();
+        open.write_all(b"x").unwrap();
+        let mut byte = [0];
+        open.read_exact(&mut byte).unwrap();
+        proxies.cut(0, 1, Cut::Refuse);
+        assert!(matches!(open.read(&mut byte), Ok(0) | Err(_)));
+        crate::wait_for("the cut link refuses", Duration::from_secs(5), || {
+            round_trip(link) == Err(io::ErrorKind::ConnectionRefused)
+        });
+        assert_eq!(proxies.cut_links(), vec![(0, 1)]);
+        // The other direction is another link.
+        assert_eq!(round_trip(proxies.addr(1, 0)), Ok(()));
+
+        proxies.heal_all();
+        crate::wait_for("the healed link forwards", Duration::from_secs(5), || {
+            round_trip(link).is_ok()
+        });
+
+        proxies.cut(0, 1, Cut::Blackhole);
+        let blackholed = round_trip(link);
+        assert!(
+            matches!(
+                blackholed,
+                Err(io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+            ),
+            "{blackholed:?}"
+        );
+        proxies.heal_all();
+        assert_eq!(round_trip(link), Ok(()));
+    }
+}

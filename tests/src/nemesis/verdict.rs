@@ -133,3 +133,97 @@ fn final_lists(finals: &HashMap<String, Option<Value>>) -> HashMap<String, Vec<S
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use paxos_core::Command;
+
+    use super::*;
+
+    fn append(client: usize, value: &str, at: (u64, u64), answer: Option<&[&str]>) -> Record {
+        let outcome = match answer {
+            Some(list) => Outcome::Answered(Answer::done(
+                Some(Value::List(list.iter().map(|v| (*v).to_owned()).collect())),
+                1,
+            )),
+            None => Outcome::Unknown(super::super::history::Unknown::Unavailable),
+        };
+        record(
+            client,
+            Op::Append {
+                key: "k".into(),
+                value: value.into(),
+            },
+            at,
+            outcome,
+        )
+    }
+
+    fn get(at: (u64, u64), list: Option<&[&str]>) -> Record {
+        let value = list.map(|l| Value::List(l.iter().map(|v| (*v).to_owned()).collect()));
+        let outcome = Outcome::Answered(Answer::done(value, 1));
+        record(9, Op::Get { key: "k".into() }, at, outcome)
+    }
+
+    fn record(client: usize, op: Op, (invoke, complete): (u64, u64), outcome: Outcome) -> Record {
+        Record {
+            client,
+            member: 0,
+            command: Command::new(op),
+            invoke: Duration::from_millis(invoke),
+            complete: Duration::from_millis(complete),
+            outcome,
+        }
+    }
+
+    fn finals(list: &[&str]) -> HashMap<String, Option<Value>> {
+        let list = list.iter().map(|v| (*v).to_owned()).collect();
+        HashMap::from([("k".to_owned(), Some(Value::List(list)))])
+    }
+
+    #[test]
+    fn a_consistent_history_is_clean() {
+        let records = [
+            append(0, "a", (0, 10), Some(&["a"])),
+            append(1, "b", (5, 20), Some(&["a", "b"])),
+            append(2, "u", (6, 30), None),
+            get((40, 50), Some(&["a", "b", "u"])),
+        ];
+        let verdict = judge(&records, &finals(&["a", "b", "u"]));
+        assert!(verdict.is_clean(), "{:?}", verdict.violations);
+        assert_eq!(verdict.keys_checked, 1);
+    }
+
+    #[test]
+    fn a_lost_acknowledged_append_fails_both_checks() {
+        let records = [
+            append(0, "a", (0, 10), Some(&["a"])),
+            append(1, "b", (20, 30), Some(&["a", "b"])),
+            get((40, 50), Some(&["a"])),
+        ];
+        let verdict = judge(&records, &finals(&["a"]));
+        let has = |check: &str| verdict.violations.iter().any(|v| v.starts_with(check));
+        assert!(has("linearizability: key `k`"), "{:?}", verdict.violations);
+        assert!(has("appends: key k: acknowledged value b is missing"));
+    }
+
+    #[test]
+    fn a_stale_read_is_not_linearizable() {
+        let records = [append(0, "a", (0, 10), Some(&["a"])), get((20, 30), None)];
+        let verdict = judge(&records, &finals(&["a"]));
+        assert_eq!(verdict.violations.len(), 1, "{:?}", verdict.violations);
+        assert!(verdict.violations[0].starts_with("linearizability"));
+    }
+
+    #[test]
+    fn an_answer_outside_the_contract_is_a_violation() {
+        let records = [record(
+            0,
+            Op::Get { key: "k".into() },
+            (0, 10),
+            Outcome::Unexpected("500 oops".into()),
+        )];
+        let verdict = judge(&records, &HashMap::new());
+        assert!(verdict.violations[0].starts_with("answers: member 0 answered"));
+    }
+}
