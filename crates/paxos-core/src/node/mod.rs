@@ -263,6 +263,18 @@ impl Node {
         if from >= self.members || from == self.me {
             return;
         }
+        // A ballot names the member that owns it; one that names no member of the config is
+        // forged or garbled, and following it would make a leader of nobody.
+        if let Message::Prepare { ballot, .. }
+        | Message::Promise { ballot, .. }
+        | Message::Accept { ballot, .. }
+        | Message::Accepted { ballot, .. }
+        | Message::Nack { ballot }
+        | Message::Commit { ballot, .. } = &message
+            && ballot.member >= self.members
+        {
+            return;
+        }
         if let Message::Prepare { ballot, .. }
         | Message::Accept { ballot, .. }
         | Message::Commit { ballot, .. }
