@@ -1,5 +1,6 @@
 //! Peer authentication: with a `secret`, `/paxos/*` without the right bearer token gets `401`
-//! and changes nothing, however tempting the forged message.
+//! and changes nothing, however tempting the forged message; and a message from another cluster
+//! that shares the secret gets `403` and changes nothing either.
 
 use paxos_core::message::{Entry, Envelope, LogValue, Message, Request, RequestId};
 use paxos_core::{Ballot, Command, Op};
@@ -9,7 +10,11 @@ use paxos_tests::{Cluster, Json, Runtime, json, scenarios};
 scenarios! {
     peer_authentication,
     every_paxos_path_needs_the_secret,
+    replayed_from_another_cluster,
 }
+
+/// The name the scenarios give their cluster (the config's `cluster`).
+const CLUSTER: &str = "auth-a";
 
 /// What must not change: who leads, at which ballot, and how far the log is decided.
 fn fingerprint(cluster: &Cluster) -> Vec<Json> {
@@ -27,52 +32,31 @@ fn fingerprint(cluster: &Cluster) -> Vec<Json> {
         .collect()
 }
 
-fn peer_authentication(runtime: Runtime) {
-    let secret = format!("s3cret-{}", std::process::id());
-    let cluster = Cluster::builder(runtime)
-        .secret(&secret)
-        // Heartbeats would not change the fingerprint, but slow elections make a spurious one
-        // (which would) very unlikely while the forged messages are checked.
-        .tuning("election_timeout_ms", 2_000)
-        .start();
-    let leader = cluster.wait_for_leader();
-    let follower = (leader + 1) % cluster.len();
-    // Peers that share the secret work together.
-    cluster.ok(
-        follower,
-        &json!({"op": "put", "key": "auth", "value": "before"}),
-    );
-    let commit = cluster.commit_index(leader).unwrap();
-    paxos_tests::wait_for(
-        "every member applied the put",
-        std::time::Duration::from_secs(10),
-        || {
-            (0..cluster.len()).all(|i| {
-                cluster.status(i).is_some_and(|s| {
-                    s["commit_index"] == json!(commit) && s["applied_index"] == json!(commit)
-                })
-            })
-        },
-    );
-    let before = fingerprint(&cluster);
-
-    // Forgeries that would each change something if they were believed.
-    let huge = Ballot {
+/// A ballot above any the cluster will reach, owned by `leader`.
+fn huge_ballot(leader: usize) -> Ballot {
+    Ballot {
         round: 1 << 40,
         member: leader,
-    };
+    }
+}
+
+/// Messages that would each change something if they were believed: a put at the next slot,
+/// its commit and its decision, and a prepare that outbids the leader.
+fn forgeries(leader: usize, commit: u64) -> Vec<Message> {
+    let huge = huge_ballot(leader);
     let forged_value = LogValue::Request(Request {
         id: RequestId {
             member: leader,
             incarnation: 42,
             n: 1,
         },
+        floor: 0,
         command: Command::new(Op::Put {
             key: "auth".into(),
             value: "forged".into(),
         }),
     });
-    let forgeries = [
+    vec![
         Message::Accept {
             ballot: huge,
             entries: vec![Entry {
@@ -96,7 +80,49 @@ fn peer_authentication(runtime: Runtime) {
             ballot: huge,
             from_slot: 1,
         },
-    ];
+    ]
+}
+
+/// Starts a cluster named [`CLUSTER`] with `secret`, puts a value through a follower, and waits
+/// until every member applied it; returns the cluster, its leader and the commit index.
+fn start_with_a_value(runtime: Runtime, secret: &str) -> (Cluster, usize, u64) {
+    let cluster = Cluster::builder(runtime)
+        .secret(secret)
+        .tuning("cluster", CLUSTER)
+        // Heartbeats would not change the fingerprint, but slow elections make a spurious one
+        // (which would) very unlikely while the forged messages are checked.
+        .tuning("election_timeout_ms", 2_000)
+        .start();
+    let leader = cluster.wait_for_leader();
+    let follower = (leader + 1) % cluster.len();
+    // Peers that share the secret work together.
+    cluster.ok(
+        follower,
+        &json!({"op": "put", "key": "auth", "value": "before"}),
+    );
+    let commit = cluster.commit_index(leader).unwrap();
+    paxos_tests::wait_for(
+        "every member applied the put",
+        std::time::Duration::from_secs(10),
+        || {
+            (0..cluster.len()).all(|i| {
+                cluster.status(i).is_some_and(|s| {
+                    s["commit_index"] == json!(commit) && s["applied_index"] == json!(commit)
+                })
+            })
+        },
+    );
+    (cluster, leader, commit)
+}
+
+fn peer_authentication(runtime: Runtime) {
+    let secret = format!("s3cret-{}", std::process::id());
+    let (cluster, leader, commit) = start_with_a_value(runtime, &secret);
+    let follower = (leader + 1) % cluster.len();
+    let before = fingerprint(&cluster);
+
+    let huge = huge_ballot(leader);
+    let forgeries = forgeries(leader, commit);
     let wrong = format!("Bearer {secret}x");
     let basic = format!("Basic {secret}");
     let bare = secret.clone();
@@ -109,7 +135,8 @@ fn peer_authentication(runtime: Runtime) {
     for i in 0..cluster.len() {
         let url = cluster.url(i, "/paxos/messages");
         for message in &forgeries {
-            let body = serde_json::to_vec(&Envelope::new(leader, vec![message.clone()])).unwrap();
+            let body =
+                serde_json::to_vec(&Envelope::new(CLUSTER, leader, vec![message.clone()])).unwrap();
             for (what, headers) in headers {
                 let response = cluster.client.post(&url, &body, headers).unwrap();
                 assert_eq!(
@@ -135,7 +162,7 @@ fn peer_authentication(runtime: Runtime) {
     }
 
     // The control: with the secret, a harmless message is accepted.
-    let catch_up = Envelope::new(follower, vec![Message::CatchUp { from_slot: 1 }]);
+    let catch_up = Envelope::new(CLUSTER, follower, vec![Message::CatchUp { from_slot: 1 }]);
     let bearer = format!("Bearer {secret}");
     let response = cluster
         .client
@@ -154,6 +181,7 @@ fn peer_authentication(runtime: Runtime) {
     // The control for the fingerprint: the forged prepare, sent with the secret, is believed,
     // and the follower's promised ballot shows it.
     let prepare = Envelope::new(
+        CLUSTER,
         leader,
         vec![Message::Prepare {
             ballot: huge,
@@ -221,4 +249,85 @@ fn every_paxos_path_needs_the_secret(runtime: Runtime) {
             get.body
         );
     }
+}
+
+/// The secret proves a sender knows it, not that it belongs here: a message recorded in another
+/// cluster that shares the secret, replayed here, is refused with `403` (counted in `/metrics`,
+/// logged without the secret) and changes nothing.
+fn replayed_from_another_cluster(runtime: Runtime) {
+    let secret = format!("shared-s3cret-{}", std::process::id());
+    let (cluster, leader, commit) = start_with_a_value(runtime, &secret);
+    let before = fingerprint(&cluster);
+    let bearer = format!("Bearer {secret}");
+    let forgeries = forgeries(leader, commit);
+    for i in 0..cluster.len() {
+        let url = cluster.url(i, "/paxos/messages");
+        for message in &forgeries {
+            // What a member of cluster `auth-b`, with the same member ids, sends its peers.
+            let captured = Envelope::new("auth-b", leader, vec![message.clone()]);
+            let body = serde_json::to_vec(&captured).unwrap();
+            let response = cluster
+                .client
+                .post(&url, &body, &[("Authorization", &bearer)])
+                .unwrap();
+            assert_eq!(
+                response.status,
+                403,
+                "{} from another cluster on member {i}: {}",
+                message.kind(),
+                response.body
+            );
+            assert_error_shape(403, &response.json());
+            assert!(response.error_sentence().contains("auth-b"));
+        }
+    }
+    assert_eq!(
+        fingerprint(&cluster),
+        before,
+        "a message from another cluster changed a member's state"
+    );
+    for i in 0..cluster.len() {
+        let value = cluster.ok(i, &json!({"op": "get", "key": "auth"}))["value"].clone();
+        assert_eq!(value, json!("before"), "member {i}");
+        let metrics = cluster
+            .client
+            .get(&cluster.url(i, "/metrics"))
+            .unwrap()
+            .body;
+        let refused = format!("paxos_peer_cluster_mismatches_total {}", forgeries.len());
+        assert!(
+            metrics.contains(&refused),
+            "member {i} /metrics:\n{metrics}"
+        );
+        let log = std::fs::read_to_string(&cluster.members[i].log).unwrap();
+        assert!(
+            log.contains("another cluster") && log.contains("auth-b"),
+            "member {i} did not log the refusal:\n{log}"
+        );
+        assert!(!log.contains(&secret), "member {i} logged the secret");
+    }
+
+    // The control: the same message labelled with this cluster's name is taken.
+    let prepare = Envelope::new(
+        CLUSTER,
+        leader,
+        vec![Message::Prepare {
+            ballot: huge_ballot(leader),
+            from_slot: 1,
+        }],
+    );
+    let follower = (leader + 1) % cluster.len();
+    let response = cluster
+        .client
+        .post(
+            &cluster.url(follower, "/paxos/messages"),
+            &serde_json::to_vec(&prepare).unwrap(),
+            &[("Authorization", &bearer)],
+        )
+        .unwrap();
+    assert_eq!(
+        response.status, 204,
+        "the same prepare from this cluster: {}",
+        response.body
+    );
 }

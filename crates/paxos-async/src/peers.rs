@@ -83,7 +83,11 @@ impl Sender {
         let mut messages = Vec::new();
         // Sleeps until a message is queued, then takes every other one already there.
         while inbox.recv_many(&mut messages, MAX_DRAIN).await > 0 {
-            for body in peer::envelopes(self.me, std::mem::take(&mut messages)) {
+            for body in peer::envelopes(
+                &self.shared.config.cluster,
+                self.me,
+                std::mem::take(&mut messages),
+            ) {
                 let mut request = self
                     .client
                     .post(&url)

@@ -162,7 +162,7 @@ async fn peer_messages(shared: &Shared, request: Request) -> Reply {
         Ok(body) => body,
         Err(reply) => return refuse_peer(shared, reply),
     };
-    let envelope = match http::parse_envelope(&body, shared.config.servers.len()) {
+    let envelope = match http::parse_envelope(&body, &shared.config, &shared.metrics) {
         Ok(envelope) => envelope,
         Err(reply) => return refuse_peer(shared, reply),
     };

@@ -179,19 +179,24 @@ impl Message {
 }
 
 /// What one `POST /paxos/messages` carries: every message the sender had queued for this peer,
-/// who sent them, and which protocol version they speak. Sending a queue in one request is what
-/// keeps the number of HTTP round trips low under load.
+/// who sent them, the cluster they belong to, and which protocol version they speak. Sending a
+/// queue in one request is what keeps the number of HTTP round trips low under load.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     pub version: u32,
+    /// The sender's cluster name (the config's `cluster`). A member refuses envelopes from
+    /// another cluster: the secret proves a sender knows it, not that it is one of ours, so a
+    /// message recorded in one cluster could otherwise be replayed into another that shares it.
+    pub cluster: String,
     pub from: MemberId,
     pub messages: Vec<Message>,
 }
 
 impl Envelope {
-    pub fn new(from: MemberId, messages: Vec<Message>) -> Self {
+    pub fn new(cluster: &str, from: MemberId, messages: Vec<Message>) -> Self {
         Envelope {
             version: PROTOCOL_VERSION,
+            cluster: cluster.to_owned(),
             from,
             messages,
         }

@@ -4,6 +4,7 @@
 //! {
 //!   "servers": ["127.0.0.1:7001", "localhost:7002", "127.0.0.1:7003"],
 //!   "secret": "optional shared cluster secret",
+//!   "cluster": "twin-paxos",
 //!   "heartbeat_ms": 100,
 //!   "election_timeout_ms": 1000,
 //!   "discovery_retry_ms": 1000,
@@ -40,6 +41,11 @@ pub struct Config {
     /// When set, every `/paxos/*` request must carry `Authorization: Bearer <secret>`.
     #[serde(default)]
     pub secret: Option<String>,
+    /// The cluster's name, carried in every peer envelope; a member refuses envelopes from
+    /// another cluster. Clusters that share a secret must have distinct names, or a message
+    /// recorded in one could be replayed into the other.
+    #[serde(default = "defaults::cluster")]
+    pub cluster: String,
     /// How often the leader sends heartbeats and re-sends unacknowledged accepts.
     #[serde(default = "defaults::heartbeat_ms")]
     pub heartbeat_ms: u64,
@@ -67,6 +73,9 @@ pub struct Config {
 }
 
 mod defaults {
+    pub fn cluster() -> String {
+        "twin-paxos".to_owned()
+    }
     pub fn heartbeat_ms() -> u64 {
         100
     }
@@ -129,6 +138,7 @@ impl Config {
         Config {
             servers,
             secret: None,
+            cluster: defaults::cluster(),
             heartbeat_ms: defaults::heartbeat_ms(),
             election_timeout_ms: defaults::election_timeout_ms(),
             discovery_retry_ms: defaults::discovery_retry_ms(),
@@ -157,6 +167,11 @@ impl Config {
         }
         if self.secret.as_deref() == Some("") {
             return Err("`secret` is empty; omit it to run without authentication".to_owned());
+        }
+        if self.cluster.is_empty() {
+            return Err(
+                "`cluster` is empty; omit it for the default name, `twin-paxos`".to_owned(),
+            );
         }
         let positive = [
             ("heartbeat_ms", self.heartbeat_ms),
@@ -229,6 +244,7 @@ mod tests {
             "request_timeout_ms": 700, "max_batch": 8}"#;
         let config = Config::parse(text).unwrap();
         assert_eq!(config.secret.as_deref(), Some("s"));
+        assert_eq!(config.cluster, "twin-paxos", "the default name");
         assert_eq!(config.tuning().max_batch, 8);
         assert_eq!(config.discovery_timeout(), Duration::from_millis(300));
     }
@@ -244,6 +260,7 @@ mod tests {
         assert!(err(r#"{"servers": ["h"]}"#).contains("`servers` entry `h`"));
         assert!(err(r#"{"servers": ["h:x"]}"#).contains("port"));
         assert!(err(r#"{"servers": ["h:1"], "secret": ""}"#).contains("`secret` is empty"));
+        assert!(err(r#"{"servers": ["h:1"], "cluster": ""}"#).contains("`cluster` is empty"));
         assert!(err(r#"{"servers": ["h:1"], "max_batch": 0}"#).contains("`max_batch`"));
         let ten: Vec<String> = (1..=10).map(|p| format!("\"h:{p}\"")).collect();
         assert!(err(&format!(r#"{{"servers": [{}]}}"#, ten.join(","))).contains("at most 9"));

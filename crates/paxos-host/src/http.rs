@@ -10,6 +10,9 @@ use paxos_core::message::PROTOCOL_VERSION;
 use paxos_core::{Answer, Envelope, MemberId, Role};
 use serde_json::json;
 
+use crate::config::Config;
+use crate::log;
+use crate::metrics::Metrics;
 use crate::status::Snapshot;
 
 /// The largest client request body accepted; larger ones get `413`.
@@ -186,6 +189,18 @@ pub fn unauthorized() -> Reply {
     )
 }
 
+/// `403` for a peer envelope from another cluster: its sender knows the secret (or there is
+/// none), but belongs elsewhere, so nothing it says may count here.
+pub fn other_cluster(theirs: &str, ours: &str) -> Reply {
+    error(
+        403,
+        &format!(
+            "peer envelope from cluster `{theirs}`, but this server belongs to cluster `{ours}`; \
+             clusters that share a secret need distinct `cluster` names"
+        ),
+    )
+}
+
 /// `503` for peer messages that arrive before this server knows which member it is.
 pub fn peer_before_discovery() -> Reply {
     error(
@@ -231,8 +246,9 @@ pub fn guard_peer_path(
     (peer_path && !authorized(authorization, secret)).then(unauthorized)
 }
 
-/// Parses a peer request body, refusing other protocol versions and unknown senders.
-pub fn parse_envelope(body: &[u8], members: usize) -> Result<Envelope, Reply> {
+/// Parses a peer request body, refusing other protocol versions, other clusters (counted and
+/// logged here) and unknown senders.
+pub fn parse_envelope(body: &[u8], config: &Config, metrics: &Metrics) -> Result<Envelope, Reply> {
     let envelope: Envelope = serde_json::from_slice(body)
         .map_err(|e| bad_request(&format!("malformed peer envelope: {e}")))?;
     if envelope.version != PROTOCOL_VERSION {
@@ -242,6 +258,12 @@ pub fn parse_envelope(body: &[u8], members: usize) -> Result<Envelope, Reply> {
             envelope.version
         )));
     }
+    if envelope.cluster != config.cluster {
+        let refused_before = metrics.peer_from_other_cluster();
+        log::peer_from_other_cluster(&envelope.cluster, &config.cluster, refused_before);
+        return Err(other_cluster(&envelope.cluster, &config.cluster));
+    }
+    let members = config.servers.len();
     if envelope.from >= members {
         return Err(bad_request(&format!(
             "peer envelope from member {} but the config lists only {members} servers",
@@ -361,22 +383,37 @@ mod tests {
 
     #[test]
     fn envelopes_are_checked() {
-        let ok = br#"{"version":2,"from":1,"messages":[]}"#;
-        assert_eq!(parse_envelope(ok, 3).unwrap().from, 1);
-        assert_eq!(parse_envelope(b"{", 3).unwrap_err().status, 400);
-        let old = br#"{"version":1,"from":1,"messages":[]}"#;
-        assert!(
-            parse_envelope(old, 3)
-                .unwrap_err()
-                .body
-                .contains("version 1")
+        let mut config = Config::with_servers(vec!["a:1".into(), "b:2".into(), "c:3".into()]);
+        config.cluster = "blue".into();
+        let metrics = Metrics::default();
+        let envelope = |version: u32, cluster: &str, from: usize| {
+            format!(r#"{{"version":{version},"cluster":"{cluster}","from":{from},"messages":[]}}"#)
+        };
+        let parse = |body: String| parse_envelope(body.as_bytes(), &config, &metrics);
+        assert_eq!(
+            parse(envelope(PROTOCOL_VERSION, "blue", 1)).unwrap().from,
+            1
         );
-        let stranger = br#"{"version":2,"from":3,"messages":[]}"#;
+        assert_eq!(parse("{".into()).unwrap_err().status, 400);
+        let old = parse(envelope(PROTOCOL_VERSION - 1, "blue", 1)).unwrap_err();
         assert!(
-            parse_envelope(stranger, 3)
+            old.body
+                .contains(&format!("version {}", PROTOCOL_VERSION - 1))
+        );
+        let stranger = parse(envelope(PROTOCOL_VERSION, "blue", 3)).unwrap_err();
+        assert!(stranger.body.contains("member 3"));
+        let other = parse(envelope(PROTOCOL_VERSION, "green", 1)).unwrap_err();
+        assert_eq!(other.status, 403);
+        assert!(other.body.contains("cluster `green`"), "{}", other.body);
+        assert!(other.body.contains("cluster `blue`"), "{}", other.body);
+        let metrics_text = metrics.render("async", &Snapshot::default());
+        assert!(metrics_text.contains("paxos_peer_cluster_mismatches_total 1"));
+        let unnamed = format!(r#"{{"version":{PROTOCOL_VERSION},"from":1,"messages":[]}}"#);
+        assert!(
+            parse(unnamed)
                 .unwrap_err()
                 .body
-                .contains("member 3")
+                .contains("missing field `cluster`")
         );
     }
 

@@ -99,12 +99,33 @@ pub fn peer_refused(reason: &str) {
     debug!(reason, "refused a peer request");
 }
 
+/// A peer envelope from another cluster: a warning the first time, since it means two clusters
+/// share a secret and a member of one reaches the other, and a debug line after that.
+pub fn peer_from_other_cluster(theirs: &str, ours: &str, refused_before: u64) {
+    if refused_before == 0 {
+        warn!(
+            theirs,
+            ours,
+            "refused peer messages from another cluster that knows our secret; further ones are \
+             counted in paxos_peer_cluster_mismatches_total"
+        );
+    } else {
+        debug!(theirs, ours, "refused peer messages from another cluster");
+    }
+}
+
 pub fn requests_expired(count: usize) {
     debug!(count, "forgot client requests past their deadline");
 }
 
 pub fn persist_failed(data_dir: &Path, error: impl Display) {
     error!(data_dir = %data_dir.display(), %error, "could not make the log durable; stopping, since no further promise could be kept");
+}
+
+/// A failed `accept`, most often the process out of file descriptors; the server retries. Only
+/// the async server logs it here: the threaded one's tiny_http logs through the `log` crate.
+pub fn accept_failed(error: impl Display) {
+    warn!(%error, "could not accept a connection; retrying shortly");
 }
 
 pub fn shutting_down() {

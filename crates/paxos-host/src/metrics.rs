@@ -79,6 +79,7 @@ pub struct Metrics {
     peer_envelopes_received: AtomicU64,
     peer_messages_received: AtomicU64,
     peer_rejected: AtomicU64,
+    peer_other_cluster: AtomicU64,
     driver_batches: AtomicU64,
     driver_events: AtomicU64,
     fsyncs: AtomicU64,
@@ -133,6 +134,12 @@ impl Metrics {
         self.peer_rejected.fetch_add(1, Relaxed);
     }
 
+    /// A peer envelope refused because it names another cluster; returns how many were refused
+    /// before it, so that only the first is worth a warning.
+    pub fn peer_from_other_cluster(&self) -> u64 {
+        self.peer_other_cluster.fetch_add(1, Relaxed)
+    }
+
     /// One driver turn that handled `events` inputs before one `take_ready`.
     pub fn driver_batch(&self, events: usize) {
         self.driver_batches.fetch_add(1, Relaxed);
@@ -179,7 +186,7 @@ impl Metrics {
             "Client requests answered, by outcome.",
             &samples,
         );
-        let counters: [(&str, &str, &AtomicU64); 11] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "paxos_client_requests_waiting",
                 "Client requests waiting for their command to commit.",
@@ -214,6 +221,12 @@ impl Metrics {
                 "paxos_peer_requests_rejected_total",
                 "Peer requests refused: unauthorized, malformed, or before discovery.",
                 &self.peer_rejected,
+            ),
+            (
+                "paxos_peer_cluster_mismatches_total",
+                "Peer requests refused because they came from another cluster (also counted as \
+                 rejected).",
+                &self.peer_other_cluster,
             ),
             (
                 "paxos_driver_batches_total",

@@ -40,8 +40,10 @@ pub struct Body {
 
 /// Turns queued messages into as few envelopes as [`MAX_ENVELOPE_BYTES`] allows, in order.
 /// A message bigger than the limit on its own still goes, alone.
-pub fn envelopes(from: MemberId, messages: Vec<Message>) -> Vec<Body> {
-    let head = format!(r#"{{"version":{PROTOCOL_VERSION},"from":{from},"messages":["#);
+pub fn envelopes(cluster: &str, from: MemberId, messages: Vec<Message>) -> Vec<Body> {
+    let cluster = serde_json::to_string(cluster).expect("a string serializes");
+    let head =
+        format!(r#"{{"version":{PROTOCOL_VERSION},"cluster":{cluster},"from":{from},"messages":["#);
     let mut bodies = Vec::new();
     let mut current = Body {
         messages: 0,
@@ -83,11 +85,11 @@ mod tests {
                 commit: c,
             })
             .collect();
-        let bodies = envelopes(2, messages.clone());
+        let bodies = envelopes("c\"1", 2, messages.clone());
         assert_eq!(bodies.len(), 1);
         assert_eq!(bodies[0].messages, 3);
         let envelope: Envelope = serde_json::from_slice(&bodies[0].json).unwrap();
-        assert_eq!(envelope, Envelope::new(2, messages));
-        assert!(envelopes(0, Vec::new()).is_empty());
+        assert_eq!(envelope, Envelope::new("c\"1", 2, messages));
+        assert!(envelopes("c", 0, Vec::new()).is_empty());
     }
 }

@@ -88,7 +88,7 @@ impl Sender {
         while let Ok(first) = inbox.recv() {
             let mut messages = vec![first];
             messages.extend(inbox.try_iter().take(MAX_DRAIN - 1));
-            for body in peer::envelopes(self.me, messages) {
+            for body in peer::envelopes(&self.shared.config.cluster, self.me, messages) {
                 let mut request = self.client.post(&url).content_type(http::JSON);
                 if let Some(authorization) = &authorization {
                     request = request.header("Authorization", authorization);
