@@ -46,6 +46,7 @@ pub fn replayed(data_dir: &Path, durable: &Durable, torn_bytes: u64) {
     info!(
         data_dir = %data_dir.display(),
         promised = %durable.promised,
+        snapshot_slot = durable.snapshot.as_ref().map_or(0, |s| s.slot),
         accepted = durable.accepted.len(),
         decided = durable.decided.len(),
         "replayed the log"
