@@ -10,10 +10,11 @@ use paxos_tests::fixtures::assert_error_shape;
 use paxos_tests::http::raw_post;
 use paxos_tests::ports::free_port;
 use paxos_tests::tempdir::TempDir;
-use paxos_tests::{Cluster, Config, Response, Runtime, json, scenarios};
+use paxos_tests::{Cluster, Config, Json, Response, Runtime, json, scenarios};
 
 scenarios! {
     bad_requests,
+    size_limits,
     bad_config_files,
     usage_errors,
     busy_listen_port,
@@ -123,6 +124,62 @@ fn bad_requests(runtime: Runtime) {
             "member {i} stopped serving /status"
         );
     }
+}
+
+/// Keys and client ids up to 1 KiB, values up to 512 KiB, lists up to 1 MiB: one byte more is a
+/// `400` that says which limit, and changes nothing.
+fn size_limits(runtime: Runtime) {
+    let cluster = Cluster::builder(runtime).start();
+    let i = (cluster.wait_for_leader() + 1) % cluster.len();
+    let url = cluster.url(i, "/client-request");
+    let refused = |what: &str, command: Json, sentence: &str| {
+        let response = cluster.client.post_json(&url, &command);
+        assert_error(what, response.clone(), 400);
+        let error = response.unwrap().error_sentence();
+        assert!(error.starts_with(sentence), "{what}: {error}");
+    };
+    let (key, long_key) = ("k".repeat(1024), "k".repeat(1025));
+    cluster.ok(i, &json!({"op": "put", "key": key, "value": "v"}));
+    refused(
+        "a 1025-byte key",
+        json!({"op": "put", "key": long_key, "value": "v"}),
+        "field `key` is 1025 bytes long; it may be at most 1024 bytes (1 KiB)",
+    );
+    refused(
+        "a 1025-byte client id",
+        json!({"op": "get", "key": "k", "client_id": long_key, "seq": 1}),
+        "field `client_id` is 1025 bytes long",
+    );
+    let (half, over) = ("v".repeat(512 * 1024), "v".repeat(512 * 1024 + 1));
+    cluster.ok(i, &json!({"op": "put", "key": "big", "value": half}));
+    refused(
+        "a value one byte over 512 KiB",
+        json!({"op": "put", "key": "big", "value": over}),
+        "field `value` is 524289 bytes long; it may be at most 524288 bytes (512 KiB)",
+    );
+    assert_eq!(
+        cluster.ok(i, &json!({"op": "get", "key": "big"}))["value"],
+        json!(half),
+        "the refused put changed the key"
+    );
+
+    // Two appends of 512 KiB fill a list to its 1 MiB; one more byte is refused at apply time.
+    for _ in 0..2 {
+        cluster.ok(i, &json!({"op": "append", "key": "full", "value": half}));
+    }
+    refused(
+        "an append past 1 MiB",
+        json!({"op": "append", "key": "full", "value": "x"}),
+        "appending to key `full` would make its list 1048577 bytes long; a list may hold at most \
+         1048576 bytes (1 MiB)",
+    );
+    let list = cluster.ok(i, &json!({"op": "get", "key": "full"}))["value"].clone();
+    assert_eq!(
+        list,
+        json!([half, half]),
+        "the refused append changed the list"
+    );
+    cluster.ok(i, &json!({"op": "append", "key": "other", "value": "x"}));
 }
 
 /// Runs the server with `args` and checks it exits 2 with one line on stderr containing each
