@@ -15,7 +15,7 @@
 //! - [`events`]: what a driver's channel carries, and feeding it to the node.
 //! - [`peer`]: peer URLs, timeouts and the batching of queued messages into envelopes.
 //! - [`probe`]: reading `GET /server_id` answers and describing probe failures for discovery.
-//! - [`http`]: routes, statuses and JSON bodies of the API; the peer secret check.
+//! - [`http`]: routes, statuses and JSON bodies of the API; the peer secret and cluster checks.
 //! - [`status`]: the snapshot of the node the driver publishes for `/status` and `/metrics`.
 //! - [`metrics`]: counters and the Prometheus text rendering, under one set of names.
 //! - [`waiters`]: the driver's table of client requests waiting for their answers.
