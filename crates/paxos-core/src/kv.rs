@@ -15,12 +15,21 @@ use crate::command::{Answer, Command, Op, Value};
 /// unbounded list would make every answer, and every member's memory, grow without end.
 pub const MAX_LIST_BYTES: usize = 1024 * 1024;
 
+/// The most bytes the store may take as JSON, keys, values and kept exactly-once answers
+/// together. A member sends its whole state in one peer message to a member too far behind for
+/// the log (see [`snapshot`](crate::snapshot)), and peer messages are limited to 64 MiB; a store
+/// past that could never be sent, and the member would never catch up. A write that would pass
+/// the quota is refused, as etcd refuses writes past its space quota; reads and deletes still go.
+pub const MAX_STORE_BYTES: usize = 32 * 1024 * 1024;
+
 /// The store and its exactly-once table. It serializes into [snapshots](crate::snapshot).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     data: BTreeMap<String, Value>,
     /// Per `client_id`: the latest `seq` applied and the answer it got.
     sessions: HashMap<String, (u64, Answer)>,
+    /// What `data` and `sessions` take as JSON, held under [`MAX_STORE_BYTES`].
+    bytes: usize,
 }
 
 impl KvStore {
@@ -28,8 +37,63 @@ impl KvStore {
         Self::default()
     }
 
-    /// Applies the command decided at log slot `index` and returns its answer.
+    /// Applies the command decided at log slot `index` and returns its answer, unless it would
+    /// take the store past [`MAX_STORE_BYTES`]: then nothing changes and the answer says why.
     pub fn apply(&mut self, index: u64, command: &Command) -> Answer {
+        let key = command.op.key();
+        let client = command
+            .client_id
+            .as_deref()
+            .filter(|_| command.seq.is_some());
+        if client.is_none() && matches!(command.op, Op::Get { .. }) {
+            // A plain read changes nothing, so there is nothing to weigh or put back.
+            return self.apply_within_quota(index, command);
+        }
+        let saved_value = self.data.get(key).cloned();
+        let saved_session = client.and_then(|c| self.sessions.get(c).cloned());
+        let before = self.bytes_of(key, client);
+        let answer = self.apply_within_quota(index, command);
+        let after = self.bytes_of(key, client);
+        if after > before && self.bytes + (after - before) > MAX_STORE_BYTES {
+            // Put back what the command changed: the key and its client's session.
+            match saved_value {
+                Some(value) => self.data.insert(key.to_owned(), value),
+                None => self.data.remove(key),
+            };
+            if let Some(client) = client {
+                match saved_session {
+                    Some(session) => self.sessions.insert(client.to_owned(), session),
+                    None => self.sessions.remove(client),
+                };
+            }
+            return Answer::Rejected {
+                error: format!(
+                    "the store is full: it holds {} bytes and this command would add {}, past \
+                     its quota of {MAX_STORE_BYTES} bytes (32 MiB); delete keys to make room",
+                    self.bytes,
+                    after - before
+                ),
+            };
+        }
+        self.bytes = self.bytes + after - before;
+        answer
+    }
+
+    /// What the store holds as JSON for `key` and, if given, `client`'s session.
+    fn bytes_of(&self, key: &str, client: Option<&str>) -> usize {
+        // A colon and a comma per entry besides the key's and the value's JSON.
+        const PUNCTUATION: usize = 2;
+        let entry = self
+            .data
+            .get_key_value(key)
+            .map_or(0, |(k, v)| json_len(k) + json_len(v) + PUNCTUATION);
+        let session = client
+            .and_then(|c| self.sessions.get_key_value(c))
+            .map_or(0, |(c, s)| json_len(c) + json_len(s) + PUNCTUATION);
+        entry + session
+    }
+
+    fn apply_within_quota(&mut self, index: u64, command: &Command) -> Answer {
         let (Some(client), Some(seq)) = (&command.client_id, command.seq) else {
             return self.apply_op(index, &command.op);
         };
@@ -112,6 +176,23 @@ impl KvStore {
             }
         }
     }
+}
+
+/// How many bytes `value` takes as JSON, counted without building the text.
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).expect("store values always serialize");
+    count.0
 }
 
 #[cfg(test)]
@@ -201,6 +282,56 @@ mod tests {
         assert_eq!(kv, before, "a refused append changes nothing");
         // An empty string adds no bytes, so a full list still takes it.
         assert_eq!(kv.apply(4, &append("l", "")).http_status(), 200);
+    }
+
+    #[test]
+    fn writes_past_the_quota_are_refused_and_change_nothing() {
+        let mut kv = KvStore::new();
+        let big = "x".repeat(512 * 1024);
+        let put = |key: String, value: &str| {
+            op(Op::Put {
+                key,
+                value: value.into(),
+            })
+        };
+        let mut slot = 0;
+        let refused = loop {
+            slot += 1;
+            assert!(
+                slot < 100,
+                "a 32 MiB quota took more than 99 puts of 512 KiB"
+            );
+            match kv.apply(slot, &put(format!("k{slot}"), &big)) {
+                Answer::Rejected { error } => break error,
+                answer => assert!(matches!(answer, Answer::Done { .. }), "{answer:?}"),
+            }
+        };
+        assert!(refused.contains("the store is full"), "{refused}");
+        assert!(kv.bytes <= MAX_STORE_BYTES);
+        assert_eq!(
+            kv.peek(&format!("k{slot}")),
+            None,
+            "a refused put changed nothing"
+        );
+        assert_eq!(
+            kv.bytes,
+            json_len(&kv.data) - 1,
+            "the count matches the JSON"
+        );
+        // Overwriting with less, deleting and reading still go.
+        assert!(matches!(
+            kv.apply(slot + 1, &put("k1".into(), "small")),
+            Answer::Done { .. }
+        ));
+        let delete = op(Op::Delete { key: "k2".into() });
+        assert!(matches!(kv.apply(slot + 2, &delete), Answer::Done { .. }));
+        let get = op(Op::Get { key: "k3".into() });
+        assert!(matches!(kv.apply(slot + 3, &get), Answer::Done { .. }));
+        // Now there is room again.
+        assert!(matches!(
+            kv.apply(slot + 4, &put(format!("k{slot}"), &big)),
+            Answer::Done { .. }
+        ));
     }
 
     #[test]

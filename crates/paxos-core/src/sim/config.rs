@@ -63,7 +63,7 @@ impl Config {
             catch_up_batch: *rng.pick(&[1, 3, 16, 1024]),
             request_timeout: client_timeout,
             // Small intervals compact often, so that snapshots get sent and taken in most runs.
-            snapshot_every: *rng.pick(&[5, 25, 100, 10_000]),
+            snapshot_every: *rng.pick(&[10, 50, 500, 10_000]),
         };
         // Sometimes long enough for a message to arrive several elections late.
         let longest_delay = election * *rng.pick(&[2, 10]);
