@@ -3,7 +3,9 @@
 //!
 //! The table also keeps each applied request's answer until its origin has it. A member that
 //! takes a snapshot in place of slots it never applied itself finds there the answers its own
-//! waiting clients need.
+//! waiting clients need. The answers kept are bounded by [`MAX_ANSWER_BYTES`]; past it the oldest
+//! go first, and a member that finds its request applied without an answer leaves its client to
+//! the request timeout, whose `503` says the outcome is unknown.
 //!
 //! One request can be decided twice: the network may deliver a `Forward` twice, and a member
 //! sends its unanswered requests again to every new leader, in case the old one lost them. Every
@@ -21,11 +23,17 @@
 //!   whose clients went with it. It is skipped too, and the older incarnation is forgotten.
 
 use std::collections::BTreeMap;
+use std::mem;
 
 use serde::{Deserialize, Serialize};
 
 use crate::command::Answer;
+use crate::kv::json_len;
 use crate::message::{MemberId, Request, RequestId};
+
+/// The most bytes of answers (as JSON) the table keeps, so that it, and the snapshots it goes
+/// into, stay bounded when many large answers wait for their origins.
+pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
 /// The applied requests of each member's newest incarnation. It goes into snapshots as a list,
 /// because JSON object keys are strings and serde cannot read them back as member ids inside
@@ -34,12 +42,18 @@ use crate::message::{MemberId, Request, RequestId};
 #[serde(from = "Vec<Origin>", into = "Vec<Origin>")]
 pub struct AppliedRequests {
     origins: BTreeMap<MemberId, Origin>,
+    /// The bytes of the answers kept, counted again when read back.
+    answer_bytes: usize,
 }
 
 impl From<Vec<Origin>> for AppliedRequests {
     fn from(origins: Vec<Origin>) -> Self {
+        let answer_bytes = origins.iter().map(Origin::answer_bytes).sum();
         let origins = origins.into_iter().map(|o| (o.member, o)).collect();
-        AppliedRequests { origins }
+        AppliedRequests {
+            origins,
+            answer_bytes,
+        }
     }
 }
 
@@ -56,9 +70,16 @@ struct Origin {
     incarnation: u64,
     /// The highest floor its requests carried: everything below is finished.
     floor: u64,
-    /// Request numbers at or above `floor` that were applied, with their answers.
+    /// Request numbers at or above `floor` that were applied, with their answers unless they
+    /// were dropped for room.
     #[serde(with = "pairs")]
-    applied: BTreeMap<u64, Answer>,
+    applied: BTreeMap<u64, Option<Answer>>,
+}
+
+impl Origin {
+    fn answer_bytes(&self) -> usize {
+        self.applied.values().flatten().map(json_len).sum()
+    }
 }
 
 /// A map with number keys as a list of pairs, for the same reason as [`AppliedRequests`].
@@ -69,12 +90,16 @@ mod pairs {
 
     use crate::command::Answer;
 
-    pub fn serialize<S: Serializer>(map: &BTreeMap<u64, Answer>, s: S) -> Result<S::Ok, S::Error> {
+    type Map = BTreeMap<u64, Option<Answer>>;
+
+    pub fn serialize<S: Serializer>(map: &Map, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u64, Answer>, D::Error> {
-        Ok(Vec::<(u64, Answer)>::deserialize(d)?.into_iter().collect())
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
+        Ok(Vec::<(u64, Option<Answer>)>::deserialize(d)?
+            .into_iter()
+            .collect())
     }
 }
 
@@ -92,6 +117,7 @@ impl AppliedRequests {
             return false;
         }
         if id.incarnation > origin.incarnation {
+            self.answer_bytes -= origin.answer_bytes();
             *origin = Origin {
                 member: id.member,
                 incarnation: id.incarnation,
@@ -100,24 +126,44 @@ impl AppliedRequests {
         }
         if request.floor > origin.floor {
             origin.floor = request.floor;
-            origin.applied = origin.applied.split_off(&request.floor);
+            let kept = origin.applied.split_off(&request.floor);
+            let finished = mem::replace(&mut origin.applied, kept);
+            self.answer_bytes -= finished.values().flatten().map(json_len).sum::<usize>();
         }
         id.n >= origin.floor && !origin.applied.contains_key(&id.n)
     }
 
-    /// Records that the admitted request `id` was applied, with its answer.
+    /// Records that the admitted request `id` was applied, with its answer, and drops the
+    /// oldest answers kept if that takes them past [`MAX_ANSWER_BYTES`].
     pub fn record(&mut self, id: RequestId, answer: Answer) {
-        if let Some(origin) = self.origins.get_mut(&id.member) {
-            origin.applied.insert(id.n, answer);
+        let Some(origin) = self.origins.get_mut(&id.member) else {
+            return;
+        };
+        self.answer_bytes += json_len(&answer);
+        origin.applied.insert(id.n, Some(answer));
+        // Each origin's requests are numbered in the order it made them, so its lowest-numbered
+        // answer is its oldest. Going through the origins in member order keeps the choice the
+        // same on every member, which the snapshots they exchange rely on.
+        while self.answer_bytes > MAX_ANSWER_BYTES {
+            let oldest = self
+                .origins
+                .values_mut()
+                .find_map(|o| o.applied.values_mut().find(|a| a.is_some()));
+            let Some(dropped) = oldest.and_then(Option::take) else {
+                break;
+            };
+            self.answer_bytes -= json_len(&dropped);
         }
     }
 
-    /// The answer request `id` got, while its origin may still be waiting for it.
-    pub fn answer(&self, id: RequestId) -> Option<&Answer> {
+    /// Whether request `id` was applied, and its answer if still kept. `None` when it was not
+    /// applied, or its origin is done with it.
+    pub fn outcome(&self, id: RequestId) -> Option<Option<&Answer>> {
         let origin = self.origins.get(&id.member)?;
-        (origin.incarnation == id.incarnation)
-            .then(|| origin.applied.get(&id.n))
-            .flatten()
+        if origin.incarnation != id.incarnation {
+            return None;
+        }
+        origin.applied.get(&id.n).map(Option::as_ref)
     }
 
     /// The newest incarnation of `member` that had a request applied, if any.
@@ -225,8 +271,34 @@ mod tests {
         let mut applied = AppliedRequests::default();
         apply(&mut applied, &request(0, 1, 1, 1));
         let id = request(0, 1, 1, 1).id;
-        assert_eq!(applied.answer(id), Some(&Answer::done(None, 1)));
+        assert_eq!(applied.outcome(id), Some(Some(&Answer::done(None, 1))));
         apply(&mut applied, &request(0, 1, 2, 2));
-        assert_eq!(applied.answer(id), None, "the origin had it when it sent 2");
+        assert_eq!(
+            applied.outcome(id),
+            None,
+            "the origin had it when it sent 2"
+        );
+    }
+
+    #[test]
+    fn drops_the_oldest_answers_past_the_budget() {
+        let mut applied = AppliedRequests::default();
+        // Four answers of a quarter of the budget each, plus their JSON quotes: one too many.
+        let big = Answer::Rejected {
+            error: "x".repeat(MAX_ANSWER_BYTES / 4),
+        };
+        for n in 1..=4 {
+            let request = request(0, 1, n, 1);
+            assert!(applied.admit(&request));
+            applied.record(request.id, big.clone());
+        }
+        let kept = |n| applied.outcome(request(0, 1, n, 1).id).map(|a| a.is_some());
+        assert_eq!(kept(1), Some(false), "applied, but its answer dropped");
+        assert_eq!([kept(2), kept(3), kept(4)], [Some(true); 3]);
+        assert!(applied.answer_bytes <= MAX_ANSWER_BYTES);
+        // The count survives a snapshot: it is counted again when read back.
+        let json = serde_json::to_string(&applied).unwrap();
+        let back: AppliedRequests = serde_json::from_str(&json).unwrap();
+        assert!(back == applied, "the table changed on its way through JSON");
     }
 }

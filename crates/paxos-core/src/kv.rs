@@ -179,7 +179,7 @@ impl KvStore {
 }
 
 /// How many bytes `value` takes as JSON, counted without building the text.
-fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+pub(crate) fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {

@@ -86,17 +86,20 @@ impl Node {
     }
 
     /// Answers this incarnation's requests that the snapshot applied: their answers are in its
-    /// applied-requests table, which keeps them until their origin has them.
+    /// applied-requests table, which keeps them until their origin has them (within a budget).
+    /// One applied without an answer kept is not sent again; its client's request times out.
     fn answer_from_snapshot(&mut self) {
-        let answered: Vec<_> = self
+        let applied: Vec<_> = self
             .unanswered
             .keys()
-            .filter_map(|&id| self.applied.answer(id).map(|a| (id, a.clone())))
+            .filter_map(|&id| Some((id, self.applied.outcome(id)?.cloned())))
             .collect();
-        for (id, answer) in answered {
+        for (id, answer) in applied {
             self.unanswered.remove(&id);
             self.waiting.retain(|r| r.id != id);
-            self.ready.replies.push((id, answer));
+            if let Some(answer) = answer {
+                self.ready.replies.push((id, answer));
+            }
         }
     }
 
