@@ -4,11 +4,15 @@
 //! waits there for discovery and then for its command to commit. Statuses and bodies come from
 //! [`paxos_host::http`], so both servers answer alike.
 //!
-//! Under axum sits hyper, which reads each connection in a task of its own. At shutdown axum
-//! stops accepting and closes idle keep-alive connections at once; connections still in the
-//! middle of a request get [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which
-//! [`Http::stop`] aborts them.
+//! Under axum sits hyper, which reads each connection in a task of its own. `axum::serve` sets no
+//! deadline for request heads and no bound on connections, so an idle or slow client would hold
+//! its task and socket forever; [`serve`] accepts connections itself and gives each to hyper
+//! with [`connection_limits`] instead. At shutdown it stops accepting and closes idle keep-alive
+//! connections at once; connections still in the middle of a request get
+//! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] aborts
+//! them.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,17 +23,25 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use paxos_core::Command;
-use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply, Route};
+use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply, Route};
 use paxos_host::metrics::{self, Outcome};
-use paxos_host::{RunError, log};
+use paxos_host::{Config, RunError, log};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::driver::Event;
 use crate::promise;
 use crate::{RUNTIME, Shared};
+
+/// The pause after a failed `accept`, such as running out of file descriptors, so that the
+/// accept loop does not spin while connections close.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// The running HTTP server.
 #[derive(Debug)]
@@ -39,7 +51,6 @@ pub struct Http {
 
 /// Serves on `listener` in a task of its own until shutdown.
 pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunError> {
-    let shutdown = shared.shutdown.clone();
     let address = listener
         .local_addr()
         .map_err(|e| RunError(format!("cannot read the listening address: {e}")))?;
@@ -56,22 +67,69 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
             Arc::clone(&shared),
             guard_peers,
         ))
-        .with_state(shared);
+        .with_state(Arc::clone(&shared));
     log::listening(address);
-    let task = tokio::spawn(async move {
-        let stopping = async move { shutdown.cancelled().await };
-        // `serve` only fails to accept on errors it retries itself; it returns once the
-        // shutdown signal fired and every connection closed.
-        // No Nagle delay: a response that leaves in two segments must not wait for the
-        // client's delayed ACK (the threaded twin's patched tiny_http does the same).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(stopping)
-            .await;
-    });
+    let task = tokio::spawn(serve(listener, app, shared));
     Ok(Http { task })
+}
+
+/// What hyper allows each connection. A client gets `client_timeout` for a request head, counted
+/// from when hyper starts waiting for it (the accept, or the end of the previous exchange), so it
+/// is also the idle keep-alive timeout: hyper has one clock for both. The body's deadline is
+/// [`read_body`]'s.
+pub fn connection_limits(config: &Config) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.client_timeout());
+    builder
+}
+
+/// Accepts connections until shutdown, serving each in a task of its own, at most
+/// `max_connections` at once; returns once every connection has closed. At the bound it accepts
+/// nothing until a connection closes: new connections wait in the kernel's listen backlog, and
+/// the header timeout closes idle and slow ones within `client_timeout`. 5,000 idle or slow
+/// clients cost 5,000 sleeping tasks, well within the default bound of 8,192.
+async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
+    let shutdown = &shared.shutdown;
+    let builder = connection_limits(&shared.config);
+    let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+    let connections = TaskTracker::new();
+    loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = shutdown.cancelled() => break,
+        };
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(error) => {
+                    log::accept_failed(&error);
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        // No Nagle delay: a response that leaves in two segments must not wait for the client's
+        // delayed ACK (the threaded twin's patched tiny_http does the same).
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection(TokioIo::new(tcp), service);
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut connection = pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            // Idle connections close at once; one in the middle of a request finishes it.
+            let _ = connection.await;
+        });
+    }
+    connections.close();
+    connections.wait().await;
 }
 
 impl Http {
@@ -102,7 +160,11 @@ async fn run_command(shared: &Shared, request: Request) -> (Outcome, Reply) {
         return (Outcome::Unavailable, http::shutting_down());
     }
     let _waiting = shared.metrics.client_waiting();
-    let body = match read_body(request, MAX_BODY).await {
+    let waiting = shared.metrics.client_waiting_now();
+    if waiting > MAX_WAITING_CLIENTS {
+        return (Outcome::Unavailable, http::overloaded(waiting));
+    }
+    let body = match read_body(shared, request, MAX_BODY).await {
         Ok(body) => body,
         Err(reply) => return (Outcome::TooLarge, reply),
     };
@@ -158,7 +220,7 @@ async fn paxos_messages(State(shared): State<Arc<Shared>>, request: Request) -> 
 }
 
 async fn peer_messages(shared: &Shared, request: Request) -> Reply {
-    let body = match read_body(request, MAX_PEER_BODY).await {
+    let body = match read_body(shared, request, MAX_PEER_BODY).await {
         Ok(body) => body,
         Err(reply) => return refuse_peer(shared, reply),
     };
@@ -210,13 +272,19 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     }
 }
 
-/// Reads a body of at most `limit` bytes; `413` if it is longer.
-async fn read_body(request: Request, limit: usize) -> Result<Vec<u8>, Reply> {
+/// Reads a body of at most `limit` bytes; `413` if it is longer, `408` if it does not arrive
+/// within the client timeout (hyper has no body deadline of its own).
+async fn read_body(shared: &Shared, request: Request, limit: usize) -> Result<Vec<u8>, Reply> {
     let declared = content_length(request.headers());
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(http::body_too_large(limit));
     }
-    match axum::body::to_bytes(request.into_body(), limit).await {
+    let timeout = shared.config.client_timeout();
+    let reading = axum::body::to_bytes(request.into_body(), limit);
+    let Ok(read) = tokio::time::timeout(timeout, reading).await else {
+        return Err(http::body_timeout(timeout));
+    };
+    match read {
         Ok(bytes) => Ok(bytes.to_vec()),
         Err(error) => match error.into_inner().is::<http_body_util::LengthLimitError>() {
             true => Err(http::body_too_large(limit)),

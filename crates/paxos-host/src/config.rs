@@ -11,7 +11,9 @@
 //!   "discovery_timeout_ms": 60000,
 //!   "request_timeout_ms": 5000,
 //!   "max_batch": 256,
-//!   "snapshot_every": 10000
+//!   "snapshot_every": 10000,
+//!   "client_timeout_ms": 30000,
+//!   "max_connections": 8192
 //! }
 //! ```
 //!
@@ -70,6 +72,19 @@ pub struct Config {
     /// snapshot of the store and drops the slots behind it.
     #[serde(default = "defaults::snapshot_every")]
     pub snapshot_every: u64,
+    /// How long a connection may take to send a request head, counted from when the server
+    /// starts waiting for it (the accept, or the previous answer on a keep-alive connection), and
+    /// again to send a body, counted from the end of the head. Past it the connection is closed:
+    /// this is what frees the connections of idle and slow clients, so it is also the idle
+    /// keep-alive timeout (hyper, under the async server, has one clock for both).
+    #[serde(default = "defaults::client_timeout_ms")]
+    pub client_timeout_ms: u64,
+    /// The most connections served at once, peers' and clients' together. At the bound the
+    /// server stops accepting until one closes, which `client_timeout_ms` bounds. The threaded
+    /// server holds a thread and two file descriptors per connection, so the bound must stay
+    /// under half the process's open-files limit.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
 }
 
 mod defaults {
@@ -96,6 +111,17 @@ mod defaults {
     }
     pub fn snapshot_every() -> u64 {
         10_000
+    }
+    /// Long enough for any honest client on a slow network, short enough that a slow-loris
+    /// client frees its connection (and, on threads, its thread) within half a minute. It is
+    /// hyper's own default header timeout.
+    pub fn client_timeout_ms() -> u64 {
+        30_000
+    }
+    /// Comfortably above the 5,000 idle or slow connections a member must survive, and within
+    /// a 20,000 open-files limit at the threaded server's two descriptors per connection.
+    pub fn max_connections() -> usize {
+        8192
     }
 }
 
@@ -146,6 +172,8 @@ impl Config {
             request_timeout_ms: defaults::request_timeout_ms(),
             max_batch: defaults::max_batch(),
             snapshot_every: defaults::snapshot_every(),
+            client_timeout_ms: defaults::client_timeout_ms(),
+            max_connections: defaults::max_connections(),
         }
     }
 
@@ -181,6 +209,8 @@ impl Config {
             ("request_timeout_ms", self.request_timeout_ms),
             ("max_batch", self.max_batch as u64),
             ("snapshot_every", self.snapshot_every),
+            ("client_timeout_ms", self.client_timeout_ms),
+            ("max_connections", self.max_connections as u64),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -220,6 +250,10 @@ impl Config {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
+
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_timeout_ms)
+    }
 }
 
 #[cfg(test)]
@@ -241,12 +275,15 @@ mod tests {
     fn takes_every_documented_field() {
         let text = r#"{"servers": ["h:1"], "secret": "s", "heartbeat_ms": 10,
             "election_timeout_ms": 50, "discovery_retry_ms": 20, "discovery_timeout_ms": 300,
-            "request_timeout_ms": 700, "max_batch": 8}"#;
+            "request_timeout_ms": 700, "max_batch": 8, "client_timeout_ms": 900,
+            "max_connections": 100}"#;
         let config = Config::parse(text).unwrap();
         assert_eq!(config.secret.as_deref(), Some("s"));
         assert_eq!(config.cluster, "twin-paxos", "the default name");
         assert_eq!(config.tuning().max_batch, 8);
         assert_eq!(config.discovery_timeout(), Duration::from_millis(300));
+        assert_eq!(config.client_timeout(), Duration::from_millis(900));
+        assert_eq!(config.max_connections, 100);
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// to [`MAX_BODY`] each, so peers get more room than clients; the cap still keeps one request
 /// from exhausting memory.
 pub const MAX_PEER_BODY: usize = 64 * 1024 * 1024;
+/// The most client requests allowed to wait for their commands at once; more are refused with
+/// [`overloaded`] at once. Each waiting request holds memory on both servers and a handler
+/// thread on the threaded one, whose pool must keep threads free for the peer messages that
+/// commit the waiting commands; both servers share the bound so that they refuse alike.
+pub const MAX_WAITING_CLIENTS: u64 = 480;
 /// The Content-Type of every body except `/metrics`.
 pub const JSON: &str = "application/json";
 
@@ -122,6 +127,15 @@ pub fn body_too_large(limit: usize) -> Reply {
     error(
         413,
         &format!("the request body is over the limit of {} bytes", limit),
+    )
+}
+
+/// `408` for a body that did not arrive within the client timeout.
+pub fn body_timeout(client_timeout: Duration) -> Reply {
+    let secs = client_timeout.as_secs_f64();
+    error(
+        408,
+        &format!("the request body did not arrive within {secs} s; the command was not run"),
     )
 }
 

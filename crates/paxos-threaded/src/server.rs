@@ -4,24 +4,27 @@
 //! discovery and then for its command to commit. Statuses and bodies come from
 //! [`paxos_host::http`], so both servers answer alike.
 //!
-//! Under rouille sits tiny_http, which reads each connection on a thread of its own and sets no
-//! socket timeouts: an idle keep-alive connection holds a sleeping thread until the client
-//! closes it. tiny_http reads bodies up to 1 KiB itself before it hands the request over, so a
-//! client that stalls in such a body holds only its connection's thread; one that stalls in a
-//! longer body holds a handler thread too. None of this blocks shutdown: [`Http::stop`] waits
-//! only [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE), and the process exits past the stragglers
-//! (the threads are detached). tiny_http is patched (see `vendor/tiny_http/PATCHED.md`) so that
-//! no request head or declared body length can exhaust memory.
+//! Under rouille sits tiny_http, which reads each connection on a thread of its own. Upstream it
+//! set no socket timeouts and no bound on those threads, so idle or slow clients could hold
+//! threads without end; the patched copy (see `vendor/tiny_http/PATCHED.md`) takes
+//! [`connection_limits`]: a deadline for each request head and each body, a write timeout, and
+//! at most `max_connections` connection threads. tiny_http reads bodies up to 1 KiB itself before
+//! it hands the request over, so a client that stalls in such a body holds only its connection's
+//! thread; one that stalls in a longer body holds a handler thread too, until the body deadline.
+//! None of this blocks shutdown: [`Http::stop`] waits only
+//! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE), and the process exits past the stragglers (the
+//! threads are detached). The patch also keeps a request head or a declared body length from
+//! exhausting memory.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use paxos_core::Command;
-use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply, Route};
+use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply, Route};
 use paxos_host::metrics::{self, Outcome};
-use paxos_host::{RunError, log};
+use paxos_host::{Config, RunError, log};
 
 use crate::driver::Event;
 use crate::promise::{self, Promise};
@@ -33,10 +36,10 @@ use crate::{RUNTIME, Shared};
 /// timeout), and peer messages are served by the same pool: if waiting clients took every
 /// thread, the peer messages that would commit their commands could not be read.
 pub const HANDLER_THREADS: usize = 512;
-/// The most client requests allowed to wait at once; more are refused with `503` at once. The
-/// difference from [`HANDLER_THREADS`] is kept free for peer messages, `/status` and `/metrics`,
-/// whose handlers never block, so the cluster keeps making progress under any client load.
-pub const MAX_WAITING_CLIENTS: u64 = HANDLER_THREADS as u64 - 32;
+// At most `MAX_WAITING_CLIENTS` client requests wait (more are refused `503` at once), so the
+// rest of the pool stays free for peer messages, `/status` and `/metrics`, whose handlers never
+// block: the cluster keeps making progress under any client load.
+const _: () = assert!(MAX_WAITING_CLIENTS + 32 <= HANDLER_THREADS as u64);
 /// The benchmark variant (`PAXOS_VARIANT`) that serves each request on a thread of its own, as
 /// rouille does by default, instead of on the fixed pool.
 pub const PER_REQUEST_THREADS: &str = "per-request-threads";
@@ -52,12 +55,12 @@ pub struct Http {
 /// Binds `listen` and serves on a thread of its own until shutdown.
 pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
     let shutdown = shared.shutdown.clone();
-    let server =
-        rouille::Server::new(listen, move |request| handle(&shared, request)).map_err(|error| {
-            match error.downcast_ref::<std::io::Error>() {
-                Some(io) => RunError::bind(listen, io),
-                None => RunError(format!("cannot listen on {listen}: {error}")),
-            }
+    let limits = connection_limits(&shared.config);
+    let server = limits
+        .around(|| rouille::Server::new(listen, move |request| handle(&shared, request)))
+        .map_err(|error| match error.downcast_ref::<std::io::Error>() {
+            Some(io) => RunError::bind(listen, io),
+            None => RunError(format!("cannot listen on {listen}: {error}")),
         })?;
     // The benchmark's variant keeps rouille's default, a new thread for every request.
     let server = match paxos_host::variant().as_deref() {
@@ -83,6 +86,22 @@ pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
         })
         .map_err(|e| RunError(format!("cannot start the HTTP thread: {e}")))?;
     Ok(Http { stopped })
+}
+
+/// What the patched tiny_http allows each connection. A client gets `client_timeout` for a head,
+/// counted from when the server starts waiting for it (so it is also the idle keep-alive
+/// timeout), the same again for a body, and the same for each write of an answer it does not
+/// read; past it its connection closes and its thread is free. At most `max_connections` threads
+/// hold connections: 5,000 idle or slow clients cost 5,000 sleeping threads (about 10 KiB each)
+/// for at most `client_timeout`, while peers and other clients are served by fresh threads.
+pub fn connection_limits(config: &Config) -> tiny_http::Limits {
+    let timeout = Some(config.client_timeout());
+    tiny_http::Limits {
+        head_timeout: timeout,
+        body_timeout: timeout,
+        write_timeout: timeout,
+        max_connections: Some(config.max_connections),
+    }
 }
 
 impl Http {
@@ -126,7 +145,7 @@ fn run_command(shared: &Shared, request: &rouille::Request) -> (Outcome, Reply) 
     if waiting > MAX_WAITING_CLIENTS {
         return (Outcome::Unavailable, http::overloaded(waiting));
     }
-    let body = match read_body(request, MAX_BODY) {
+    let body = match read_body(shared, request, MAX_BODY) {
         Ok(body) => body,
         Err(reply) => return (Outcome::TooLarge, reply),
     };
@@ -178,7 +197,7 @@ fn metrics(shared: &Shared) -> rouille::Response {
 /// `POST /paxos/messages`, authenticated already: checks the envelope, hands the messages to
 /// the driver, and answers `204` at once.
 fn paxos_messages(shared: &Shared, request: &rouille::Request) -> Reply {
-    let body = match read_body(request, MAX_PEER_BODY) {
+    let body = match read_body(shared, request, MAX_PEER_BODY) {
         Ok(body) => body,
         Err(reply) => return refuse_peer(shared, reply),
     };
@@ -211,8 +230,9 @@ fn refuse_peer(shared: &Shared, reply: Reply) -> Reply {
     reply
 }
 
-/// Reads a body of at most `limit` bytes; `413` if it is longer.
-fn read_body(request: &rouille::Request, limit: usize) -> Result<Vec<u8>, Reply> {
+/// Reads a body of at most `limit` bytes; `413` if it is longer, `408` if it does not arrive
+/// within the client timeout (tiny_http enforces the deadline).
+fn read_body(shared: &Shared, request: &rouille::Request, limit: usize) -> Result<Vec<u8>, Reply> {
     let declared = request
         .header("Content-Length")
         .and_then(|v| v.parse::<u64>().ok());
@@ -224,7 +244,10 @@ fn read_body(request: &rouille::Request, limit: usize) -> Result<Vec<u8>, Reply>
         // One byte past the limit tells an over-long body without reading all of it.
         data.take(limit as u64 + 1)
             .read_to_end(&mut body)
-            .map_err(|_| http::unreadable_body())?;
+            .map_err(|error| match error.kind() {
+                ErrorKind::TimedOut => http::body_timeout(shared.config.client_timeout()),
+                _ => http::unreadable_body(),
+            })?;
     }
     if body.len() > limit {
         return Err(http::body_too_large(limit));

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use crate::common::{HTTPVersion, Method};
-use crate::util::RefinedTcpStream;
+use crate::util::{Deadline, RefinedTcpStream};
+use crate::Limits;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::Request;
 
@@ -40,6 +41,12 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    /// Twin Paxos patch: the clocks for heads and bodies.
+    limits: Limits,
+
+    /// Twin Paxos patch: the read deadline shared with the socket's read half.
+    deadline: Deadline,
 }
 
 /// Error that can happen when reading a request.
@@ -57,9 +64,11 @@ impl ClientConnection {
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        limits: Limits,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
+        let deadline = read_socket.deadline();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -71,6 +80,8 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            limits,
+            deadline,
         }
     }
 
@@ -114,6 +125,13 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        // Twin Paxos patch: the head's clock starts once the previous response has been written,
+        // so neither the time a handler takes nor pipelined requests count against the client.
+        // Upstream read the next head while the previous request was still being handled.
+        let mut writer = self.sink.next().unwrap();
+        writer.wait_turn();
+        self.deadline.start(self.limits.head_timeout);
+
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
@@ -150,8 +168,8 @@ impl ClientConnection {
             (method, path, version, headers)
         };
 
-        // building the writer for the request
-        let writer = self.sink.next().unwrap();
+        // Twin Paxos patch: the body's clock starts at the end of the head.
+        self.deadline.start(self.limits.body_timeout);
 
         // follow-up for next potential request
         let mut data_source = self.source.next().unwrap();
@@ -217,15 +235,10 @@ impl Iterator for ClientConnection {
                                  // se we have to close
                 }
 
-                Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
-                    // request timeout
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // closing the connection
-                }
+                // Twin Paxos patch: upstream answered a read timeout with `408`. Now that a head
+                // has a deadline, the timeout mostly ends idle keep-alive connections, where an
+                // answer nobody asked for would be read as the answer to the client's next
+                // request; like hyper, close without answering.
 
                 Err(ReadError::ExpectationFailed(ver)) => {
                     let writer = self.sink.next().unwrap();

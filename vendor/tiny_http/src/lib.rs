@@ -112,6 +112,7 @@ use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
+pub use limits::Limits;
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
@@ -119,11 +120,16 @@ pub use test::TestRequest;
 mod client;
 mod common;
 mod connection;
+mod limits;
 mod request;
 mod response;
 mod ssl;
 mod test;
 mod util;
+
+/// Twin Paxos patch: the pause after a failed `accept`, so that running out of file descriptors
+/// does not turn the accept thread into a busy loop.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// The main class of this library.
 ///
@@ -285,15 +291,27 @@ impl Server {
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
+        // Twin Paxos patch: the limits of whoever builds this server (see `Limits::around`).
+        let limits = Limits::current();
+        let slots = util::Slots::new(limits.max_connections);
         thread::spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
+                // Twin Paxos patch: at the bound, accept nothing until a connection closes.
+                let Some(slot) = slots.acquire(&inside_close_trigger) else {
+                    break;
+                };
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
                         use util::RefinedTcpStream;
+                        // Twin Paxos patch: a client that stops reading cannot block a response
+                        // forever. Both halves share the socket, so one call covers them.
+                        if sock.set_write_timeout(limits.write_timeout).is_err() {
+                            continue;
+                        }
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -311,7 +329,7 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        Ok(ClientConnection::new(write_closable, read_closable, limits))
                     }
                     Err(e) => Err(e),
                 };
@@ -320,7 +338,11 @@ impl Server {
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
+                        let mut slot = Some(slot);
                         tasks_pool.spawn(Box::new(move || {
+                            // Twin Paxos patch: the slot is freed when the connection's thread is
+                            // done with it.
+                            let _slot = slot.take();
                             if let Some(client) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {
@@ -338,10 +360,14 @@ impl Server {
                         }));
                     }
 
+                    // Twin Paxos patch: upstream stopped accepting for good on the first error, so
+                    // one moment out of file descriptors (`EMFILE`) left a server that never took
+                    // another connection. Errors of `accept` pass (a connection reset before it
+                    // was taken, descriptors freed by closing connections), so wait a little and
+                    // go on.
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        thread::sleep(ACCEPT_RETRY);
                     }
                 }
             }

@@ -1,20 +1,24 @@
 pub use self::custom_stream::CustomStream;
+pub(crate) use self::deadline::Deadline;
 pub use self::equal_reader::EqualReader;
 pub use self::fused_reader::FusedReader;
 pub use self::messages_queue::MessagesQueue;
 pub use self::refined_tcp_stream::RefinedTcpStream;
 pub use self::sequential::{SequentialReader, SequentialReaderBuilder};
 pub use self::sequential::{SequentialWriter, SequentialWriterBuilder};
+pub(crate) use self::slots::{Slot, Slots};
 pub use self::task_pool::TaskPool;
 
 use std::str::FromStr;
 
 mod custom_stream;
+mod deadline;
 mod equal_reader;
 mod fused_reader;
 mod messages_queue;
 pub(crate) mod refined_tcp_stream;
 mod sequential;
+mod slots;
 mod task_pool;
 
 /// Parses a the value of a header.

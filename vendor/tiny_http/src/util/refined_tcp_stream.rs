@@ -1,8 +1,10 @@
 use std::io::Result as IoResult;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
 
 use crate::connection::Connection;
+use crate::util::deadline::{self, Deadline};
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
 use crate::ssl::SslStream;
 
@@ -42,6 +44,16 @@ impl Stream {
             Stream::Http(tcp_stream) => tcp_stream.peer_addr(),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.peer_addr(),
+        }
+    }
+
+    /// Twin Paxos patch: how long one read may block. Upstream set no timeout at all.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> IoResult<()> {
+        match self {
+            Stream::Http(tcp_stream) => tcp_stream.set_read_timeout(timeout),
+            // TLS is not built for Twin Paxos; its streams keep upstream's blocking reads.
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(()),
         }
     }
 
@@ -86,6 +98,11 @@ pub struct RefinedTcpStream {
     stream: Stream,
     close_read: bool,
     close_write: bool,
+    /// Twin Paxos patch: the deadline reads must meet (only the read half looks at it).
+    deadline: Deadline,
+    /// Twin Paxos patch: whether the socket has a read timeout set, so that reads without a
+    /// deadline clear it once rather than on every read.
+    timeout_set: bool,
 }
 
 impl RefinedTcpStream {
@@ -101,12 +118,16 @@ impl RefinedTcpStream {
             stream: read,
             close_read: true,
             close_write: false,
+            deadline: Deadline::default(),
+            timeout_set: false,
         };
 
         let write = RefinedTcpStream {
             stream: write,
             close_read: false,
             close_write: true,
+            deadline: Deadline::default(),
+            timeout_set: false,
         };
 
         (read, write)
@@ -120,6 +141,11 @@ impl RefinedTcpStream {
 
     pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         self.stream.peer_addr()
+    }
+
+    /// Twin Paxos patch: the deadline this stream's reads must meet, for its owner to set.
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.deadline.clone()
     }
 }
 
@@ -136,8 +162,21 @@ impl Drop for RefinedTcpStream {
 }
 
 impl Read for RefinedTcpStream {
+    /// Twin Paxos patch: each read may block only for what is left before the deadline. The
+    /// socket's timeout applies to one read, so it is set again before every read.
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        self.stream.read(buf)
+        let remaining = self.deadline.remaining()?;
+        if remaining.is_some() || self.timeout_set {
+            self.stream.set_read_timeout(remaining)?;
+            self.timeout_set = remaining.is_some();
+        }
+        match self.stream.read(buf) {
+            // A socket timeout shows as `WouldBlock` on Unix and `TimedOut` on Windows.
+            Err(e) if remaining.is_some() && e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(deadline::timed_out())
+            }
+            result => result,
+        }
     }
 }
 

@@ -124,6 +124,16 @@ impl<R: Read + Send> Read for SequentialReader<R> {
     }
 }
 
+impl<W: Write + Send> SequentialWriter<W> {
+    /// Twin Paxos patch: blocks until every earlier writer of the sequence is done, that is
+    /// until the previous response on the connection has been written.
+    pub fn wait_turn(&mut self) {
+        if let Some(trigger) = self.trigger.take() {
+            trigger.recv().ok();
+        }
+    }
+}
+
 impl<W: Write + Send> Write for SequentialWriter<W> {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
         if let Some(v) = self.trigger.as_mut() {
