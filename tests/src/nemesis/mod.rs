@@ -70,9 +70,68 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     );
     println!("{title}\npost-mortem folder: {}", dir.display());
 
+    let (mut cluster, proxies) = start_cluster(options, &dir);
+    let urls: Vec<String> = (0..cluster.len())
+        .map(|i| cluster.url(i, "/client-request"))
+        .collect();
+    let client = Client::new(CLIENT_TIMEOUT);
+    let epoch = Instant::now();
+    let workload = workload::Workload::start(&urls, options.clients, &client, seed, epoch);
+    let timeline = timeline::Timeline::create(&dir.join("faults.jsonl"), epoch);
+    let mut nemesis = faults::Nemesis::new(
+        &mut cluster,
+        &proxies,
+        rng::Rng::new(seed, 0),
+        timeline,
+        Duration::from_millis(ELECTION_TIMEOUT_MS),
+        options.duration,
+    );
+    inject_faults(
+        &mut nemesis,
+        &workload,
+        options.duration,
+        epoch,
+        interrupted,
+    );
+    eprintln!("stopping the clients");
+    let mut records = workload.stop();
+    let workload_ops = records.len();
+
+    let (recovery, verdict) = match interrupted.load(Ordering::Relaxed) {
+        true => (None, None),
+        false => {
+            let (recovery, verdict) =
+                heal_and_check(&mut nemesis, &client, &urls, &mut records, options, epoch);
+            (recovery, Some(verdict))
+        }
+    };
+    let text = report::summary(&report::Run {
+        title,
+        workload: &records[..workload_ops],
+        final_reads: records.len() - workload_ops,
+        faults: nemesis.timeline.counts(),
+        recovery,
+        recovery_bound: RECOVERY_BOUND,
+        verdict: verdict.as_ref(),
+    });
+    println!("{text}post-mortem folder: {}", dir.display());
+    write_or_warn(&dir.join("summary.txt"), |path| std::fs::write(path, &text));
+    write_or_warn(&dir.join("history.jsonl"), |path| {
+        report::write_history(path, &records)
+    });
+    match verdict {
+        Some(verdict) if verdict.is_clean() => CLEAN,
+        Some(_) => VIOLATION,
+        None => INTERRUPTED,
+    }
+}
+
+/// Starts the members in `dir`, each with a config that routes its peer traffic through the
+/// proxies, and waits until they agree on a leader.
+fn start_cluster(options: &Options, dir: &Path) -> (Cluster, proxy::Proxies) {
     let mut cluster = Cluster::builder(options.runtime)
         .size(options.members)
-        .in_dir(&dir)
+        .in_dir(dir)
         .tuning("heartbeat_ms", HEARTBEAT_MS)
         .tuning("election_timeout_ms", ELECTION_TIMEOUT_MS)
         .tuning("request_timeout_ms", REQUEST_TIMEOUT_MS)
@@ -90,39 +149,29 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     }
     cluster.start_all();
     cluster.wait_for_leader();
-    let urls: Vec<String> = (0..cluster.len())
-        .map(|i| cluster.url(i, "/client-request"))
-        .collect();
-    let client = Client::new(CLIENT_TIMEOUT);
+    (cluster, proxies)
+}
 
-    let epoch = Instant::now();
-    let workload = workload::Workload::start(&urls, options.clients, &client, seed, epoch);
-    let timeline = timeline::Timeline::create(&dir.join("faults.jsonl"), epoch);
-    let mut nemesis = faults::Nemesis::new(
-        &mut cluster,
-        &proxies,
-        rng::Rng::new(seed, 0),
-        timeline,
-        Duration::from_millis(ELECTION_TIMEOUT_MS),
-        options.duration,
-    );
-    let end = epoch + options.duration;
+/// Lets the nemesis work for `run` from `epoch` (or until interrupted), printing progress.
+fn inject_faults(
+    nemesis: &mut faults::Nemesis,
+    workload: &workload::Workload,
+    run: Duration,
+    epoch: Instant,
+    interrupted: &AtomicBool,
+) {
+    let end = epoch + run;
     let mut next_progress = epoch + PROGRESS_EVERY;
     loop {
         let now = Instant::now();
         if now >= end || interrupted.load(Ordering::Relaxed) {
-            break;
+            return;
         }
         nemesis.step();
         if now >= next_progress {
             let state = nemesis.describe();
-            let line = report::progress(
-                epoch.elapsed(),
-                options.duration,
-                workload.counters(),
-                nemesis.timeline.total(),
-                &state,
-            );
+            let faults = nemesis.timeline.total();
+            let line = report::progress(epoch.elapsed(), run, workload.counters(), faults, &state);
             eprintln!("{line}");
             next_progress += PROGRESS_EVERY;
         }
@@ -132,74 +181,58 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
             .expect("a wake-up time");
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
-    eprintln!("stopping the clients");
-    let mut records = workload.stop();
-    let workload_ops = records.len();
+}
 
-    let (recovery, final_reads, verdict) = if interrupted.load(Ordering::Relaxed) {
-        (None, 0, None)
-    } else {
-        eprintln!("healing every fault, then waiting for every member to serve");
-        nemesis.heal_everything();
-        let recovery = recovery::time_to_serve(&client, &urls, RECOVERY_BOUND);
-        let keys: BTreeSet<String> = records
-            .iter()
-            .map(|r| r.command.op.key().to_owned())
-            .collect();
-        let keys: Vec<String> = keys.into_iter().collect();
-        eprintln!("reading the final value of {} keys", keys.len());
-        let reads = workload::final_reads(
-            &client,
-            &urls,
-            &keys,
-            options.clients,
-            epoch,
-            FINAL_READS_PATIENCE,
-        );
-        nemesis.notice_crashes();
-        records.extend(reads.records);
-        eprintln!("checking {} operations", records.len());
-        let mut verdict = verdict::judge(&records, &reads.values);
-        match recovery {
-            Some(took) if took <= RECOVERY_BOUND => {}
-            _ => verdict.add(
-                "recovery",
-                [format!(
-                    "not every member served a write within {} s of the final heal",
-                    RECOVERY_BOUND.as_secs()
-                )],
-            ),
-        }
+/// Heals every fault, times the recovery, reads every key of `records` through the log (adding
+/// those reads to `records`) and judges the whole history.
+fn heal_and_check(
+    nemesis: &mut faults::Nemesis,
+    client: &Client,
+    urls: &[String],
+    records: &mut Vec<history::Record>,
+    options: &Options,
+    epoch: Instant,
+) -> (Option<Duration>, verdict::Verdict) {
+    eprintln!("healing every fault, then waiting for every member to serve");
+    nemesis.heal_everything();
+    let recovery = recovery::time_to_serve(client, urls, RECOVERY_BOUND);
+    let keys: BTreeSet<String> = records
+        .iter()
+        .map(|r| r.command.op.key().to_owned())
+        .collect();
+    let keys: Vec<String> = keys.into_iter().collect();
+    eprintln!("reading the final value of {} keys", keys.len());
+    // The final reader is one more client, numbered after the workload's.
+    let reads = workload::final_reads(
+        client,
+        urls,
+        &keys,
+        options.clients,
+        epoch,
+        FINAL_READS_PATIENCE,
+    );
+    nemesis.notice_crashes();
+    records.extend(reads.records);
+    eprintln!("checking {} operations", records.len());
+    let mut verdict = verdict::judge(records, &reads.values);
+    if recovery.is_none_or(|took| took > RECOVERY_BOUND) {
         verdict.add(
-            "final reads",
-            reads
-                .missing
-                .iter()
-                .map(|key| format!("no member answered a get of {key}")),
+            "recovery",
+            [format!(
+                "not every member served a write within {} s of the final heal",
+                RECOVERY_BOUND.as_secs()
+            )],
         );
-        verdict.add("members", nemesis.crashes.drain(..));
-        (recovery, records.len() - workload_ops, Some(verdict))
-    };
-
-    let text = report::summary(&report::Run {
-        title,
-        workload: &records[..workload_ops],
-        final_reads,
-        faults: nemesis.timeline.counts(),
-        recovery,
-        recovery_bound: RECOVERY_BOUND,
-        verdict: verdict.as_ref(),
-    });
-    println!("{text}post-mortem folder: {}", dir.display());
-    write_or_warn(&dir.join("summary.txt"), |path| std::fs::write(path, &text));
-    write_or_warn(&dir.join("history.jsonl"), |path| {
-        report::write_history(path, &records)
-    });
-    match verdict {
-        Some(verdict) if verdict.is_clean() => CLEAN,
-        Some(_) => VIOLATION,
-        None => INTERRUPTED,
     }
+    verdict.add(
+        "final reads",
+        reads
+            .missing
+            .iter()
+            .map(|key| format!("no member answered a get of {key}")),
+    );
+    verdict.add("members", nemesis.crashes.drain(..));
+    (recovery, verdict)
 }
 
 /// `target/nemesis/<runtime>-<unix time>/`, next to the running executable's profile directory

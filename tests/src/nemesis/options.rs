@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::runtime::Runtime;
 
 pub const USAGE: &str = "usage: nemesis threaded|async [SECONDS (60)] [--members N (3)] \
-                         [--clients N (8)] [--seed N (random)]";
+                         [--clients N (10)] [--seed N (random)]";
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -25,7 +25,7 @@ impl Options {
             runtime: Runtime::Threaded,
             duration: Duration::from_secs(60),
             members: 3,
-            clients: 8,
+            clients: 10,
             seed: None,
         };
         let mut args = args.into_iter();

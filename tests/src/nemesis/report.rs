@@ -101,6 +101,7 @@ pub fn summary(run: &Run) -> String {
     let total: u64 = run.faults.values().sum();
     let _ = writeln!(text, "faults: {total} ({})", list(run.faults));
     let _ = match run.recovery {
+        _ if run.verdict.is_none() => writeln!(text, "recovery: not measured"),
         Some(took) => writeln!(
             text,
             "recovery: every member served a write {:.1} s after the final heal (bound {} s)",

@@ -28,7 +28,7 @@ const REGISTER_KEYS: usize = 2;
 pub const OPS_PER_GENERATION: u64 = 150 * (LIST_KEYS + REGISTER_KEYS) as u64;
 /// Each client pauses up to this long between operations, so that a run's history stays a size
 /// the checker and the post-mortem files handle, and the servers' CPU is left for the faults.
-const MAX_THINK_MS: u64 = 30;
+const MAX_THINK_MS: u64 = 10;
 
 /// Counts of the operations so far, for the progress line.
 #[derive(Debug, Default)]
