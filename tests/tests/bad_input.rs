@@ -129,7 +129,11 @@ fn bad_requests(runtime: Runtime) {
 /// Keys and client ids up to 1 KiB, values up to 512 KiB, lists up to 1 MiB: one byte more is a
 /// `400` that says which limit, and changes nothing.
 fn size_limits(runtime: Runtime) {
-    let cluster = Cluster::builder(runtime).start();
+    // Megabyte messages take a debug build on a busy host longer than the suite's fast election
+    // timeout; a slower one keeps the leader in place.
+    let cluster = Cluster::builder(runtime)
+        .tuning("election_timeout_ms", 2_000)
+        .start();
     let i = (cluster.wait_for_leader() + 1) % cluster.len();
     let url = cluster.url(i, "/client-request");
     let refused = |what: &str, command: Json, sentence: &str| {
