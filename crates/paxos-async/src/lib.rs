@@ -22,11 +22,11 @@
 //!
 //! # Tasks
 //!
-//! One accept task and one task per open connection (axum, under hyper); the request handlers
-//! run inside their connection's task; one driver task, whose fsyncs run on tokio's blocking
-//! pool; one sender task per peer; short-lived probe tasks during discovery; the task that
-//! called [`run`], which does discovery and then waits for shutdown; and a signal task. All of
-//! them run on the runtime's worker threads, one per core by default.
+//! One accept task and one task per open connection (hyper, at most `max_connections`); the
+//! request handlers run inside their connection's task; one driver task, whose fsyncs run on
+//! tokio's blocking pool; one sender task per peer; short-lived probe tasks during discovery; the
+//! task that called [`run`], which does discovery and then waits for shutdown; and a signal
+//! task. All of them run on the runtime's worker threads, one per core by default.
 
 pub mod discovery;
 pub mod driver;

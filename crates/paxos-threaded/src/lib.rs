@@ -22,10 +22,11 @@
 //!
 //! # Threads
 //!
-//! One accept thread and one thread per open connection (tiny_http, under rouille); a fixed pool
-//! of [`server::HANDLER_THREADS`] request handlers; one driver thread; one sender thread per
-//! peer; short-lived probe threads during discovery; the thread that called [`run`], which does
-//! discovery and then waits for shutdown; and `ctrlc`'s signal thread.
+//! One accept thread and one thread per open connection (tiny_http, under rouille, at most
+//! `max_connections`); a fixed pool of [`server::HANDLER_THREADS`] request handlers; one driver
+//! thread; one sender thread per peer; short-lived probe threads during discovery; the thread
+//! that called [`run`], which does discovery and then waits for shutdown; and `ctrlc`'s signal
+//! thread.
 
 pub mod discovery;
 pub mod driver;
