@@ -22,14 +22,51 @@ pub const MAX_LIST_BYTES: usize = 1024 * 1024;
 /// the quota is refused, as etcd refuses writes past its space quota; reads and deletes still go.
 pub const MAX_STORE_BYTES: usize = 32 * 1024 * 1024;
 
+/// A colon and a comma per map entry, besides the JSON of its key and its value.
+const PUNCTUATION: usize = 2;
+
 /// The store and its exactly-once table. It serializes into [snapshots](crate::snapshot).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub struct KvStore {
     data: BTreeMap<String, Value>,
     /// Per `client_id`: the latest `seq` applied and the answer it got.
     sessions: HashMap<String, (u64, Answer)>,
-    /// What `data` and `sessions` take as JSON, held under [`MAX_STORE_BYTES`].
+    /// What `data` and `sessions` take as JSON, held under [`MAX_STORE_BYTES`]. Snapshots leave
+    /// it out; it is counted again when one is read back.
     bytes: usize,
+}
+
+/// A [`KvStore`] as snapshots hold it.
+#[derive(Clone, Serialize, Deserialize)]
+struct Stored {
+    data: BTreeMap<String, Value>,
+    sessions: HashMap<String, (u64, Answer)>,
+}
+
+impl From<Stored> for KvStore {
+    fn from(Stored { data, sessions }: Stored) -> Self {
+        let mut kv = KvStore {
+            data,
+            sessions,
+            bytes: 0,
+        };
+        kv.bytes = kv.data.keys().map(|k| kv.entry_bytes(k)).sum::<usize>()
+            + kv.sessions
+                .keys()
+                .map(|c| kv.session_bytes(c))
+                .sum::<usize>();
+        kv
+    }
+}
+
+impl From<KvStore> for Stored {
+    fn from(kv: KvStore) -> Self {
+        Stored {
+            data: kv.data,
+            sessions: kv.sessions,
+        }
+    }
 }
 
 impl KvStore {
@@ -81,16 +118,19 @@ impl KvStore {
 
     /// What the store holds as JSON for `key` and, if given, `client`'s session.
     fn bytes_of(&self, key: &str, client: Option<&str>) -> usize {
-        // A colon and a comma per entry besides the key's and the value's JSON.
-        const PUNCTUATION: usize = 2;
-        let entry = self
-            .data
+        self.entry_bytes(key) + client.map_or(0, |c| self.session_bytes(c))
+    }
+
+    fn entry_bytes(&self, key: &str) -> usize {
+        self.data
             .get_key_value(key)
-            .map_or(0, |(k, v)| json_len(k) + json_len(v) + PUNCTUATION);
-        let session = client
-            .and_then(|c| self.sessions.get_key_value(c))
-            .map_or(0, |(c, s)| json_len(c) + json_len(s) + PUNCTUATION);
-        entry + session
+            .map_or(0, |(k, v)| json_len(k) + json_len(v) + PUNCTUATION)
+    }
+
+    fn session_bytes(&self, client: &str) -> usize {
+        self.sessions
+            .get_key_value(client)
+            .map_or(0, |(c, s)| json_len(c) + json_len(s) + PUNCTUATION)
     }
 
     fn apply_within_quota(&mut self, index: u64, command: &Command) -> Answer {
@@ -317,6 +357,11 @@ mod tests {
             kv.bytes,
             json_len(&kv.data) - 1,
             "the count matches the JSON"
+        );
+        let back: KvStore = serde_json::from_str(&serde_json::to_string(&kv).unwrap()).unwrap();
+        assert_eq!(
+            back.bytes, kv.bytes,
+            "a snapshot counts the same bytes again"
         );
         // Overwriting with less, deleting and reading still go.
         assert!(matches!(
