@@ -152,6 +152,16 @@ fn bench_cluster(runtime: Runtime) -> Cluster {
     variant_cluster(runtime, None)
 }
 
+/// A cluster that lets idle connections be: the default client timeout (30 s) would close the
+/// first connections of the ladder before it reaches the top, and the ladder's 8,000 connections
+/// and the probes beside them need room under the connection bound.
+fn idle_cluster(runtime: Runtime) -> Cluster {
+    Cluster::builder(runtime)
+        .tuning("client_timeout_ms", 3_600_000)
+        .tuning("max_connections", 10_000)
+        .start()
+}
+
 fn variant_cluster(runtime: Runtime, variant: Option<&str>) -> Cluster {
     let builder = Cluster::builder(runtime)
         .tuning("heartbeat_ms", 100)
@@ -290,7 +300,7 @@ pub fn idle_connections(plan: &Plan) -> Vec<IdleSeries> {
     let mut progress = Progress::new("idle connections", total);
     let mut series = Vec::new();
     for runtime in RUNTIMES {
-        let cluster = bench_cluster(runtime);
+        let cluster = idle_cluster(runtime);
         let target = cluster.members[0].listen.to_string();
         let Some(pid) = cluster.pid(0) else {
             continue;
