@@ -157,37 +157,28 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, Corruption> {
     let mut state = Durable::default();
     let mut offset = 0usize;
     while offset < bytes.len() {
-        let frame = match read_frame(&bytes[offset..]) {
+        let reason = match read_frame(&bytes[offset..]) {
             Ok(Some((record, len))) => {
                 state.apply(record);
                 offset += len;
                 continue;
             }
-            // A frame that runs past the end of the file is the torn tail of a crash, unless
-            // a whole frame follows it: then its length field is what is damaged.
-            Ok(None) => match whole_frame_after(bytes, offset) {
-                None => break,
-                Some(next) => {
-                    return Err(Corruption {
-                        offset: offset as u64,
-                        reason: format!(
-                            "its length runs past the end of the file, but a whole record \
-                             follows at byte offset {next}"
-                        ),
-                    });
-                }
-            },
-            Err(reason) => (reason, frame_end(&bytes[offset..])),
+            Ok(None) => "its length runs past the end of the file".to_owned(),
+            Err(reason) => reason,
         };
-        let (reason, len) = frame;
-        if offset + len >= bytes.len() {
-            // The last frame is damaged: torn by a crash mid-write. Drop it.
-            break;
+        // A crash tears only the last frame, so nothing whole follows a torn one: then this is
+        // the tail, and it is dropped. A whole frame after it means other damage, perhaps to the
+        // length field that says where this frame ends; dropping the frames after it would lose
+        // what they say, so the log is refused.
+        match whole_frame_after(bytes, offset) {
+            None => break,
+            Some(next) => {
+                return Err(Corruption {
+                    offset: offset as u64,
+                    reason: format!("{reason}, but a whole record follows at byte offset {next}"),
+                });
+            }
         }
-        return Err(Corruption {
-            offset: offset as u64,
-            reason,
-        });
     }
     Ok(Replayed {
         state,
@@ -217,15 +208,10 @@ fn frame_len(bytes: &[u8]) -> Option<usize> {
     usize::try_from(len).ok()
 }
 
-fn frame_end(bytes: &[u8]) -> usize {
-    frame_len(bytes).map_or(bytes.len(), |len| HEADER + len)
-}
-
-/// The offset of the first whole, intact frame that starts after `offset`, if any. A crash
-/// leaves nothing whole after a torn frame, so finding one there means damage instead. The
-/// search is only made when a frame seems to run past the end of the file; a JSON payload holds
-/// no zero bytes, so within a real frame almost every position claims a length past the end and
-/// is passed over without a checksum.
+/// The offset of the first whole, intact frame that starts after `offset`, if any. The search
+/// is made only past a bad frame, and is quick: a JSON payload holds no zero bytes, so inside a
+/// frame almost every position claims a length past the end of the file and is passed over
+/// without a checksum.
 fn whole_frame_after(bytes: &[u8], offset: usize) -> Option<usize> {
     (offset + 1..bytes.len()).find(|&at| matches!(read_frame(&bytes[at..]), Ok(Some(_))))
 }

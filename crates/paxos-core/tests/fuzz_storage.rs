@@ -101,6 +101,8 @@ proptest! {
         for (at, mask) in &flips {
             damaged[start + at.index(end - start)] ^= mask;
         }
+        // Flips at one place can cancel out; what is left to check is then the undamaged log.
+        prop_assume!(damaged != bytes);
         let last = frame + 1 == records.len();
         match storage::replay(&damaged) {
             Err(corruption) => {
