@@ -47,7 +47,7 @@ sim runs="1000" start_seed="1":
 
 # Fuzz the core for longer: CASES cases per property (`just test` runs a few hundred each).
 [group('test')]
-fuzz cases="20000":
+fuzz cases="200000":
     PROPTEST_CASES={{cases}} cargo test -p paxos-core --release --no-fail-fast --test fuzz_command --test fuzz_envelope --test fuzz_storage --test fuzz_node
 
 # Check formatting and lints, as CI does.
