@@ -17,6 +17,11 @@ pub type MemberId = usize;
 /// A log position. Slot 0 is never used, so "nothing decided yet" is commit index 0.
 pub type Slot = u64;
 
+/// No log reaches this slot (at a million slots a second it would take 290,000 years), so a
+/// message naming a higher one is garbled or forged, and a member drops it. That leaves room
+/// above every slot a member holds for the `+ 1`s and windows of its arithmetic.
+pub const MAX_SLOT: Slot = u64::MAX / 2;
+
 /// The version of the peer protocol this build speaks. A member drops messages from another
 /// version (and logs why) rather than misreading them.
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -161,6 +166,34 @@ pub enum Message {
 }
 
 impl Message {
+    /// The highest slot number the message names, commit indexes included (0 if none).
+    pub fn highest_slot(&self) -> Slot {
+        let entries = |e: &[Entry]| e.iter().map(|e| e.slot).max().unwrap_or(0);
+        match self {
+            Message::Prepare { from_slot, .. } | Message::CatchUp { from_slot } => *from_slot,
+            Message::Promise {
+                accepted,
+                decided,
+                snapshot,
+                ..
+            } => accepted
+                .iter()
+                .map(|e| e.slot)
+                .chain(snapshot.as_ref().map(|s| s.slot))
+                .max()
+                .unwrap_or(0)
+                .max(entries(decided)),
+            Message::Accept {
+                entries: e, commit, ..
+            }
+            | Message::Decided { entries: e, commit } => entries(e).max(*commit),
+            Message::Accepted { slots, .. } => slots.iter().copied().max().unwrap_or(0),
+            Message::Commit { commit, .. } => *commit,
+            Message::Nack { .. } | Message::Forward { .. } => 0,
+            Message::Snapshot { snapshot } => snapshot.slot,
+        }
+    }
+
     /// A short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

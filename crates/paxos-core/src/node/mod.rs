@@ -27,12 +27,20 @@ use crate::applied::AppliedRequests;
 use crate::command::{Answer, Command};
 use crate::kv::KvStore;
 use crate::message::{
-    AcceptedEntry, Ballot, Entry, LogValue, MemberId, Message, Request, RequestId, Slot,
+    AcceptedEntry, Ballot, Entry, LogValue, MAX_SLOT, MemberId, Message, Request, RequestId, Slot,
 };
 use crate::rng::Rng;
 use crate::snapshot::Snapshot;
 use crate::storage::{Durable, Record};
 use crate::{Ready, Time, Tuning};
+
+/// How far past its commit index a member accepts a slot. A leader proposes at most its
+/// in-flight window past its own commit index, so only a member far behind meets a slot past
+/// this; it refuses it until it has caught up, and the rest of the cluster goes on. The bound is
+/// what keeps a forged or garbled slot number (up to `u64::MAX`) from making a new leader fill
+/// every slot up to it. Decided values are learned up to twice as far, since an acceptor's
+/// decided values run ahead of its commit index by at most its acceptances.
+pub const MAX_SLOT_GAP: Slot = 1 << 16;
 
 /// What a member is doing right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,6 +271,9 @@ impl Node {
         if from >= self.members || from == self.me {
             return;
         }
+        if message.highest_slot() > MAX_SLOT {
+            return;
+        }
         // A ballot names the member that owns it; one that names no member of the config is
         // forged or garbled, and following it would make a leader of nobody.
         if let Message::Prepare { ballot, .. }
@@ -429,8 +440,9 @@ impl Node {
         self.follow(ballot);
         let mut slots = Vec::with_capacity(entries.len());
         for Entry { slot, value } in entries {
-            slots.push(slot);
-            self.accept(slot, ballot, value);
+            if self.accept(slot, ballot, value) {
+                slots.push(slot);
+            }
         }
         self.send(from, Message::Accepted { ballot, slots });
         self.learn_commit(ballot, commit);
@@ -458,9 +470,14 @@ impl Node {
 
     /// Records the acceptance of `value` for `slot` at `ballot`, unless the slot is decided
     /// already (then the leader's value is the decided one, and there is nothing to record).
-    fn accept(&mut self, slot: Slot, ballot: Ballot, value: LogValue) {
+    /// Returns whether the leader may count this member for the slot: not for a slot more than
+    /// [`MAX_SLOT_GAP`] past the commit index, which this member refuses until it catches up.
+    fn accept(&mut self, slot: Slot, ballot: Ballot, value: LogValue) -> bool {
         if slot <= self.commit || self.decided.contains_key(&slot) {
-            return;
+            return true;
+        }
+        if slot > self.commit.saturating_add(MAX_SLOT_GAP) {
+            return false;
         }
         self.promised = self.promised.max(ballot);
         self.ready.persist.push(Record::Accept {
@@ -469,6 +486,7 @@ impl Node {
             value: value.clone(),
         });
         self.accepted.insert(slot, (ballot, value));
+        true
     }
 
     /// What this acceptor knows from `from_slot` on, for a promise. Slots it compacted away go
@@ -514,7 +532,7 @@ impl Node {
         // panics on that.
         let learnable: Vec<(Slot, LogValue)> = self
             .accepted
-            .range(self.commit + 1..commit.max(self.commit) + 1)
+            .range(self.commit + 1..commit.max(self.commit).saturating_add(1))
             .filter(|(_, (accepted_at, _))| *accepted_at == ballot)
             .map(|(&slot, (_, value))| (slot, value.clone()))
             .collect();
@@ -595,9 +613,14 @@ impl Node {
         }
     }
 
-    /// Records that `value` is decided for `slot`.
+    /// Records that `value` is decided for `slot`. A slot far past the commit index comes from
+    /// no honest member (see [`MAX_SLOT_GAP`]) and is ignored, which costs nothing but the
+    /// learning: a new leader would fill every slot up to the highest one it knows.
     fn learn(&mut self, slot: Slot, value: LogValue, persist: bool) {
         if slot <= self.commit || self.decided.contains_key(&slot) {
+            return;
+        }
+        if slot > self.commit.saturating_add(2 * MAX_SLOT_GAP) {
             return;
         }
         if persist {
@@ -714,6 +737,16 @@ impl Node {
         if ballot != *mine {
             return;
         }
+        // Every acceptor keeps its acceptances within `MAX_SLOT_GAP` of its commit index, and
+        // reports its state instead of what it compacted, so an honest promise reports no slot
+        // far past where this candidate will stand. One that does is garbled or forged, and
+        // leading from it would mean filling every slot up to it with a no-op. Dropping the
+        // whole promise is safe, like losing it; dropping a part of it would not be.
+        let base = snapshot.as_ref().map_or(0, |s| s.slot).max(self.commit);
+        let limit = base.saturating_add(2 * MAX_SLOT_GAP);
+        if accepted.iter().any(|e| e.slot > limit) {
+            return;
+        }
         *promised_by |= 1 << from;
         for entry in accepted {
             let newer = best.get(&entry.slot).is_none_or(|(b, _)| *b < entry.ballot);
@@ -785,9 +818,12 @@ impl Node {
             return;
         }
         self.stats.slots_proposed += entries.len() as u64;
-        for entry in &entries {
-            self.accept(entry.slot, ballot, entry.value.clone());
-        }
+        // The leader is one of the acceptors, under the same rules as the others.
+        let own: Vec<Slot> = entries
+            .iter()
+            .filter(|e| self.accept(e.slot, ballot, e.value.clone()))
+            .map(|e| e.slot)
+            .collect();
         let now = self.now;
         if let State::Leader {
             proposals,
@@ -798,7 +834,7 @@ impl Node {
             for entry in &entries {
                 let proposal = Proposal {
                     value: entry.value.clone(),
-                    acks: 1 << self.me,
+                    acks: 0,
                     sent_at: now,
                 };
                 *in_flight_bytes += entry.value.wire_size();
@@ -807,7 +843,6 @@ impl Node {
                 }
             }
         }
-        let slots: Vec<Slot> = entries.iter().map(|e| e.slot).collect();
         let (max_count, max_bytes) = (self.tuning.max_batch, self.tuning.max_batch_bytes);
         for entries in batches(entries, max_count, max_bytes, |e| e.value.wire_size()) {
             let accept = Message::Accept {
@@ -818,7 +853,7 @@ impl Node {
             self.broadcast(&accept);
         }
         // With one member, its own acceptance is a majority.
-        self.count_acks(self.me, ballot, &slots);
+        self.count_acks(self.me, ballot, &own);
     }
 
     fn on_accepted(&mut self, from: MemberId, ballot: Ballot, slots: &[Slot]) {
@@ -953,13 +988,14 @@ impl Node {
         let mut resend: Vec<Vec<Entry>> = vec![Vec::new(); self.members];
         let mut resend_bytes = vec![0; self.members];
         let (max_count, max_bytes) = (self.tuning.max_batch, self.tuning.max_batch_bytes);
+        let me = self.me;
         for (&slot, proposal) in proposals.iter_mut().filter(|(_, p)| p.sent_at <= stale) {
             proposal.sent_at = self.now;
             let size = proposal.value.wire_size();
             for (member, entries) in resend.iter_mut().enumerate() {
                 let room = entries.is_empty()
                     || (entries.len() < max_count && resend_bytes[member] + size <= max_bytes);
-                if proposal.acks & (1 << member) == 0 && room {
+                if member != me && proposal.acks & (1 << member) == 0 && room {
                     resend_bytes[member] += size;
                     entries.push(Entry {
                         slot,
@@ -1215,6 +1251,41 @@ mod tests {
         // The request is answered (the reply left with that delivery's flush), so node 1 no
         // longer holds it for resending.
         assert!(!h.nodes[1].unanswered.contains_key(&id));
+    }
+
+    /// A promise reporting an acceptance far past where the candidate stands is dropped, not
+    /// obeyed: leading from it would mean a no-op in every slot up to it.
+    #[test]
+    fn a_promise_from_far_away_is_dropped() {
+        let mut h = Hand::new(3);
+        h.now += Duration::from_secs(10);
+        let now = h.now;
+        h.nodes[0].handle_timeout(now);
+        h.flush(0);
+        let State::Candidate { ballot, .. } = h.nodes[0].state else {
+            panic!("node 0 is not a candidate");
+        };
+        let far = AcceptedEntry {
+            slot: MAX_SLOT,
+            ballot: Ballot::ZERO,
+            value: LogValue::Noop,
+        };
+        let forged = Message::Promise {
+            ballot,
+            accepted: vec![far],
+            decided: Vec::new(),
+            snapshot: None,
+        };
+        h.nodes[0].handle_message(now, 1, forged);
+        assert_eq!(h.nodes[0].status().role, Role::Candidate);
+        // An honest promise still elects it, and it proposes nothing it was not told of.
+        assert_eq!(h.deliver(0, 2, "prepare"), 1);
+        assert_eq!(h.deliver(2, 0, "promise"), 1);
+        assert_eq!(h.nodes[0].status().role, Role::Leader);
+        let State::Leader { next_slot, .. } = h.nodes[0].state else {
+            panic!("node 0 does not lead");
+        };
+        assert_eq!(next_slot, 1);
     }
 
     /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided
