@@ -69,7 +69,12 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // Twin Paxos patch: an idle thread takes a queued task only once it wakes, so until then
+        // it still counts as idle. Upstream queued every task while any thread was idle, so a
+        // burst could queue several tasks for one idle thread; each task serves a keep-alive
+        // connection until it closes, so the rest waited, unserved, until some connection
+        // closed. A task is queued only while there are more idle threads than queued tasks.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);
