@@ -65,6 +65,8 @@ pub struct Request {
     pub id: RequestId,
     /// Every request of the same incarnation numbered below this one had been answered or given
     /// up when this one was made; see [`AppliedRequests`](crate::applied::AppliedRequests).
+    /// Logs written before it existed replay with 0, which says nothing is finished.
+    #[serde(default)]
     pub floor: u64,
     pub command: Command,
 }

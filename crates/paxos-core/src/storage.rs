@@ -291,6 +291,20 @@ mod tests {
     }
 
     #[test]
+    fn replays_requests_written_before_the_floor_existed() {
+        let old = br#"{"record":"decide","slot":1,"value":{"kind":"request","id":{"member":0,"incarnation":1,"n":1},"command":{"op":"get","key":"k"}}}"#;
+        let record: Record = serde_json::from_slice(old).unwrap();
+        let Record::Decide {
+            value: LogValue::Request(request),
+            ..
+        } = record
+        else {
+            panic!("not a decided request: {record:?}");
+        };
+        assert_eq!(request.floor, 0);
+    }
+
+    #[test]
     fn refuses_damage_in_the_middle() {
         let mut bytes = encode_all(&records());
         bytes[HEADER + 3] ^= 0xff;
