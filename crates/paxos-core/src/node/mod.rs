@@ -401,12 +401,7 @@ impl Node {
 
     fn on_prepare(&mut self, from: MemberId, ballot: Ballot, from_slot: Slot) {
         if ballot < self.promised && !self.sabotaged() {
-            self.send(
-                from,
-                Message::Nack {
-                    ballot: self.promised,
-                },
-            );
+            self.nack(from);
             return;
         }
         if ballot > self.promised {
@@ -429,12 +424,7 @@ impl Node {
 
     fn on_accept(&mut self, from: MemberId, ballot: Ballot, entries: Vec<Entry>, commit: Slot) {
         if ballot < self.promised && !self.sabotaged() {
-            self.send(
-                from,
-                Message::Nack {
-                    ballot: self.promised,
-                },
-            );
+            self.nack(from);
             return;
         }
         self.follow(ballot);
@@ -450,12 +440,7 @@ impl Node {
 
     fn on_commit(&mut self, from: MemberId, ballot: Ballot, commit: Slot) {
         if ballot < self.promised {
-            self.send(
-                from,
-                Message::Nack {
-                    ballot: self.promised,
-                },
-            );
+            self.nack(from);
             return;
         }
         self.follow(ballot);
@@ -1100,6 +1085,12 @@ impl Node {
         let base = self.tuning.election_timeout;
         let jitter_ms = self.rng.below(base.as_millis().max(1) as u64);
         base + Time::from_millis(jitter_ms)
+    }
+
+    /// Tells `to` that this member promised a higher ballot than the one it used.
+    fn nack(&mut self, to: MemberId) {
+        let ballot = self.promised;
+        self.send(to, Message::Nack { ballot });
     }
 
     fn send(&mut self, to: MemberId, message: Message) {
