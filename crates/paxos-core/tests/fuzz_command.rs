@@ -8,7 +8,10 @@
 //! or non-ASCII strings, unknown fields, and deep nesting.
 
 mod fuzz_support;
+#[path = "fuzz_support/json_tree.rs"]
+mod json_tree;
 
+use json_tree::json_tree;
 use paxos_core::Command;
 use paxos_core::command::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use proptest::prelude::*;
@@ -60,13 +63,7 @@ fn odd_json() -> impl Strategy<Value = Json> {
         (MAX_KEY_BYTES - 2..MAX_KEY_BYTES + 3).prop_map(|n| Json::from("k".repeat(n))),
         (MAX_VALUE_BYTES - 2..MAX_VALUE_BYTES + 3).prop_map(|n| Json::from("v".repeat(n))),
     ];
-    leaf.prop_recursive(4, 16, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
-            proptest::collection::btree_map("[a-z_]{1,9}", inner, 0..4)
-                .prop_map(|m| Json::Object(m.into_iter().collect())),
-        ]
-    })
+    json_tree(leaf, 4, 16, 4)
 }
 
 /// One way to get a valid command wrong.

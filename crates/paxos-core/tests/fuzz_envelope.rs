@@ -8,10 +8,13 @@
 //! dropped, an element repeated) and in their bytes (flipped, cut, spliced).
 
 mod fuzz_support;
+#[path = "fuzz_support/json_tree.rs"]
+mod json_tree;
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
+use json_tree::json_tree;
 use paxos_core::{Envelope, Message};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -53,13 +56,7 @@ fn replacement() -> impl Strategy<Value = Json> {
         .prop_map(Json::from),
         (0usize..5000).prop_map(|n| Json::from("x".repeat(n))),
     ];
-    leaf.prop_recursive(3, 12, 3, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..3).prop_map(Json::Array),
-            proptest::collection::btree_map("[a-z_]{1,9}", inner, 0..3)
-                .prop_map(|m| Json::Object(m.into_iter().collect())),
-        ]
-    })
+    json_tree(leaf, 3, 12, 3)
 }
 
 #[derive(Clone, Debug)]
