@@ -5,7 +5,7 @@
 use paxos_core::message::{Entry, Envelope, LogValue, Message, Request, RequestId};
 use paxos_core::{Ballot, Command, Op};
 use paxos_tests::fixtures::assert_error_shape;
-use paxos_tests::{Cluster, Json, Runtime, json, scenarios};
+use paxos_tests::{Cluster, Json, Response, Runtime, json, scenarios};
 
 scenarios! {
     peer_authentication,
@@ -30,6 +30,16 @@ fn fingerprint(cluster: &Cluster) -> Vec<Json> {
             ])
         })
         .collect()
+}
+
+/// Posts `envelope` to member `i` as a peer would, with `bearer` as its authorization.
+fn post_envelope(cluster: &Cluster, i: usize, envelope: &Envelope, bearer: &str) -> Response {
+    let body = serde_json::to_vec(envelope).unwrap();
+    let url = cluster.url(i, "/paxos/messages");
+    cluster
+        .client
+        .post(&url, &body, &[("Authorization", bearer)])
+        .unwrap()
 }
 
 /// A ballot above any the cluster will reach, owned by `leader`.
@@ -164,14 +174,7 @@ fn peer_authentication(runtime: Runtime) {
     // The control: with the secret, a harmless message is accepted.
     let catch_up = Envelope::new(CLUSTER, follower, vec![Message::CatchUp { from_slot: 1 }]);
     let bearer = format!("Bearer {secret}");
-    let response = cluster
-        .client
-        .post(
-            &cluster.url(leader, "/paxos/messages"),
-            &serde_json::to_vec(&catch_up).unwrap(),
-            &[("Authorization", &bearer)],
-        )
-        .unwrap();
+    let response = post_envelope(&cluster, leader, &catch_up, &bearer);
     assert_eq!(
         response.status, 204,
         "an authenticated catch-up: {}",
@@ -188,14 +191,7 @@ fn peer_authentication(runtime: Runtime) {
             from_slot: 1,
         }],
     );
-    let response = cluster
-        .client
-        .post(
-            &cluster.url(follower, "/paxos/messages"),
-            &serde_json::to_vec(&prepare).unwrap(),
-            &[("Authorization", &bearer)],
-        )
-        .unwrap();
+    let response = post_envelope(&cluster, follower, &prepare, &bearer);
     assert_eq!(
         response.status, 204,
         "an authenticated prepare: {}",
@@ -261,15 +257,10 @@ fn replayed_from_another_cluster(runtime: Runtime) {
     let bearer = format!("Bearer {secret}");
     let forgeries = forgeries(leader, commit);
     for i in 0..cluster.len() {
-        let url = cluster.url(i, "/paxos/messages");
         for message in &forgeries {
             // What a member of cluster `auth-b`, with the same member ids, sends its peers.
             let captured = Envelope::new("auth-b", leader, vec![message.clone()]);
-            let body = serde_json::to_vec(&captured).unwrap();
-            let response = cluster
-                .client
-                .post(&url, &body, &[("Authorization", &bearer)])
-                .unwrap();
+            let response = post_envelope(&cluster, i, &captured, &bearer);
             assert_eq!(
                 response.status,
                 403,
@@ -317,14 +308,7 @@ fn replayed_from_another_cluster(runtime: Runtime) {
         }],
     );
     let follower = (leader + 1) % cluster.len();
-    let response = cluster
-        .client
-        .post(
-            &cluster.url(follower, "/paxos/messages"),
-            &serde_json::to_vec(&prepare).unwrap(),
-            &[("Authorization", &bearer)],
-        )
-        .unwrap();
+    let response = post_envelope(&cluster, follower, &prepare, &bearer);
     assert_eq!(
         response.status, 204,
         "the same prepare from this cluster: {}",
