@@ -3,7 +3,7 @@
 //! that shares the secret gets `403` and changes nothing either.
 
 use paxos_core::message::{Entry, Envelope, LogValue, Message, Request, RequestId};
-use paxos_core::{Ballot, Command, Op};
+use paxos_core::{Ballot, Command, Membership, Op};
 use paxos_tests::fixtures::assert_error_shape;
 use paxos_tests::{Cluster, Json, Response, Runtime, json, scenarios};
 
@@ -32,6 +32,16 @@ fn fingerprint(cluster: &Cluster) -> Vec<Json> {
         .collect()
 }
 
+/// An envelope from `from` of a cluster named `cluster` with this cluster's member list.
+fn envelope(cluster: &Cluster, name: &str, from: usize, messages: Vec<Message>) -> Envelope {
+    Envelope::new(
+        name,
+        Membership::of(&cluster.config.servers),
+        from,
+        messages,
+    )
+}
+
 /// Posts `envelope` to member `i` as a peer would, with `bearer` as its authorization.
 fn post_envelope(cluster: &Cluster, i: usize, envelope: &Envelope, bearer: &str) -> Response {
     let body = serde_json::to_vec(envelope).unwrap();
@@ -42,10 +52,11 @@ fn post_envelope(cluster: &Cluster, i: usize, envelope: &Envelope, bearer: &str)
         .unwrap()
 }
 
-/// A ballot above any the cluster will reach, owned by `leader`.
+/// A ballot above any the cluster will reach in a scenario, owned by `leader`, yet within what
+/// a member accepts as a step up from the ballots it has seen.
 fn huge_ballot(leader: usize) -> Ballot {
     Ballot {
-        round: 1 << 40,
+        round: 1_000,
         member: leader,
     }
 }
@@ -146,7 +157,8 @@ fn peer_authentication(runtime: Runtime) {
         let url = cluster.url(i, "/paxos/messages");
         for message in &forgeries {
             let body =
-                serde_json::to_vec(&Envelope::new(CLUSTER, leader, vec![message.clone()])).unwrap();
+                serde_json::to_vec(&envelope(&cluster, CLUSTER, leader, vec![message.clone()]))
+                    .unwrap();
             for (what, headers) in headers {
                 let response = cluster.client.post(&url, &body, headers).unwrap();
                 assert_eq!(
@@ -172,7 +184,12 @@ fn peer_authentication(runtime: Runtime) {
     }
 
     // The control: with the secret, a harmless message is accepted.
-    let catch_up = Envelope::new(CLUSTER, follower, vec![Message::CatchUp { from_slot: 1 }]);
+    let catch_up = envelope(
+        &cluster,
+        CLUSTER,
+        follower,
+        vec![Message::CatchUp { from_slot: 1 }],
+    );
     let bearer = format!("Bearer {secret}");
     let response = post_envelope(&cluster, leader, &catch_up, &bearer);
     assert_eq!(
@@ -183,7 +200,8 @@ fn peer_authentication(runtime: Runtime) {
 
     // The control for the fingerprint: the forged prepare, sent with the secret, is believed,
     // and the follower's promised ballot shows it.
-    let prepare = Envelope::new(
+    let prepare = envelope(
+        &cluster,
         CLUSTER,
         leader,
         vec![Message::Prepare {
@@ -259,7 +277,7 @@ fn replayed_from_another_cluster(runtime: Runtime) {
     for i in 0..cluster.len() {
         for message in &forgeries {
             // What a member of cluster `auth-b`, with the same member ids, sends its peers.
-            let captured = Envelope::new("auth-b", leader, vec![message.clone()]);
+            let captured = envelope(&cluster, "auth-b", leader, vec![message.clone()]);
             let response = post_envelope(&cluster, i, &captured, &bearer);
             assert_eq!(
                 response.status,
@@ -299,7 +317,8 @@ fn replayed_from_another_cluster(runtime: Runtime) {
     }
 
     // The control: the same message labelled with this cluster's name is taken.
-    let prepare = Envelope::new(
+    let prepare = envelope(
+        &cluster,
         CLUSTER,
         leader,
         vec![Message::Prepare {

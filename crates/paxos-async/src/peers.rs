@@ -30,7 +30,7 @@ impl Peers {
         let client = peer_client();
         let mut queues = Vec::new();
         let tasks = TaskTracker::new();
-        for (member, server) in shared.config.servers.iter().enumerate() {
+        for member in 0..shared.config.servers.len() {
             if member == me {
                 queues.push(None);
                 continue;
@@ -41,7 +41,7 @@ impl Peers {
                 shared: Arc::clone(shared),
                 client: client.clone(),
                 me,
-                server: server.clone(),
+                server: shared.config.peer_address(member).to_owned(),
             };
             tasks.spawn(sender.run(inbox));
         }
@@ -83,11 +83,8 @@ impl Sender {
         let mut messages = Vec::new();
         // Sleeps until a message is queued, then takes every other one already there.
         while inbox.recv_many(&mut messages, MAX_DRAIN).await > 0 {
-            for body in peer::envelopes(
-                &self.shared.config.cluster,
-                self.me,
-                std::mem::take(&mut messages),
-            ) {
+            for body in peer::envelopes(&self.shared.config, self.me, std::mem::take(&mut messages))
+            {
                 let mut request = self
                     .client
                     .post(&url)

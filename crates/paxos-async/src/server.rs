@@ -202,7 +202,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
     respond(http::status(
         shared.id.as_str(),
         RUNTIME,
-        &shared.config.servers,
+        &shared.config,
         &snapshot,
     ))
 }

@@ -94,7 +94,9 @@ use std::time::Duration;
 
 pub use command::{Answer, Command, Op, Value};
 pub use discovery::Discovery;
-pub use message::{Ballot, Envelope, LogValue, MemberId, Message, Request, RequestId, Slot};
+pub use message::{
+    Ballot, Envelope, LogValue, MemberId, Membership, Message, Request, RequestId, Slot,
+};
 pub use node::{Node, Role, Stats, Status};
 pub use snapshot::Snapshot;
 pub use storage::{Durable, Record};

@@ -24,7 +24,7 @@ pub const MAX_SLOT: Slot = u64::MAX / 2;
 
 /// The version of the peer protocol this build speaks. A member drops messages from another
 /// version (and logs why) rather than misreading them.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A Paxos ballot, ordered by round and then by member, so no two members ever own the same one.
 #[derive(
@@ -213,27 +213,97 @@ impl Message {
     }
 }
 
+/// Which member list a member runs under. Members name each other by position in their config's
+/// `servers` list, so two members started with different lists (a typo, a stale file) would count
+/// quorums over different sets and could break agreement. Every envelope carries its sender's
+/// membership, and a member refuses envelopes whose membership is not its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Membership {
+    /// The configuration number. It is 0 until membership change exists, which will raise it.
+    pub epoch: u64,
+    /// A 64-bit FNV-1a hash of the `servers` entries, in order, as written.
+    pub fingerprint: u64,
+}
+
+impl Membership {
+    /// The membership of a cluster whose config lists `servers`, in this order.
+    pub fn of<S: AsRef<str>>(servers: &[S]) -> Membership {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        for server in servers {
+            // The separator keeps `["a:1b", ...]` and `["a:1", "b..."]` apart.
+            for byte in server.as_ref().bytes().chain([0]) {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+            }
+        }
+        Membership {
+            epoch: 0,
+            fingerprint: hash,
+        }
+    }
+}
+
+impl std::fmt::Display for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{:016x}", self.epoch, self.fingerprint)
+    }
+}
+
 /// What one `POST /paxos/messages` carries: every message the sender had queued for this peer,
-/// who sent them, the cluster they belong to, and which protocol version they speak. Sending a
-/// queue in one request is what keeps the number of HTTP round trips low under load.
+/// who sent them, the cluster and member list they belong to, and which protocol version they
+/// speak. Sending a queue in one request is what keeps the number of HTTP round trips low under
+/// load.
+///
+/// The messages' type is a parameter only so that a sender can put messages it has already
+/// encoded (to cut envelopes by size) into the same layout; everyone else uses the default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<M = Message> {
     pub version: u32,
     /// The sender's cluster name (the config's `cluster`). A member refuses envelopes from
     /// another cluster: the secret proves a sender knows it, not that it is one of ours, so a
     /// message recorded in one cluster could otherwise be replayed into another that shares it.
     pub cluster: String,
+    /// The sender's member list; see [`Membership`].
+    pub membership: Membership,
     pub from: MemberId,
-    pub messages: Vec<Message>,
+    pub messages: Vec<M>,
 }
 
-impl Envelope {
-    pub fn new(cluster: &str, from: MemberId, messages: Vec<Message>) -> Self {
+impl<M> Envelope<M> {
+    pub fn new(cluster: &str, membership: Membership, from: MemberId, messages: Vec<M>) -> Self {
         Envelope {
             version: PROTOCOL_VERSION,
             cluster: cluster.to_owned(),
+            membership,
             from,
             messages,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_tells_lists_apart() {
+        let list = ["a:1", "b:2", "c:3"];
+        assert_eq!(
+            Membership::of(&list),
+            Membership::of(&list.map(String::from))
+        );
+        assert_ne!(
+            Membership::of(&list),
+            Membership::of(&["a:1", "c:3", "b:2"])
+        );
+        assert_ne!(Membership::of(&list), Membership::of(&["a:1", "b:2"]));
+        assert_ne!(
+            Membership::of(&["a:1b", "c"]),
+            Membership::of(&["a:1", "bc"])
+        );
+        assert_eq!(Membership::of(&list).epoch, 0);
+        let shown = Membership::of(&list).to_string();
+        assert!(shown.starts_with("0:") && shown.len() == 18, "{shown}");
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use paxos_core::message::{Envelope, LogValue, Message, PROTOCOL_VERSION};
-use paxos_core::{Answer, Ballot, Command};
+use paxos_core::{Answer, Ballot, Command, Membership};
 use serde_json::Value as Json;
 
 fn fixture(name: &str) -> Vec<Json> {
@@ -275,6 +275,7 @@ fn status_samples_have_the_contract_fields() {
         "commit_index",
         "applied_index",
         "servers",
+        "membership",
         "role",
     ]);
     for sample in fixture("status.json") {
@@ -284,6 +285,18 @@ fn status_samples_have_the_contract_fields() {
         let _: Ballot = serde_json::from_value(status["ballot"].clone())
             .unwrap_or_else(|e| panic!("ballot of `{}`: {e}", name(&sample)));
         assert!(["threaded", "async"].contains(&status["runtime"].as_str().unwrap()));
+        let servers: Vec<&str> = status["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            status["membership"].as_str(),
+            Some(Membership::of(&servers).to_string().as_str()),
+            "the membership of `{}` is its servers'",
+            name(&sample)
+        );
         assert!(
             ["discovering", "follower", "candidate", "leader"]
                 .contains(&status["role"].as_str().unwrap())

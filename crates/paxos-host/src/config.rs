@@ -3,6 +3,7 @@
 //! ```json
 //! {
 //!   "servers": ["127.0.0.1:7001", "localhost:7002", "127.0.0.1:7003"],
+//!   "routes": {"localhost:7002": "127.0.0.1:9002"},
 //!   "secret": "optional shared cluster secret",
 //!   "cluster": "twin-paxos",
 //!   "heartbeat_ms": 100,
@@ -17,11 +18,15 @@
 //! }
 //! ```
 //!
-//! Only `servers` is required. Every member must list the servers in the same order (the
-//! spellings may differ), because a member's position in the list is its Paxos identity. Unknown
+//! Only `servers` is required. Every member must be given the same `servers` list, in the same
+//! order and spelling, because a member's position in the list is its Paxos identity: members
+//! refuse each other's messages when their lists differ (see [`paxos_core::Membership`]). A
+//! member that must reach another at some other address (through a proxy, or over another
+//! network) says so in `routes`, which may differ from member to member. Unknown
 //! fields are refused rather than ignored, so a misspelt tuning field is an error and not a
 //! silently ignored wish.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,8 +43,12 @@ pub const MAX_SERVERS: usize = 9;
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `host:port` of every member, in the same order on every member.
+    /// `host:port` of every member, the same list on every member.
     pub servers: Vec<String>,
+    /// Where this member sends peer messages for a member other than its `servers` entry:
+    /// `{"<servers entry>": "host:port"}`. Each member may have its own routes.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
     /// When set, every `/paxos/*` request must carry `Authorization: Bearer <secret>`.
     #[serde(default)]
     pub secret: Option<String>,
@@ -163,6 +172,7 @@ impl Config {
     pub fn with_servers(servers: Vec<String>) -> Config {
         Config {
             servers,
+            routes: BTreeMap::new(),
             secret: None,
             cluster: defaults::cluster(),
             heartbeat_ms: defaults::heartbeat_ms(),
@@ -192,6 +202,14 @@ impl Config {
             if self.servers[..i].contains(server) {
                 return Err(format!("`servers` lists `{server}` more than once"));
             }
+        }
+        for (entry, address) in &self.routes {
+            if !self.servers.contains(entry) {
+                return Err(format!(
+                    "`routes` names `{entry}`, which is not a `servers` entry"
+                ));
+            }
+            split_host_port(address).map_err(|e| format!("`routes` address `{address}`: {e}"))?;
         }
         if self.secret.as_deref() == Some("") {
             return Err("`secret` is empty; omit it to run without authentication".to_owned());
@@ -225,6 +243,17 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Where to send peer messages for `member`: its route, or else its `servers` entry.
+    pub fn peer_address(&self, member: paxos_core::MemberId) -> &str {
+        let entry = &self.servers[member];
+        self.routes.get(entry).unwrap_or(entry)
+    }
+
+    /// The member list this server runs under, which every peer envelope carries.
+    pub fn membership(&self) -> paxos_core::Membership {
+        paxos_core::Membership::of(&self.servers)
     }
 
     /// The protocol knobs for [`paxos_core::Node`].
@@ -284,6 +313,12 @@ mod tests {
         assert_eq!(config.discovery_timeout(), Duration::from_millis(300));
         assert_eq!(config.client_timeout(), Duration::from_millis(900));
         assert_eq!(config.max_connections, 100);
+        let routed = r#"{"servers": ["h:1", "h:2"], "routes": {"h:2": "proxy:9"}}"#;
+        let config = Config::parse(routed).unwrap();
+        assert_eq!(
+            (config.peer_address(0), config.peer_address(1)),
+            ("h:1", "proxy:9")
+        );
     }
 
     #[test]
@@ -296,6 +331,8 @@ mod tests {
         assert!(err(r#"{"servers": ["h:1", "h:1"]}"#).contains("more than once"));
         assert!(err(r#"{"servers": ["h"]}"#).contains("`servers` entry `h`"));
         assert!(err(r#"{"servers": ["h:x"]}"#).contains("port"));
+        assert!(err(r#"{"servers": ["h:1"], "routes": {"h:2": "p:1"}}"#).contains("`h:2`"));
+        assert!(err(r#"{"servers": ["h:1"], "routes": {"h:1": "p"}}"#).contains("`p`"));
         assert!(err(r#"{"servers": ["h:1"], "secret": ""}"#).contains("`secret` is empty"));
         assert!(err(r#"{"servers": ["h:1"], "cluster": ""}"#).contains("`cluster` is empty"));
         assert!(err(r#"{"servers": ["h:1"], "max_batch": 0}"#).contains("`max_batch`"));

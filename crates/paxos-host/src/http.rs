@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use paxos_core::message::PROTOCOL_VERSION;
-use paxos_core::{Answer, Envelope, MemberId, Role};
+use paxos_core::{Answer, Envelope, MemberId, Membership, Role};
 use serde_json::json;
 
 use crate::config::Config;
@@ -215,6 +215,18 @@ pub fn other_cluster(theirs: &str, ours: &str) -> Reply {
     )
 }
 
+/// `409` for a peer envelope sent under another member list: the sender is of this cluster, but
+/// its `servers` differ from ours, so its member indexes and quorums mean something else here.
+pub fn other_membership(theirs: Membership, ours: Membership) -> Reply {
+    error(
+        409,
+        &format!(
+            "peer envelope sent under membership {theirs}, but this server runs under {ours}; \
+             every member must be given the same `servers` list, in the same order and spelling"
+        ),
+    )
+}
+
 /// `503` for peer messages that arrive before this server knows which member it is.
 pub fn peer_before_discovery() -> Reply {
     error(
@@ -277,6 +289,12 @@ pub fn parse_envelope(body: &[u8], config: &Config, metrics: &Metrics) -> Result
         log::peer_from_other_cluster(&envelope.cluster, &config.cluster, refused_before);
         return Err(other_cluster(&envelope.cluster, &config.cluster));
     }
+    let ours = config.membership();
+    if envelope.membership != ours {
+        let refused_before = metrics.peer_from_other_membership(ours, envelope.membership);
+        log::peer_from_other_membership(envelope.membership, ours, refused_before);
+        return Err(other_membership(envelope.membership, ours));
+    }
     let members = config.servers.len();
     if envelope.from >= members {
         return Err(bad_request(&format!(
@@ -298,7 +316,8 @@ pub fn role_name(role: Option<Role>) -> &'static str {
 }
 
 /// The `GET /status` body.
-pub fn status(server_id: &str, runtime: &str, servers: &[String], snapshot: &Snapshot) -> Reply {
+pub fn status(server_id: &str, runtime: &str, config: &Config, snapshot: &Snapshot) -> Reply {
+    let servers = &config.servers;
     let entry = |member: Option<MemberId>| member.and_then(|m| servers.get(m)).cloned();
     let node = snapshot.node.as_ref();
     let ballot = node.map(|s| s.ballot).unwrap_or_default();
@@ -316,6 +335,7 @@ pub fn status(server_id: &str, runtime: &str, servers: &[String], snapshot: &Sna
         "commit_index": node.map_or(0, |s| s.commit_index),
         "applied_index": node.map_or(0, |s| s.applied_index),
         "servers": servers,
+        "membership": config.membership().to_string(),
         "role": role_name(role),
     });
     Reply::new(200, body.to_string())
@@ -400,9 +420,14 @@ mod tests {
         let mut config = Config::with_servers(vec!["a:1".into(), "b:2".into(), "c:3".into()]);
         config.cluster = "blue".into();
         let metrics = Metrics::default();
-        let envelope = |version: u32, cluster: &str, from: usize| {
-            format!(r#"{{"version":{version},"cluster":"{cluster}","from":{from},"messages":[]}}"#)
+        let ours = serde_json::to_string(&config.membership()).unwrap();
+        let with = |version: u32, cluster: &str, membership: &str, from: usize| {
+            format!(
+                r#"{{"version":{version},"cluster":"{cluster}","membership":{membership},"from":{from},"messages":[]}}"#
+            )
         };
+        let envelope =
+            |version: u32, cluster: &str, from: usize| with(version, cluster, &ours, from);
         let parse = |body: String| parse_envelope(body.as_bytes(), &config, &metrics);
         assert_eq!(
             parse(envelope(PROTOCOL_VERSION, "blue", 1)).unwrap().from,
@@ -420,8 +445,22 @@ mod tests {
         assert_eq!(other.status, 403);
         assert!(other.body.contains("cluster `green`"), "{}", other.body);
         assert!(other.body.contains("cluster `blue`"), "{}", other.body);
+        let reordered = Config::with_servers(vec!["b:2".into(), "a:1".into(), "c:3".into()]);
+        let theirs = serde_json::to_string(&reordered.membership()).unwrap();
+        for _ in 0..2 {
+            let other = parse(with(PROTOCOL_VERSION, "blue", &theirs, 1)).unwrap_err();
+            assert_eq!(other.status, 409);
+            assert!(other.body.contains(&reordered.membership().to_string()));
+            assert!(other.body.contains(&config.membership().to_string()));
+        }
         let metrics_text = metrics.render("async", &Snapshot::default());
         assert!(metrics_text.contains("paxos_peer_cluster_mismatches_total 1"));
+        let mismatches = format!(
+            "paxos_peer_membership_mismatches_total{{ours=\"{}\",theirs=\"{}\"}} 2",
+            config.membership(),
+            reordered.membership()
+        );
+        assert!(metrics_text.contains(&mismatches), "{metrics_text}");
         let unnamed = format!(r#"{{"version":{PROTOCOL_VERSION},"from":1,"messages":[]}}"#);
         assert!(
             parse(unnamed)
@@ -433,8 +472,8 @@ mod tests {
 
     #[test]
     fn status_names_config_entries() {
-        let servers = vec!["a:1".to_owned(), "b:2".to_owned()];
-        let discovering = status("id", "async", &servers, &Snapshot::default());
+        let config = Config::with_servers(vec!["a:1".to_owned(), "b:2".to_owned()]);
+        let discovering = status("id", "async", &config, &Snapshot::default());
         let json: serde_json::Value = serde_json::from_str(&discovering.body).unwrap();
         assert_eq!(json["role"], "discovering");
         assert_eq!(json["self"], serde_json::Value::Null);
@@ -453,11 +492,12 @@ mod tests {
             stats: Default::default(),
         };
         let json: serde_json::Value =
-            serde_json::from_str(&status("id", "async", &servers, &snapshot).body).unwrap();
+            serde_json::from_str(&status("id", "async", &config, &snapshot).body).unwrap();
         assert_eq!(json["self"], "b:2");
         assert_eq!(json["leader"], "b:2");
         assert_eq!(json["ballot"], json!({"round": 4, "member": 1}));
         assert_eq!(json["role"], "leader");
         assert_eq!(json["commit_index"], 7);
+        assert_eq!(json["membership"], config.membership().to_string());
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::path::Path;
 use std::time::Duration;
 
-use paxos_core::{Durable, Role, Status};
+use paxos_core::{Durable, Membership, Role, Status};
 use tracing::level_filters::LevelFilter;
 use tracing::{debug, error, info, warn};
 
@@ -98,6 +98,25 @@ pub fn peer_send_failed(server: &str, messages: usize, reason: impl Display) {
 
 pub fn peer_refused(reason: &str) {
     debug!(reason, "refused a peer request");
+}
+
+/// A peer envelope sent under another member list: a warning for the first from each list,
+/// since it means a member was started with a different `servers` list, and a debug line after.
+pub fn peer_from_other_membership(theirs: Membership, ours: Membership, refused_before: u64) {
+    let (theirs, ours) = (theirs.to_string(), ours.to_string());
+    if refused_before == 0 {
+        warn!(
+            theirs,
+            ours,
+            "refused peer messages sent under another member list: every member must be given \
+             the same `servers`; further ones are counted in paxos_peer_membership_mismatches_total"
+        );
+    } else {
+        debug!(
+            theirs,
+            ours, "refused peer messages sent under another member list"
+        );
+    }
 }
 
 /// A peer envelope from another cluster: a warning the first time, since it means two clusters

@@ -4,13 +4,19 @@
 //! reads either. Counters are plain atomics bumped where things happen; the node's own state and
 //! [`paxos_core::Stats`] come from the [`Snapshot`] the driver publishes after every batch.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use paxos_core::Role;
+use paxos_core::{Membership, Role};
 
 use crate::status::Snapshot;
+
+/// How many distinct member lists of senders get their own sample in
+/// `paxos_peer_membership_mismatches_total`; the rest share `theirs="other"`.
+const MEMBERSHIPS_SHOWN: usize = 16;
 
 /// The Content-Type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -80,6 +86,9 @@ pub struct Metrics {
     peer_messages_received: AtomicU64,
     peer_rejected: AtomicU64,
     peer_other_cluster: AtomicU64,
+    /// Envelopes refused for another member list, by (ours, theirs); at most
+    /// [`MEMBERSHIPS_SHOWN`] lists of theirs get a sample of their own.
+    peer_other_membership: Mutex<BTreeMap<(String, String), u64>>,
     driver_batches: AtomicU64,
     driver_events: AtomicU64,
     fsyncs: AtomicU64,
@@ -138,6 +147,23 @@ impl Metrics {
     /// before it, so that only the first is worth a warning.
     pub fn peer_from_other_cluster(&self) -> u64 {
         self.peer_other_cluster.fetch_add(1, Relaxed)
+    }
+
+    /// A peer envelope refused because it was sent under another member list; returns how many
+    /// from that list were refused before it, so that only the first is worth a warning.
+    pub fn peer_from_other_membership(&self, ours: Membership, theirs: Membership) -> u64 {
+        let mut counts = self
+            .peer_other_membership
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut key = (ours.to_string(), theirs.to_string());
+        // A stranger could send a new list with every envelope; their samples stay bounded.
+        if !counts.contains_key(&key) && counts.len() >= MEMBERSHIPS_SHOWN {
+            key.1 = "other".to_owned();
+        }
+        let count = counts.entry(key).or_insert(0);
+        *count += 1;
+        *count - 1
     }
 
     /// One driver turn that handled `events` inputs before one `take_ready`.
@@ -257,6 +283,24 @@ impl Metrics {
             };
             family(name, kind, help, &[("", load(counter))]);
         }
+        let mismatches: Vec<(String, f64)> = self
+            .peer_other_membership
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|((ours, theirs), count)| {
+                let labels = format!("{{ours=\"{ours}\",theirs=\"{theirs}\"}}");
+                (labels, *count as f64)
+            })
+            .collect();
+        let samples: Vec<(&str, f64)> = mismatches.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        family(
+            "paxos_peer_membership_mismatches_total",
+            "counter",
+            "Peer requests refused because their sender was given another `servers` list, by \
+             both lists' memberships (also counted as rejected).",
+            &samples,
+        );
         family(
             "paxos_fsync_seconds_total",
             "counter",

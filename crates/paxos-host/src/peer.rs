@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
-use paxos_core::message::PROTOCOL_VERSION;
-use paxos_core::{MemberId, Message};
+use paxos_core::{Envelope, MemberId, Message};
+use serde_json::value::{RawValue, to_raw_value};
+
+use crate::Config;
 
 /// How long connecting to a peer may take. Peers are on a LAN: a slow connect means a dead peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -39,35 +41,30 @@ pub struct Body {
 }
 
 /// Turns queued messages into as few envelopes as [`MAX_ENVELOPE_BYTES`] allows, in order.
-/// A message bigger than the limit on its own still goes, alone.
-pub fn envelopes(cluster: &str, from: MemberId, messages: Vec<Message>) -> Vec<Body> {
-    let cluster = serde_json::to_string(cluster).expect("a string serializes");
-    let head =
-        format!(r#"{{"version":{PROTOCOL_VERSION},"cluster":{cluster},"from":{from},"messages":["#);
+/// A message bigger than the limit on its own still goes, alone. Each message is encoded once:
+/// its encoding is what the envelope is cut by, and then what it carries.
+pub fn envelopes(config: &Config, from: MemberId, messages: Vec<Message>) -> Vec<Body> {
+    let (cluster, membership) = (config.cluster.as_str(), config.membership());
     let mut bodies = Vec::new();
-    let mut current = Body {
-        messages: 0,
-        json: head.clone().into_bytes(),
+    let mut batch: Vec<Box<RawValue>> = Vec::new();
+    let mut bytes = 0;
+    let mut close = |batch: Vec<Box<RawValue>>| {
+        let messages = batch.len();
+        let envelope = Envelope::new(cluster, membership, from, batch);
+        let json = serde_json::to_vec(&envelope).expect("envelopes always serialize");
+        bodies.push(Body { messages, json });
     };
     for message in messages {
-        let encoded = serde_json::to_vec(&message).expect("messages always serialize");
-        if current.messages > 0 && current.json.len() + encoded.len() > MAX_ENVELOPE_BYTES {
-            current.json.extend_from_slice(b"]}");
-            bodies.push(current);
-            current = Body {
-                messages: 0,
-                json: head.clone().into_bytes(),
-            };
+        let encoded = to_raw_value(&message).expect("messages always serialize");
+        if !batch.is_empty() && bytes + encoded.get().len() > MAX_ENVELOPE_BYTES {
+            close(std::mem::take(&mut batch));
+            bytes = 0;
         }
-        if current.messages > 0 {
-            current.json.push(b',');
-        }
-        current.json.extend_from_slice(&encoded);
-        current.messages += 1;
+        bytes += encoded.get().len();
+        batch.push(encoded);
     }
-    if current.messages > 0 {
-        current.json.extend_from_slice(b"]}");
-        bodies.push(current);
+    if !batch.is_empty() {
+        close(batch);
     }
     bodies
 }
@@ -75,7 +72,15 @@ pub fn envelopes(cluster: &str, from: MemberId, messages: Vec<Message>) -> Vec<B
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paxos_core::{Ballot, Envelope};
+    use paxos_core::Ballot;
+
+    fn config(cluster: &str) -> Config {
+        let servers = ["a:1", "b:2", "c:3"].map(String::from).to_vec();
+        Config {
+            cluster: cluster.to_owned(),
+            ..Config::with_servers(servers)
+        }
+    }
 
     #[test]
     fn envelopes_parse_back_in_order() {
@@ -85,11 +90,45 @@ mod tests {
                 commit: c,
             })
             .collect();
-        let bodies = envelopes("c\"1", 2, messages.clone());
+        let config = config("c\"1");
+        let bodies = envelopes(&config, 2, messages.clone());
         assert_eq!(bodies.len(), 1);
         assert_eq!(bodies[0].messages, 3);
         let envelope: Envelope = serde_json::from_slice(&bodies[0].json).unwrap();
-        assert_eq!(envelope, Envelope::new("c\"1", 2, messages));
-        assert!(envelopes("c", 0, Vec::new()).is_empty());
+        let membership = config.membership();
+        assert_eq!(envelope, Envelope::new("c\"1", membership, 2, messages));
+        assert!(envelopes(&config, 0, Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_long_queue_is_cut_by_bytes() {
+        let big = "x".repeat(MAX_ENVELOPE_BYTES / 3);
+        let forward = |n: u64| Message::Forward {
+            requests: vec![paxos_core::Request {
+                id: paxos_core::RequestId {
+                    member: 0,
+                    incarnation: 1,
+                    n,
+                },
+                floor: 0,
+                command: paxos_core::Command::new(paxos_core::Op::Put {
+                    key: "k".into(),
+                    value: big.clone(),
+                }),
+            }],
+        };
+        let messages: Vec<Message> = (1..=5).map(forward).collect();
+        let bodies = envelopes(&config("c"), 0, messages.clone());
+        assert_eq!(
+            bodies.iter().map(|b| b.messages).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        let mut back = Vec::new();
+        for body in &bodies {
+            assert!(body.json.len() <= MAX_ENVELOPE_BYTES + 200);
+            let envelope: Envelope = serde_json::from_slice(&body.json).unwrap();
+            back.extend(envelope.messages);
+        }
+        assert_eq!(back, messages);
     }
 }

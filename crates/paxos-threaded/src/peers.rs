@@ -30,7 +30,7 @@ impl Peers {
         let client = peer_client();
         let mut queues = Vec::new();
         let mut threads = Vec::new();
-        for (member, server) in shared.config.servers.iter().enumerate() {
+        for member in 0..shared.config.servers.len() {
             if member == me {
                 queues.push(None);
                 continue;
@@ -41,7 +41,7 @@ impl Peers {
                 shared: Arc::clone(shared),
                 client: client.clone(),
                 me,
-                server: server.clone(),
+                server: shared.config.peer_address(member).to_owned(),
             };
             let thread = thread::Builder::new()
                 .name(format!("peer-{member}"))
@@ -88,7 +88,7 @@ impl Sender {
         while let Ok(first) = inbox.recv() {
             let mut messages = vec![first];
             messages.extend(inbox.try_iter().take(MAX_DRAIN - 1));
-            for body in peer::envelopes(&self.shared.config.cluster, self.me, messages) {
+            for body in peer::envelopes(&self.shared.config, self.me, messages) {
                 let mut request = self.client.post(&url).content_type(http::JSON);
                 if let Some(authorization) = &authorization {
                     request = request.header("Authorization", authorization);

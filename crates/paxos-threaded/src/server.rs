@@ -180,12 +180,7 @@ fn run_command(shared: &Shared, request: &rouille::Request) -> (Outcome, Reply) 
 /// `GET /status`.
 fn status(shared: &Shared) -> Reply {
     let snapshot = shared.status.get();
-    http::status(
-        shared.id.as_str(),
-        RUNTIME,
-        &shared.config.servers,
-        &snapshot,
-    )
+    http::status(shared.id.as_str(), RUNTIME, &shared.config, &snapshot)
 }
 
 /// `GET /metrics`, in the Prometheus text format rather than JSON.

@@ -126,8 +126,8 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     }
 }
 
-/// Starts the members in `dir`, each with a config that routes its peer traffic through the
-/// proxies, and waits until they agree on a leader.
+/// Starts the members in `dir`, each with a config whose `routes` send its peer traffic through
+/// the proxies, and waits until they agree on a leader.
 fn start_cluster(options: &Options, dir: &Path) -> (Cluster, proxy::Proxies) {
     let mut cluster = Cluster::builder(options.runtime)
         .size(options.members)
@@ -139,12 +139,17 @@ fn start_cluster(options: &Options, dir: &Path) -> (Cluster, proxy::Proxies) {
     let listens: Vec<_> = cluster.members.iter().map(|m| m.listen).collect();
     let proxies = proxy::Proxies::start(&listens);
     for i in 0..cluster.len() {
-        let mut config = cluster.config.clone();
-        for (j, entry) in config.servers.iter_mut().enumerate() {
-            if j != i {
-                *entry = proxies.addr(i, j).to_string();
-            }
-        }
+        let config = &cluster.config;
+        let routes: serde_json::Map<String, serde_json::Value> = (0..config.servers.len())
+            .filter(|&j| j != i)
+            .map(|j| {
+                (
+                    config.servers[j].clone(),
+                    proxies.addr(i, j).to_string().into(),
+                )
+            })
+            .collect();
+        let config = config.clone().set("routes", routes);
         cluster.set_member_config(i, config);
     }
     cluster.start_all();
