@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use paxos_host::http::MAX_WAITING_CLIENTS;
 use paxos_tests::fixtures::assert_error_shape;
 use paxos_tests::{Cluster, Json, Runtime, json, scenarios, wait_for, wait_until};
 
 scenarios! {
     idle_and_slow_connections,
     slow_body,
+    stalled_bodies_take_no_waiting_places,
     waiting_requests_are_capped,
 }
 
@@ -160,12 +162,87 @@ fn slow_body(runtime: Runtime) {
     assert_eq!(read["value"], json!(null), "the slow command must not run");
 }
 
+/// More clients than may wait for their commands send a head and one byte of a longer body,
+/// then stall. A request counts as waiting only once its body has arrived and parsed, so the
+/// member keeps serving other clients and its peers; the stalled ones end at the body deadline.
+fn stalled_bodies_take_no_waiting_places(runtime: Runtime) {
+    const STALLED: usize = MAX_WAITING_CLIENTS as usize + 20;
+    let timeout = Duration::from_secs(15);
+    let cluster = Cluster::builder(runtime)
+        .tuning("client_timeout_ms", timeout.as_millis() as u64)
+        .start();
+    let leader = cluster.wait_for_leader();
+    let target = (leader + 1) % cluster.len();
+    let pid = cluster.pid(target).expect("the target runs");
+    let head = "POST /client-request HTTP/1.1\r\nHost: stall\r\n\
+                Content-Type: application/json\r\nContent-Length: 2000\r\n\r\n{";
+    let mut stalled = connect_paced(cluster.members[target].listen, pid, STALLED);
+    let started = Instant::now();
+    for (stream, _) in &mut stalled {
+        stream.set_nonblocking(false).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.set_nonblocking(true).unwrap();
+    }
+    // Whether the member has taken the stalled requests in: the threaded server reads a body
+    // this long on a handler thread, the async one in its connection's task.
+    wait_for(
+        "the member reads every stalled body",
+        Duration::from_secs(10),
+        || open_sockets(pid) >= STALLED,
+    );
+    for n in 0..5 {
+        let command = json!({"op": "append", "key": "stalled", "value": n.to_string()});
+        let answer = cluster.request(target, &command);
+        assert_eq!(
+            answer.status, 200,
+            "a whole request among stalled ones: {}",
+            answer.body
+        );
+    }
+    assert!(
+        started.elapsed() < timeout,
+        "the checks outlived the stalled bodies' deadline, so they proved nothing"
+    );
+    let waiting = metric(&cluster, target, "paxos_client_requests_waiting");
+    assert_eq!(waiting, 0.0, "stalled bodies counted as waiting requests");
+    // Every stalled request ends by the body deadline, answered `408` or closed.
+    let mut answers = vec![Vec::new(); stalled.len()];
+    let mut closed = vec![false; stalled.len()];
+    wait_for(
+        "every stalled request ended",
+        timeout + Duration::from_secs(20),
+        || {
+            for (i, (stream, _)) in stalled.iter_mut().enumerate() {
+                closed[i] |= read_available(stream, &mut answers[i]);
+            }
+            closed
+                .iter()
+                .zip(&answers)
+                .all(|(c, a)| *c || parse_answer(a).is_some())
+        },
+    );
+    for answer in answers.iter().filter(|a| !a.is_empty()) {
+        let (status, json) = parse_answer(answer).expect("a whole answer");
+        assert_eq!(status, 408, "{json}");
+    }
+}
+
+/// The value of an unlabelled sample in member `i`'s `/metrics`.
+fn metric(cluster: &Cluster, i: usize, name: &str) -> f64 {
+    let text = cluster
+        .client
+        .get(&cluster.url(i, "/metrics"))
+        .unwrap()
+        .body;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
 /// With no majority nothing commits, so client requests wait; past the cap the rest are refused
 /// at once with `503` and a sentence that says so.
 fn waiting_requests_are_capped(runtime: Runtime) {
-    /// `paxos_host::http::MAX_WAITING_CLIENTS`, which the integration suite sees only from
-    /// outside.
-    const CAP: usize = 480;
+    const CAP: usize = MAX_WAITING_CLIENTS as usize;
     const EXTRA: usize = 40;
     let mut cluster = Cluster::builder(runtime)
         .tuning("request_timeout_ms", 60_000)
@@ -364,8 +441,11 @@ impl Flood {
 impl Drop for Flood {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(driver) = self.driver.take() {
-            let _ = driver.join();
+        if let Some(driver) = self.driver.take()
+            && let Err(panic) = driver.join()
+            && !thread::panicking()
+        {
+            std::panic::resume_unwind(panic);
         }
     }
 }

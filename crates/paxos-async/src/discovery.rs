@@ -80,15 +80,14 @@ async fn ask_id(client: &reqwest::Client, server: &str) -> Result<String, String
         .map_err(|e| probe::describe_error(&e))?;
     let status = response.status().as_u16();
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| probe::describe_error(&e))?
+    // One byte past the limit tells an over-long answer without reading all of it.
+    while body.len() <= MAX_ID_BODY
+        && let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| probe::describe_error(&e))?
     {
         body.extend_from_slice(&chunk);
-        if body.len() > MAX_ID_BODY {
-            break;
-        }
     }
     probe::read_server_id(status, &body)
 }

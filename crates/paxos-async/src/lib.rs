@@ -38,6 +38,7 @@ pub mod shutdown;
 use std::path::Path;
 use std::sync::Arc;
 
+use paxos_host::handling::Bodies;
 use paxos_host::{
     Config, DataDir, Found, Metrics, RunError, SHUTDOWN_GRACE, ServerId, StatusBoard, log,
 };
@@ -63,6 +64,8 @@ pub struct Shared {
     /// The driver's inbox. Handlers send into it and never wait for the driver to read.
     pub events: mpsc::UnboundedSender<Event>,
     pub shutdown: Shutdown,
+    /// The bytes of request bodies held at once, clients' and peers' apart.
+    pub bodies: Bodies,
 }
 
 /// Runs a server on `listener` until `shutdown` is cancelled (or a fatal error).
@@ -80,7 +83,7 @@ pub async fn run(
     let id = ServerId::random();
     let listen = listener
         .local_addr()
-        .map_err(|e| RunError(format!("cannot read the listening address: {e}")))?;
+        .map_err(|e| RunError::unreadable_address(&e))?;
     log::starting(RUNTIME, id.as_str(), listen, data_dir);
     let (events, inbox) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -91,6 +94,7 @@ pub async fn run(
         found: Promise::new(),
         events,
         shutdown: shutdown.clone(),
+        bodies: Bodies::default(),
     });
     let http = server::start(listener, Arc::clone(&shared))?;
 

@@ -7,8 +7,9 @@
 //! adds is the same names and meanings as the threaded twin's promises.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use paxos_host::waiters::Resolve;
 use tokio::sync::{oneshot, watch};
 
 /// A value set once, awaited by any number of tasks.
@@ -65,11 +66,6 @@ impl<T: Clone> Promise<T> {
         value.clone()
     }
 
-    /// Waits until the value is set or `timeout` passes; `None` on timeout.
-    pub async fn wait_timeout(&self, timeout: Duration) -> Option<T> {
-        self.wait_deadline(Instant::now() + timeout).await
-    }
-
     /// Waits until the value is set or `deadline` passes.
     pub async fn wait_deadline(&self, deadline: Instant) -> Option<T> {
         tokio::time::timeout_at(deadline.into(), self.wait())
@@ -92,8 +88,8 @@ pub fn pending<T>() -> (Resolver<T>, Pending<T>) {
 #[derive(Debug)]
 pub struct Resolver<T>(oneshot::Sender<T>);
 
-impl<T> Resolver<T> {
-    pub fn resolve(self, value: T) {
+impl<T> Resolve<T> for Resolver<T> {
+    fn resolve(self, value: T) {
         // The waiter may have given up already; then nobody needs the value.
         let _ = self.0.send(value);
     }
@@ -116,6 +112,7 @@ impl<T> Pending<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn resolves_once_for_every_waiter() {
@@ -137,7 +134,8 @@ mod tests {
     #[tokio::test]
     async fn times_out_and_wakes_on_a_dropped_resolver() {
         let promise: Promise<u8> = Promise::new();
-        assert_eq!(promise.wait_timeout(Duration::from_millis(10)).await, None);
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert_eq!(promise.wait_deadline(soon).await, None);
         let (resolver, waiting) = pending::<u8>();
         let later = Instant::now() + Duration::from_secs(60);
         let waiter = tokio::spawn(async move { waiting.wait_deadline(later).await });

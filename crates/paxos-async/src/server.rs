@@ -19,16 +19,17 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use http_body_util::LengthLimitError;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use paxos_core::Command;
-use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply, Route};
-use paxos_host::metrics::{self, Outcome};
+use paxos_core::Answer;
+use paxos_host::handling::{self, Budget, Refused, Share};
+use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply};
+use paxos_host::metrics;
+use paxos_host::routing::{self, Route};
 use paxos_host::{Config, RunError, log};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -53,20 +54,10 @@ pub struct Http {
 pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunError> {
     let address = listener
         .local_addr()
-        .map_err(|e| RunError(format!("cannot read the listening address: {e}")))?;
+        .map_err(|e| RunError::unreadable_address(&e))?;
+    // One handler for every path: routing is `paxos_host::routing`'s, as on the threaded twin.
     let app = Router::new()
-        .route(Route::ServerId.path(), get(server_id))
-        .route(Route::ClientRequest.path(), post(client_request))
-        .route(Route::Status.path(), get(status))
-        .route(Route::Metrics.path(), get(metrics))
-        .route(Route::PaxosMessages.path(), post(paxos_messages))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        // A layer runs before routing, for the fallbacks too.
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            guard_peers,
-        ))
+        .fallback(handle)
         .with_state(Arc::clone(&shared));
     log::listening(address);
     let task = tokio::spawn(serve(listener, app, shared));
@@ -143,163 +134,120 @@ impl Http {
     }
 }
 
-/// `GET /server_id`.
-async fn server_id(State(shared): State<Arc<Shared>>) -> Response {
-    respond(http::server_id(shared.id.as_str()))
-}
-
-/// `POST /client-request`: waits for discovery, submits, waits for the answer.
-async fn client_request(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (outcome, reply) = run_command(&shared, request).await;
-    shared.metrics.client_request(outcome);
+/// Routes one request.
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let (method, target) = (request.method().as_str(), &request.uri().to_string());
+    let route = routing::route(
+        &shared.config,
+        &shared.metrics,
+        method,
+        target,
+        authorization,
+    );
+    let reply = match route {
+        Err(reply) => reply,
+        Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
+        Ok(Route::ClientRequest) => client_request(&shared, request).await,
+        Ok(Route::Status) => status(&shared),
+        Ok(Route::Metrics) => return metrics(&shared),
+        Ok(Route::PaxosMessages) => paxos_messages(&shared, request).await,
+    };
     respond(reply)
 }
 
-async fn run_command(shared: &Shared, request: Request) -> (Outcome, Reply) {
-    if shared.shutdown.is_cancelled() {
-        return (Outcome::Unavailable, http::shutting_down());
-    }
-    let _waiting = shared.metrics.client_waiting();
-    let waiting = shared.metrics.client_waiting_now();
-    if waiting > MAX_WAITING_CLIENTS {
-        return (Outcome::Unavailable, http::overloaded(waiting));
-    }
-    let body = match read_body(shared, request, MAX_BODY).await {
-        Ok(body) => body,
-        Err(reply) => return (Outcome::TooLarge, reply),
-    };
-    let command = match Command::from_json(&body) {
-        Ok(command) => command,
-        Err(sentence) => return (Outcome::BadRequest, http::bad_request(&sentence)),
-    };
+/// `POST /client-request`: reads the command, waits for discovery, submits, waits for the
+/// answer. The steps are [`handling`]'s.
+async fn client_request(shared: &Shared, request: Request) -> Reply {
+    let result = run_command(shared, request).await;
+    handling::finish(&shared.metrics, result)
+}
+
+async fn run_command(shared: &Shared, request: Request) -> Result<Answer, Refused> {
+    handling::open(shared.shutdown.is_cancelled())?;
+    let budget = &shared.bodies.clients;
+    let (body, _share) = read_body(shared, request, budget, MAX_BODY)
+        .await
+        .map_err(handling::unread)?;
+    let command = handling::command(&body)?;
+    let _waiting = handling::queue(&shared.metrics)?;
     let timeout = shared.config.request_timeout();
     let deadline = Instant::now() + timeout;
     // Requests that arrive before the server has found itself wait here, as in the seed talk.
-    match shared.found.wait_deadline(deadline).await {
-        Some(Some(_)) => {}
-        Some(None) => return (Outcome::Unavailable, http::shutting_down()),
-        None => return (Outcome::Unavailable, http::still_discovering(timeout)),
-    }
+    handling::discovered(shared.found.wait_deadline(deadline).await, timeout)?;
     let (reply, pending) = promise::pending();
     let submit = Event::Submit {
         command,
         reply,
         deadline,
     };
-    if shared.events.send(submit).is_err() {
-        return (Outcome::Unavailable, http::shutting_down());
-    }
-    match pending.wait_deadline(deadline).await {
-        Some(answer) => (Outcome::of(&answer), http::answer(&answer)),
-        None if shared.shutdown.is_cancelled() => (Outcome::Unavailable, http::shutting_down()),
-        None => (Outcome::Timeout, http::timeout(timeout)),
-    }
+    shared
+        .events
+        .send(submit)
+        .map_err(|_| handling::not_submitted())?;
+    let answer = pending.wait_deadline(deadline).await;
+    handling::answered(answer, shared.shutdown.is_cancelled(), timeout)
 }
 
 /// `GET /status`.
-async fn status(State(shared): State<Arc<Shared>>) -> Response {
+fn status(shared: &Shared) -> Reply {
     let snapshot = shared.status.get();
-    respond(http::status(
-        shared.id.as_str(),
-        RUNTIME,
-        &shared.config,
-        &snapshot,
-    ))
+    http::status(shared.id.as_str(), RUNTIME, &shared.config, &snapshot)
 }
 
 /// `GET /metrics`, in the Prometheus text format rather than JSON.
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+fn metrics(shared: &Shared) -> Response {
     let text = shared.metrics.render(RUNTIME, &shared.status.get());
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// `POST /paxos/messages`, authenticated already: checks the envelope, hands the messages to
 /// the driver, and answers `204` at once.
-async fn paxos_messages(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    respond(peer_messages(&shared, request).await)
-}
-
-async fn peer_messages(shared: &Shared, request: Request) -> Reply {
-    let body = match read_body(shared, request, MAX_PEER_BODY).await {
-        Ok(body) => body,
-        Err(reply) => return refuse_peer(shared, reply),
+async fn paxos_messages(shared: &Shared, request: Request) -> Reply {
+    let budget = &shared.bodies.peers;
+    let (body, _share) = match read_body(shared, request, budget, MAX_PEER_BODY).await {
+        Ok(read) => read,
+        Err(reply) => return routing::refuse_peer(&shared.metrics, reply),
     };
-    let envelope = match http::parse_envelope(&body, &shared.config, &shared.metrics) {
+    let (found, stopping) = (shared.found.get(), shared.shutdown.is_cancelled());
+    let envelope = match handling::envelope(&body, &shared.config, &shared.metrics, found, stopping)
+    {
         Ok(envelope) => envelope,
-        Err(reply) => return refuse_peer(shared, reply),
+        Err(reply) => return reply,
     };
-    if !matches!(shared.found.get(), Some(Some(_))) || shared.shutdown.is_cancelled() {
-        return refuse_peer(shared, http::peer_before_discovery());
-    }
-    shared.metrics.peer_received(envelope.messages.len());
     if shared.events.send(Event::Peer(envelope)).is_err() {
         return http::shutting_down();
     }
     http::accepted()
 }
 
-/// Refuses any request under `/paxos/` that lacks the cluster secret, before routing, so that
-/// nothing about the peer paths shows without it.
-async fn guard_peers(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let authorization = request
+/// Reads a body of at most `limit` bytes, holding its share of `budget`; `413` if it is longer,
+/// `408` if it does not arrive within the client timeout (hyper has no body deadline of its
+/// own), `503` if the budget is spent.
+async fn read_body<'a>(
+    shared: &Shared,
+    request: Request,
+    budget: &'a Budget,
+    limit: usize,
+) -> Result<(Vec<u8>, Share<'a>), Reply> {
+    let declared = request
         .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    let secret = shared.config.secret.as_deref();
-    match http::guard_peer_path(request.uri().path(), authorization, secret) {
-        Some(reply) => respond(refuse_peer(&shared, reply)),
-        None => next.run(request).await,
-    }
-}
-
-fn refuse_peer(shared: &Shared, reply: Reply) -> Reply {
-    shared.metrics.peer_rejected();
-    log::peer_refused(&reply.body);
-    reply
-}
-
-/// Any path that is not a route: `404`.
-async fn not_found(uri: Uri) -> Response {
-    respond(http::not_found(uri.path()))
-}
-
-/// A route with the wrong method: `405`, with the reply [`Route::find`] gives.
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    match Route::find(method.as_str(), uri.path()) {
-        Err(reply) => respond(reply),
-        // axum calls this only for a method the route does not take.
-        Ok(_) => respond(http::error(405, "method not allowed")),
-    }
-}
-
-/// Reads a body of at most `limit` bytes; `413` if it is longer, `408` if it does not arrive
-/// within the client timeout (hyper has no body deadline of its own).
-async fn read_body(shared: &Shared, request: Request, limit: usize) -> Result<Vec<u8>, Reply> {
-    let declared = content_length(request.headers());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(http::body_too_large(limit));
-    }
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let share = budget.take(handling::declared(declared, limit)?)?;
     let timeout = shared.config.client_timeout();
     let reading = axum::body::to_bytes(request.into_body(), limit);
     let Ok(read) = tokio::time::timeout(timeout, reading).await else {
         return Err(http::body_timeout(timeout));
     };
-    match read {
-        Ok(bytes) => Ok(bytes.to_vec()),
-        Err(error) => match error.into_inner().is::<http_body_util::LengthLimitError>() {
-            true => Err(http::body_too_large(limit)),
-            false => Err(http::unreadable_body()),
-        },
-    }
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    let body = read.map_err(|error| match error.into_inner().is::<LengthLimitError>() {
+        true => http::body_too_large(limit),
+        false => http::unreadable_body(),
+    })?;
+    Ok((body.to_vec(), share))
 }
 
 /// Turns a [`Reply`] into an axum response.

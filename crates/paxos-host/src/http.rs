@@ -1,5 +1,5 @@
-//! The HTTP API's logic without an HTTP library: routes, statuses, JSON bodies, and the peer
-//! authentication check.
+//! The HTTP API's logic without an HTTP library: statuses, JSON bodies, and the checks of a peer
+//! envelope. Which route a request takes is [`routing`](crate::routing)'s.
 //!
 //! Each server adapts these to its framework (rouille or axum), so both answer every request
 //! with the same status and byte-for-byte the same body.
@@ -29,57 +29,6 @@ pub const MAX_WAITING_CLIENTS: u64 = 480;
 /// The Content-Type of every body except `/metrics`.
 pub const JSON: &str = "application/json";
 
-/// The routes of the API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    ServerId,
-    ClientRequest,
-    Status,
-    Metrics,
-    PaxosMessages,
-}
-
-impl Route {
-    pub const ALL: [Route; 5] = [
-        Route::ServerId,
-        Route::ClientRequest,
-        Route::Status,
-        Route::Metrics,
-        Route::PaxosMessages,
-    ];
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Route::ServerId => "/server_id",
-            Route::ClientRequest => "/client-request",
-            Route::Status => "/status",
-            Route::Metrics => "/metrics",
-            Route::PaxosMessages => "/paxos/messages",
-        }
-    }
-
-    /// The one method each route answers.
-    pub fn method(self) -> &'static str {
-        match self {
-            Route::ServerId | Route::Status | Route::Metrics => "GET",
-            Route::ClientRequest | Route::PaxosMessages => "POST",
-        }
-    }
-
-    /// Finds the route for a request, or the `404`/`405` to answer instead. `HEAD` is served
-    /// wherever `GET` is, as HTTP expects.
-    pub fn find(method: &str, path: &str) -> Result<Route, Reply> {
-        let Some(route) = Route::ALL.into_iter().find(|r| r.path() == path) else {
-            return Err(not_found(path));
-        };
-        if method == route.method() || (method == "HEAD" && route.method() == "GET") {
-            Ok(route)
-        } else {
-            Err(method_not_allowed(method, route))
-        }
-    }
-}
-
 /// A status and a JSON body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -102,25 +51,6 @@ impl Reply {
 /// `{"error": "<sentence>"}` with `status`.
 pub fn error(status: u16, sentence: &str) -> Reply {
     Reply::new(status, json!({ "error": sentence }).to_string())
-}
-
-pub fn not_found(path: &str) -> Reply {
-    let paths: Vec<&str> = Route::ALL.iter().map(|r| r.path()).collect();
-    error(
-        404,
-        &format!(
-            "no such path `{path}`; this server serves {}",
-            paths.join(", ")
-        ),
-    )
-}
-
-pub fn method_not_allowed(method: &str, route: Route) -> Reply {
-    let sentence = format!("{} takes {}, not {method}", route.path(), route.method());
-    Reply {
-        allow: Some(route.method()),
-        ..error(405, &sentence)
-    }
 }
 
 pub fn body_too_large(limit: usize) -> Reply {
@@ -195,12 +125,13 @@ pub fn overloaded(waiting: u64) -> Reply {
     error(503, &sentence)
 }
 
-/// `401` for a peer request without the cluster secret. The sentence never echoes the secret.
-pub fn unauthorized() -> Reply {
-    error(
-        401,
-        "peer requests need the header `Authorization: Bearer <cluster secret>`",
-    )
+/// `503` for a request whose body would take the server past its budget of bodies held at once.
+pub fn bodies_over_budget(taken: usize, limit: usize) -> Reply {
+    let sentence = format!(
+        "the server holds {taken} bytes of request bodies already, against a budget of {limit} \
+         bytes; the request was not read, retry later"
+    );
+    error(503, &sentence)
 }
 
 /// `403` for a peer envelope from another cluster: its sender knows the secret (or there is
@@ -238,38 +169,6 @@ pub fn peer_before_discovery() -> Reply {
 /// `204`: peer messages taken.
 pub fn accepted() -> Reply {
     Reply::new(204, String::new())
-}
-
-/// Whether a peer request may pass: always without a secret, and with one only if the
-/// `Authorization` header is exactly `Bearer <secret>`.
-///
-/// The comparison looks at every byte whatever it finds, so the time it takes tells an attacker
-/// nothing about how much of a guess was right.
-pub fn authorized(header: Option<&[u8]>, secret: Option<&str>) -> bool {
-    let Some(secret) = secret else {
-        return true;
-    };
-    let Some(given) = header else {
-        return false;
-    };
-    let expected = format!("Bearer {secret}");
-    let expected = expected.as_bytes();
-    let mut difference = u8::from(given.len() != expected.len());
-    for (i, byte) in expected.iter().enumerate() {
-        difference |= byte ^ given.get(i).copied().unwrap_or(!byte);
-    }
-    std::hint::black_box(difference) == 0
-}
-
-/// The `401` for a request under `/paxos/` without the secret, whatever its path and method,
-/// so that a caller without the secret cannot even learn which peer paths exist.
-pub fn guard_peer_path(
-    path: &str,
-    authorization: Option<&[u8]>,
-    secret: Option<&str>,
-) -> Option<Reply> {
-    let peer_path = path == "/paxos" || path.starts_with("/paxos/");
-    (peer_path && !authorized(authorization, secret)).then(unauthorized)
 }
 
 /// Parses a peer request body, refusing other protocol versions, other clusters (counted and
@@ -347,26 +246,6 @@ mod tests {
     use paxos_core::{Ballot, Status};
 
     #[test]
-    fn routes_answer_404_and_405_with_json() {
-        assert_eq!(Route::find("GET", "/status"), Ok(Route::Status));
-        assert_eq!(Route::find("HEAD", "/metrics"), Ok(Route::Metrics));
-        let missing = Route::find("GET", "/nope").unwrap_err();
-        assert_eq!(missing.status, 404);
-        assert!(
-            missing
-                .body
-                .starts_with(r#"{"error":"no such path `/nope`"#)
-        );
-        let wrong = Route::find("GET", "/client-request").unwrap_err();
-        assert_eq!(wrong.status, 405);
-        assert_eq!(wrong.allow, Some("POST"));
-        assert_eq!(
-            wrong.body,
-            r#"{"error":"/client-request takes POST, not GET"}"#
-        );
-    }
-
-    #[test]
     fn timeout_sentence_matches_the_contract() {
         let reply = timeout(Duration::from_secs(5));
         assert_eq!(reply.status, 503);
@@ -379,40 +258,6 @@ mod tests {
                 .body
                 .contains("within 1.5 s")
         );
-    }
-
-    #[test]
-    fn bearer_check() {
-        assert!(authorized(None, None));
-        assert!(!authorized(None, Some("s3")));
-        assert!(authorized(Some(b"Bearer s3"), Some("s3")));
-        assert!(!authorized(Some(b"Bearer s4"), Some("s3")));
-        assert!(!authorized(Some(b"Bearer s3x"), Some("s3")));
-        assert!(!authorized(Some(b"Bearer s"), Some("s3")));
-        assert!(!authorized(Some(b""), Some("s3")));
-    }
-
-    #[test]
-    fn every_peer_path_needs_the_secret() {
-        let secret = Some("s3");
-        assert_eq!(
-            guard_peer_path("/paxos/other", None, secret)
-                .unwrap()
-                .status,
-            401
-        );
-        assert_eq!(
-            guard_peer_path("/paxos", Some(b"Bearer x"), secret)
-                .unwrap()
-                .status,
-            401
-        );
-        assert_eq!(
-            guard_peer_path("/paxos/messages", Some(b"Bearer s3"), secret),
-            None
-        );
-        assert_eq!(guard_peer_path("/paxosx", None, secret), None);
-        assert_eq!(guard_peer_path("/paxos/x", None, None), None);
     }
 
     #[test]

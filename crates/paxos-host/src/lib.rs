@@ -15,7 +15,10 @@
 //! - [`events`]: what a driver's channel carries, and feeding it to the node.
 //! - [`peer`]: peer URLs, timeouts and the batching of queued messages into envelopes.
 //! - [`probe`]: reading `GET /server_id` answers and describing probe failures for discovery.
-//! - [`http`]: routes, statuses and JSON bodies of the API; the peer secret and cluster checks.
+//! - [`routing`]: the one routing table, the one form of the path, and the peer secret check.
+//! - [`http`]: statuses and JSON bodies of the API; the checks of a peer envelope.
+//! - [`handling`]: the steps of a client or peer request, less the runtime's reading and
+//!   waiting, and the byte budgets of bodies held at once.
 //! - [`status`]: the snapshot of the node the driver publishes for `/status` and `/metrics`.
 //! - [`metrics`]: counters and the Prometheus text rendering, under one set of names.
 //! - [`waiters`]: the driver's table of client requests waiting for their answers.
@@ -33,11 +36,13 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod events;
+pub mod handling;
 pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod peer;
 pub mod probe;
+pub mod routing;
 pub mod status;
 pub mod waiters;
 
@@ -152,6 +157,13 @@ impl RunError {
             _ => error.to_string(),
         };
         RunError(format!("cannot listen on {listen}: {reason}"))
+    }
+}
+
+impl RunError {
+    /// The error for a bound listener whose address cannot be read back.
+    pub fn unreadable_address(error: &std::io::Error) -> RunError {
+        RunError(format!("cannot read the listening address: {error}"))
     }
 }
 

@@ -26,10 +26,16 @@ pub fn server_id_url(server: &str) -> String {
     format!("http://{server}/server_id")
 }
 
-/// Reads a `GET /server_id` answer: `200` with a JSON string.
+/// Reads a `GET /server_id` answer: `200` with a JSON string. Each server reads at most one
+/// byte past [`MAX_ID_BODY`] of the body, so a longer answer is refused here, alike on both.
 pub fn read_server_id(status: u16, body: &[u8]) -> Result<String, String> {
     if status != 200 {
         return Err(format!("answered HTTP {status}"));
+    }
+    if body.len() > MAX_ID_BODY {
+        return Err(format!(
+            "answered more than {MAX_ID_BODY} bytes, which is not a server id"
+        ));
     }
     serde_json::from_slice::<String>(body)
         .map_err(|_| "answered something that is not a server id".to_owned())

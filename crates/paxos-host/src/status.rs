@@ -6,7 +6,9 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use paxos_core::{MemberId, Stats, Status};
+use paxos_core::{MemberId, Node, Stats, Status};
+
+use crate::{Config, log};
 
 /// What the driver last published.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,6 +47,13 @@ impl StatusBoard {
             snapshot.stats.clone_from(stats);
         }
         snapshot.node.replace(status)
+    }
+
+    /// Publishes the node's state after a batch, and logs what changed (a new leader, a role).
+    pub fn update(&self, node: &Node, config: &Config) {
+        let status = node.status();
+        let old = self.publish(status.clone(), node.stats());
+        log::status_changed(old.as_ref(), &status, &config.servers);
     }
 
     fn lock(&self) -> MutexGuard<'_, Snapshot> {

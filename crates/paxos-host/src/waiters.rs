@@ -8,7 +8,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use paxos_core::RequestId;
+use paxos_core::{Answer, RequestId};
+
+use crate::log;
+
+/// What wakes a waiting client with its answer: a promise's resolver on threads, a oneshot
+/// sender on tokio. Dropping one unresolved must wake its client too (with no answer).
+pub trait Resolve<T> {
+    fn resolve(self, value: T);
+}
 
 /// How often [`Waiters::expire`] looks through the table. Each look costs a pass over every
 /// waiting request, and the driver calls it after every batch, which under load is thousands of
@@ -28,6 +36,22 @@ impl<T> Default for Waiters<T> {
         Waiters {
             waiting: HashMap::new(),
             next_sweep: None,
+        }
+    }
+}
+
+impl<T: Resolve<Answer>> Waiters<T> {
+    /// Wakes the clients of `replies` with their answers, and drops (so wakes with no answer)
+    /// those whose deadline passed, logging how many.
+    pub fn answer(&mut self, replies: Vec<(RequestId, Answer)>, now: Instant) {
+        for (id, answer) in replies {
+            if let Some(waiter) = self.take(id) {
+                waiter.resolve(answer);
+            }
+        }
+        let expired = self.expire(now);
+        if expired > 0 {
+            log::requests_expired(expired);
         }
     }
 }

@@ -163,21 +163,8 @@ impl Loop {
             }
         }
         self.peers.send(messages);
-        for (id, answer) in replies {
-            if let Some(reply) = self.waiters.take(id) {
-                reply.resolve(answer);
-            }
-        }
-        let expired = self.waiters.expire(Instant::now());
-        if expired > 0 {
-            log::requests_expired(expired);
-        }
-        let status = self.node.status();
-        let old = self
-            .shared
-            .status
-            .publish(status.clone(), self.node.stats());
-        log::status_changed(old.as_ref(), &status, &self.shared.config.servers);
+        self.waiters.answer(replies, Instant::now());
+        self.shared.status.update(&self.node, &self.shared.config);
         Ok(())
     }
 }

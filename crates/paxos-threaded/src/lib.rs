@@ -39,6 +39,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 
+use paxos_host::handling::Bodies;
 use paxos_host::{
     Config, DataDir, Found, Metrics, RunError, SHUTDOWN_GRACE, ServerId, StatusBoard, log,
 };
@@ -62,6 +63,8 @@ pub struct Shared {
     /// The driver's inbox. Handlers send into it and never wait for the driver to read.
     pub events: mpsc::Sender<Event>,
     pub shutdown: Shutdown,
+    /// The bytes of request bodies held at once, clients' and peers' apart.
+    pub bodies: Bodies,
 }
 
 /// Runs a server listening on `listen` until `shutdown` is cancelled (or a fatal error).
@@ -88,6 +91,7 @@ pub fn run(
         found: Promise::new(),
         events,
         shutdown: shutdown.clone(),
+        bodies: Bodies::default(),
     });
     let http = server::start(listen, Arc::clone(&shared))?;
 

@@ -13,7 +13,7 @@ use std::thread;
 use paxos_core::{MemberId, Message};
 use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
 use paxos_host::probe;
-use paxos_host::{http, log};
+use paxos_host::{SHUTDOWN_GRACE, http, log};
 
 use crate::Shared;
 
@@ -21,7 +21,9 @@ use crate::Shared;
 #[derive(Debug)]
 pub struct Peers {
     queues: Vec<Option<mpsc::Sender<Message>>>,
-    threads: Vec<thread::JoinHandle<()>>,
+    /// Disconnected once every sender thread has ended: each holds a sender it drops on its way
+    /// out.
+    finished: mpsc::Receiver<()>,
 }
 
 impl Peers {
@@ -29,7 +31,7 @@ impl Peers {
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
         let client = peer_client();
         let mut queues = Vec::new();
-        let mut threads = Vec::new();
+        let (finishing, finished) = mpsc::channel();
         for member in 0..shared.config.servers.len() {
             if member == me {
                 queues.push(None);
@@ -43,13 +45,16 @@ impl Peers {
                 me,
                 server: shared.config.peer_address(member).to_owned(),
             };
-            let thread = thread::Builder::new()
+            let finishing = finishing.clone();
+            thread::Builder::new()
                 .name(format!("peer-{member}"))
-                .spawn(move || sender.run(&inbox))
+                .spawn(move || {
+                    sender.run(&inbox);
+                    drop(finishing);
+                })
                 .expect("spawning a peer sender thread");
-            threads.push(thread);
         }
-        Peers { queues, threads }
+        Peers { queues, finished }
     }
 
     /// Queues messages for their peers; never blocks.
@@ -66,9 +71,8 @@ impl Peers {
     /// (bounded by the post timeout) and then sees its queue closed.
     pub fn stop(self) {
         drop(self.queues);
-        for thread in self.threads {
-            let _ = thread.join();
-        }
+        // Bounded anyway, so that a stuck connection cannot hold up the exit.
+        let _ = self.finished.recv_timeout(SHUTDOWN_GRACE);
     }
 }
 

@@ -8,6 +8,8 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use paxos_host::waiters::Resolve;
+
 /// A value set once, waited for by any number of threads.
 #[derive(Debug)]
 pub struct Promise<T> {
@@ -148,8 +150,8 @@ pub fn pending<T>() -> (Resolver<T>, Pending<T>) {
 #[derive(Debug)]
 pub struct Resolver<T>(Promise<T>);
 
-impl<T> Resolver<T> {
-    pub fn resolve(self, value: T) {
+impl<T> Resolve<T> for Resolver<T> {
+    fn resolve(self, value: T) {
         self.0.resolve(value);
     }
 }

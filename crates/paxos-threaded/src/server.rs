@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use paxos_core::Command;
-use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply, Route};
-use paxos_host::metrics::{self, Outcome};
+use paxos_core::Answer;
+use paxos_host::handling::{self, Budget, Refused, Share};
+use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply};
+use paxos_host::metrics;
+use paxos_host::routing::{self, Route};
 use paxos_host::{Config, RunError, log};
 
 use crate::driver::Event;
@@ -115,10 +117,16 @@ impl Http {
 
 /// Routes one request.
 fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
-    if let Some(reply) = guard_peers(shared, request) {
-        return respond(reply);
-    }
-    let reply = match Route::find(request.method(), &request.url()) {
+    let authorization = request.header("Authorization").map(str::as_bytes);
+    let (method, target) = (request.method(), request.raw_url());
+    let route = routing::route(
+        &shared.config,
+        &shared.metrics,
+        method,
+        target,
+        authorization,
+    );
+    let reply = match route {
         Err(reply) => reply,
         Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
         Ok(Route::ClientRequest) => client_request(shared, request),
@@ -129,52 +137,35 @@ fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
     respond(reply)
 }
 
-/// `POST /client-request`: waits for discovery, submits, waits for the answer.
+/// `POST /client-request`: reads the command, waits for discovery, submits, waits for the
+/// answer. The steps are [`handling`]'s.
 fn client_request(shared: &Shared, request: &rouille::Request) -> Reply {
-    let (outcome, reply) = run_command(shared, request);
-    shared.metrics.client_request(outcome);
-    reply
+    let result = run_command(shared, request);
+    handling::finish(&shared.metrics, result)
 }
 
-fn run_command(shared: &Shared, request: &rouille::Request) -> (Outcome, Reply) {
-    if shared.shutdown.is_cancelled() {
-        return (Outcome::Unavailable, http::shutting_down());
-    }
-    let _waiting = shared.metrics.client_waiting();
-    let waiting = shared.metrics.client_waiting_now();
-    if waiting > MAX_WAITING_CLIENTS {
-        return (Outcome::Unavailable, http::overloaded(waiting));
-    }
-    let body = match read_body(shared, request, MAX_BODY) {
-        Ok(body) => body,
-        Err(reply) => return (Outcome::TooLarge, reply),
-    };
-    let command = match Command::from_json(&body) {
-        Ok(command) => command,
-        Err(sentence) => return (Outcome::BadRequest, http::bad_request(&sentence)),
-    };
+fn run_command(shared: &Shared, request: &rouille::Request) -> Result<Answer, Refused> {
+    handling::open(shared.shutdown.is_cancelled())?;
+    let budget = &shared.bodies.clients;
+    let (body, _share) = read_body(shared, request, budget, MAX_BODY).map_err(handling::unread)?;
+    let command = handling::command(&body)?;
+    let _waiting = handling::queue(&shared.metrics)?;
     let timeout = shared.config.request_timeout();
     let deadline = Instant::now() + timeout;
     // Requests that arrive before the server has found itself wait here, as in the seed talk.
-    match shared.found.wait_deadline(deadline) {
-        Some(Some(_)) => {}
-        Some(None) => return (Outcome::Unavailable, http::shutting_down()),
-        None => return (Outcome::Unavailable, http::still_discovering(timeout)),
-    }
+    handling::discovered(shared.found.wait_deadline(deadline), timeout)?;
     let (reply, pending) = promise::pending();
     let submit = Event::Submit {
         command,
         reply,
         deadline,
     };
-    if shared.events.send(submit).is_err() {
-        return (Outcome::Unavailable, http::shutting_down());
-    }
-    match pending.wait_deadline(deadline) {
-        Some(answer) => (Outcome::of(&answer), http::answer(&answer)),
-        None if shared.shutdown.is_cancelled() => (Outcome::Unavailable, http::shutting_down()),
-        None => (Outcome::Timeout, http::timeout(timeout)),
-    }
+    shared
+        .events
+        .send(submit)
+        .map_err(|_| handling::not_submitted())?;
+    let answer = pending.wait_deadline(deadline);
+    handling::answered(answer, shared.shutdown.is_cancelled(), timeout)
 }
 
 /// `GET /status`.
@@ -192,48 +183,36 @@ fn metrics(shared: &Shared) -> rouille::Response {
 /// `POST /paxos/messages`, authenticated already: checks the envelope, hands the messages to
 /// the driver, and answers `204` at once.
 fn paxos_messages(shared: &Shared, request: &rouille::Request) -> Reply {
-    let body = match read_body(shared, request, MAX_PEER_BODY) {
-        Ok(body) => body,
-        Err(reply) => return refuse_peer(shared, reply),
+    let budget = &shared.bodies.peers;
+    let (body, _share) = match read_body(shared, request, budget, MAX_PEER_BODY) {
+        Ok(read) => read,
+        Err(reply) => return routing::refuse_peer(&shared.metrics, reply),
     };
-    let envelope = match http::parse_envelope(&body, &shared.config, &shared.metrics) {
+    let (found, stopping) = (shared.found.get(), shared.shutdown.is_cancelled());
+    let envelope = match handling::envelope(&body, &shared.config, &shared.metrics, found, stopping)
+    {
         Ok(envelope) => envelope,
-        Err(reply) => return refuse_peer(shared, reply),
+        Err(reply) => return reply,
     };
-    if !matches!(shared.found.get(), Some(Some(_))) || shared.shutdown.is_cancelled() {
-        return refuse_peer(shared, http::peer_before_discovery());
-    }
-    shared.metrics.peer_received(envelope.messages.len());
     if shared.events.send(Event::Peer(envelope)).is_err() {
         return http::shutting_down();
     }
     http::accepted()
 }
 
-/// Refuses any request under `/paxos/` that lacks the cluster secret, before routing, so that
-/// nothing about the peer paths shows without it.
-fn guard_peers(shared: &Shared, request: &rouille::Request) -> Option<Reply> {
-    let authorization = request.header("Authorization").map(str::as_bytes);
-    let secret = shared.config.secret.as_deref();
-    let reply = http::guard_peer_path(&request.url(), authorization, secret)?;
-    Some(refuse_peer(shared, reply))
-}
-
-fn refuse_peer(shared: &Shared, reply: Reply) -> Reply {
-    shared.metrics.peer_rejected();
-    log::peer_refused(&reply.body);
-    reply
-}
-
-/// Reads a body of at most `limit` bytes; `413` if it is longer, `408` if it does not arrive
-/// within the client timeout (tiny_http enforces the deadline).
-fn read_body(shared: &Shared, request: &rouille::Request, limit: usize) -> Result<Vec<u8>, Reply> {
+/// Reads a body of at most `limit` bytes, holding its share of `budget`; `413` if it is longer,
+/// `408` if it does not arrive within the client timeout (tiny_http enforces the deadline),
+/// `503` if the budget is spent.
+fn read_body<'a>(
+    shared: &Shared,
+    request: &rouille::Request,
+    budget: &'a Budget,
+    limit: usize,
+) -> Result<(Vec<u8>, Share<'a>), Reply> {
     let declared = request
         .header("Content-Length")
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(http::body_too_large(limit));
-    }
+        .and_then(|v| v.parse().ok());
+    let share = budget.take(handling::declared(declared, limit)?)?;
     let mut body = Vec::new();
     if let Some(data) = request.data() {
         // One byte past the limit tells an over-long body without reading all of it.
@@ -247,7 +226,7 @@ fn read_body(shared: &Shared, request: &rouille::Request, limit: usize) -> Resul
     if body.len() > limit {
         return Err(http::body_too_large(limit));
     }
-    Ok(body)
+    Ok((body, share))
 }
 
 /// Turns a [`Reply`] into a rouille response.

@@ -1,0 +1,279 @@
+//! The steps a request goes through, less the waiting: both servers' handlers are these steps
+//! joined by the runtime's own way of reading a body and of waiting (blocking or `.await`).
+//!
+//! A client request, in order:
+//!
+//! 1. [`open`]: refused at once while the server is stopping.
+//! 2. [`Budget::take`] for its declared body length, then the runtime reads the body (`413`
+//!    past [`MAX_BODY`](crate::http::MAX_BODY), `408` past the client timeout).
+//! 3. [`command`]: the body parsed (`400` if it is not a command).
+//! 4. [`queue`]: a place among the requests waiting for their commands (`503` past
+//!    [`MAX_WAITING_CLIENTS`](crate::http::MAX_WAITING_CLIENTS)). Only now, with a whole
+//!    command in hand, does a request count as waiting, so clients that stall in their bodies
+//!    cannot take the places of those that sent theirs.
+//! 5. The runtime waits for discovery, [`discovered`] judges it, the runtime submits the
+//!    command to the driver and waits for the answer, and [`answered`] judges that.
+//! 6. [`finish`]: the reply, with the outcome counted.
+//!
+//! Every refusal is a [`Refused`], so a handler is a chain of `?`s.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use paxos_core::{Answer, Command, Envelope};
+
+use crate::http::{self, MAX_WAITING_CLIENTS, Reply};
+use crate::metrics::{Metrics, Outcome, WaitingGuard};
+use crate::{Config, Found, routing};
+
+/// A client request that ends without an answer from the log: the reply, and the outcome the
+/// metrics count it under.
+#[derive(Debug)]
+pub struct Refused {
+    pub outcome: Outcome,
+    pub reply: Reply,
+}
+
+impl Refused {
+    pub fn new(outcome: Outcome, reply: Reply) -> Refused {
+        Refused { outcome, reply }
+    }
+}
+
+/// Step 1: refuses a request that arrives while the server stops.
+pub fn open(stopping: bool) -> Result<(), Refused> {
+    match stopping {
+        true => Err(Refused::new(Outcome::Unavailable, http::shutting_down())),
+        false => Ok(()),
+    }
+}
+
+/// Step 2: the refusal for a client body that could not be read, counted by why: too large
+/// (`413`, and `408` for one too slow), unreadable (`400`), or over the budget (`503`).
+pub fn unread(reply: Reply) -> Refused {
+    let outcome = match reply.status {
+        400 => Outcome::BadRequest,
+        503 => Outcome::Unavailable,
+        _ => Outcome::TooLarge,
+    };
+    Refused::new(outcome, reply)
+}
+
+/// Step 3: the command in a client request's body.
+pub fn command(body: &[u8]) -> Result<Command, Refused> {
+    Command::from_json(body)
+        .map_err(|sentence| Refused::new(Outcome::BadRequest, http::bad_request(&sentence)))
+}
+
+/// Step 4: counts the request as waiting until the guard drops; `503` if too many wait.
+pub fn queue(metrics: &Metrics) -> Result<WaitingGuard<'_>, Refused> {
+    let waiting = metrics.client_waiting();
+    let now = metrics.client_waiting_now();
+    if now > MAX_WAITING_CLIENTS {
+        return Err(Refused::new(Outcome::Unavailable, http::overloaded(now)));
+    }
+    Ok(waiting)
+}
+
+/// Step 5a: whether the wait for discovery (`None`: the deadline passed) lets the command go.
+pub fn discovered(found: Option<Found>, timeout: Duration) -> Result<(), Refused> {
+    match found {
+        Some(Some(_)) => Ok(()),
+        Some(None) => Err(Refused::new(Outcome::Unavailable, http::shutting_down())),
+        None => Err(Refused::new(
+            Outcome::Unavailable,
+            http::still_discovering(timeout),
+        )),
+    }
+}
+
+/// Step 5b: the refusal for a command the driver could not take (it is stopping).
+pub fn not_submitted() -> Refused {
+    Refused::new(Outcome::Unavailable, http::shutting_down())
+}
+
+/// Step 5c: the answer, or why there is none: the deadline passed (`None`, outcome unknown) or
+/// the server stopped.
+pub fn answered(
+    answer: Option<Answer>,
+    stopping: bool,
+    timeout: Duration,
+) -> Result<Answer, Refused> {
+    match answer {
+        Some(answer) => Ok(answer),
+        None if stopping => Err(Refused::new(Outcome::Unavailable, http::shutting_down())),
+        None => Err(Refused::new(Outcome::Timeout, http::timeout(timeout))),
+    }
+}
+
+/// Step 6: the reply to a client request, its outcome counted.
+pub fn finish(metrics: &Metrics, result: Result<Answer, Refused>) -> Reply {
+    let (outcome, reply) = match result {
+        Ok(answer) => (Outcome::of(&answer), http::answer(&answer)),
+        Err(refused) => (refused.outcome, refused.reply),
+    };
+    metrics.client_request(outcome);
+    reply
+}
+
+/// A peer request's body, checked: the envelope, if this server can take it now. Refusals are
+/// counted and logged; the caller hands the envelope to its driver and answers `204`.
+pub fn envelope(
+    body: &[u8],
+    config: &Config,
+    metrics: &Metrics,
+    found: Option<Found>,
+    stopping: bool,
+) -> Result<Envelope, Reply> {
+    let refuse = |reply| routing::refuse_peer(metrics, reply);
+    let envelope = http::parse_envelope(body, config, metrics).map_err(refuse)?;
+    if !matches!(found, Some(Some(_))) || stopping {
+        return Err(refuse(http::peer_before_discovery()));
+    }
+    metrics.peer_received(envelope.messages.len());
+    Ok(envelope)
+}
+
+/// Bytes of request bodies being read or held at once, shared by every connection of one kind
+/// (clients, or peers), so that many large bodies at once cannot exhaust memory: past the budget
+/// a request is refused with `503` before its body is read. A request holds its share until its
+/// handler returns.
+#[derive(Debug)]
+pub struct Budget {
+    limit: usize,
+    taken: AtomicUsize,
+}
+
+/// The budgets of request bodies held at once: clients' and peers' apart, so that neither kind
+/// can crowd out the other.
+#[derive(Debug)]
+pub struct Bodies {
+    pub clients: Budget,
+    pub peers: Budget,
+}
+
+impl Default for Bodies {
+    fn default() -> Self {
+        Bodies {
+            clients: Budget::new(CLIENT_BODY_BUDGET),
+            peers: Budget::new(PEER_BODY_BUDGET),
+        }
+    }
+}
+
+/// The budget of client request bodies: 64 one-mebibyte commands at once, or thousands of
+/// ordinary ones.
+pub const CLIENT_BODY_BUDGET: usize = 64 << 20;
+/// The budget of peer request bodies: room for two peers' largest envelopes
+/// ([`MAX_ENVELOPE_BYTES`](crate::peer::MAX_ENVELOPE_BYTES)) many times over, while twenty
+/// forged 60 MB bodies at once are refused.
+pub const PEER_BODY_BUDGET: usize = 128 << 20;
+
+impl Budget {
+    pub const fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            taken: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `bytes` (the body's declared length, or the most it may be) until the returned
+    /// share drops; `Err` with the `503` to answer if that would overrun the budget. One body
+    /// larger than the whole budget still goes when nothing else is held, so the budget never
+    /// refuses what the size limit allows.
+    pub fn take(&self, bytes: usize) -> Result<Share<'_>, Reply> {
+        let mut taken = self.taken.load(Ordering::Relaxed);
+        loop {
+            if taken > 0 && taken.saturating_add(bytes) > self.limit {
+                return Err(http::bodies_over_budget(taken, self.limit));
+            }
+            match self.taken.compare_exchange_weak(
+                taken,
+                taken.saturating_add(bytes),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Ok(Share {
+                        budget: self,
+                        bytes,
+                    });
+                }
+                Err(now) => taken = now,
+            }
+        }
+    }
+
+    /// The bytes held right now.
+    pub fn taken(&self) -> usize {
+        self.taken.load(Ordering::Relaxed)
+    }
+}
+
+/// A request's share of a [`Budget`], given back on drop.
+#[derive(Debug)]
+pub struct Share<'a> {
+    budget: &'a Budget,
+    bytes: usize,
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        self.budget.taken.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// What a body will take of its budget: its declared length, or `limit` when it declares none
+/// (chunked). `Err` is the `413` for a declared length over the limit, answered without reading.
+pub fn declared(content_length: Option<u64>, limit: usize) -> Result<usize, Reply> {
+    match content_length {
+        Some(length) if length > limit as u64 => Err(http::body_too_large(limit)),
+        Some(length) => Ok(length as usize),
+        None => Ok(limit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_refuses_past_its_limit_and_gives_back_on_drop() {
+        let budget = Budget::new(100);
+        let a = budget.take(60).unwrap();
+        let b = budget.take(40).unwrap();
+        let refused = budget.take(1).unwrap_err();
+        assert_eq!(refused.status, 503);
+        assert!(refused.body.contains("100 bytes"), "{}", refused.body);
+        drop(a);
+        assert_eq!(budget.taken(), 40);
+        let c = budget.take(60).unwrap();
+        drop((b, c));
+        assert_eq!(budget.taken(), 0);
+        // Alone, a body over the whole budget still goes.
+        let big = budget.take(1000).unwrap();
+        assert!(budget.take(1).is_err());
+        drop(big);
+    }
+
+    #[test]
+    fn declared_lengths() {
+        assert_eq!(declared(Some(10), 100), Ok(10));
+        assert_eq!(declared(None, 100), Ok(100));
+        assert_eq!(declared(Some(101), 100).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn a_request_counts_as_waiting_only_from_its_queue_step() {
+        let metrics = Metrics::new();
+        let held: Vec<_> = (0..MAX_WAITING_CLIENTS)
+            .map(|_| queue(&metrics).unwrap())
+            .collect();
+        let refused = queue(&metrics).unwrap_err();
+        assert_eq!(refused.reply.status, 503);
+        assert_eq!(refused.outcome, Outcome::Unavailable);
+        assert_eq!(metrics.client_waiting_now(), MAX_WAITING_CLIENTS);
+        drop(held);
+        assert_eq!(metrics.client_waiting_now(), 0);
+    }
+}
