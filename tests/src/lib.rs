@@ -62,14 +62,21 @@ macro_rules! scenarios {
 
 /// Polls `check` every 20 ms until it returns `Some`, and returns that; panics after `timeout`
 /// naming `what`. The timeout is a generous upper bound, never a way to synchronise.
-pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_until<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    wait_until_or(timeout, check)
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting until {what}"))
+}
+
+/// Like [`wait_until`], but `None` after `timeout` instead of a panic, for a caller that must
+/// clean up before it fails.
+pub fn wait_until_or<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = check() {
-            return value;
+            return Some(value);
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting until {what}");
+            return None;
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -16,6 +16,7 @@ scenarios! {
     bad_requests,
     size_limits,
     bad_config_files,
+    no_secret_where_others_reach,
     usage_errors,
     busy_listen_port,
 }
@@ -270,20 +271,87 @@ fn bad_config_files(runtime: Runtime) {
         data_dir.to_str().unwrap(),
     ];
     assert_usage_error(runtime, dir.path(), &args, &[missing]);
-    // The control: a good config file gets further (the server runs until it is stopped).
+    // The control: a good config file gets further: the server finds itself and leads.
     let good = dir.path().join("good.json");
     Config::fast(vec![listen.clone()]).write(&good);
+    let good = good.to_str().unwrap();
+    serves(
+        runtime,
+        &["--config", good, "--listen", &listen],
+        &listen,
+        &data_dir,
+    );
+}
+
+/// Without a `secret`, a server starts only where nobody else can reach it, unless its config
+/// says `insecure`: an open port without the secret lets anyone pose as a member.
+fn no_secret_where_others_reach(runtime: Runtime) {
+    let dir = TempDir::new("exposure");
+    let port = free_port();
+    let me = format!("127.0.0.1:{port}");
+    let data_dir = dir.path().join("data");
+    let write = |name: &str, config: Json| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, config.to_string()).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let open = format!("0.0.0.0:{port}");
+    let local = write("local.json", json!({"servers": [me]}));
+    let exposed = [
+        (local.as_str(), open.as_str(), open.as_str()),
+        (
+            &write("remote.json", json!({"servers": [me, "db-2.example:7001"]})),
+            me.as_str(),
+            "db-2.example:7001",
+        ),
+    ];
+    for (config, listen, named) in exposed {
+        let args = ["--config", config, "--listen", listen];
+        let data = ["--data-dir", data_dir.to_str().unwrap()];
+        let args: Vec<&str> = args.iter().chain(&data).copied().collect();
+        assert_usage_error(
+            runtime,
+            dir.path(),
+            &args,
+            &[config, named, "`secret`", "insecure"],
+        );
+    }
+    // The controls: on loopback alone it runs, and so it does exposed when the config says so.
+    serves(
+        runtime,
+        &["--config", &local, "--listen", &me],
+        &me,
+        &data_dir,
+    );
+    let insecure = write("insecure.json", json!({"servers": [me], "insecure": true}));
+    serves(
+        runtime,
+        &["--config", &insecure, "--listen", &open],
+        &me,
+        &data_dir,
+    );
+}
+
+/// Starts a one-member server with `args` and waits until it leads (answering `/status` at
+/// `address`), then stops it: proof that it got past every start-up check.
+fn serves(runtime: Runtime, args: &[&str], address: &str, data_dir: &Path) {
     let mut child = std::process::Command::new(runtime.binary())
-        .args(["--config", good.to_str().unwrap(), "--listen", &listen])
+        .args(args)
         .args(["--data-dir", data_dir.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let exited = paxos_tests::cluster::wait_child(&mut child, Duration::from_secs(1));
+    let client = paxos_tests::Client::default();
+    let url = format!("http://{address}/status");
+    let led = paxos_tests::wait_until_or(Duration::from_secs(20), || {
+        let status = client.get(&url).ok()?;
+        (status.status == 200 && status.json()["role"] == json!("leader")).then_some(())
+    });
+    let exited = child.try_wait().ok().flatten();
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(exited, None, "the server exited with a good config");
+    assert!(led.is_some(), "{args:?}: never led (exited: {exited:?})");
 }
 
 fn usage_errors(runtime: Runtime) {

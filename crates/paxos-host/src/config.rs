@@ -49,9 +49,16 @@ pub struct Config {
     /// `{"<servers entry>": "host:port"}`. Each member may have its own routes.
     #[serde(default)]
     pub routes: BTreeMap<String, String>,
-    /// When set, every `/paxos/*` request must carry `Authorization: Bearer <secret>`.
+    /// When set, every `/paxos/*` request must carry `Authorization: Bearer <secret>`. Without
+    /// it anyone who reaches a member can speak as a peer, so a server without one starts only
+    /// where nobody else can reach it (see [`Config::check_exposure`]) or when `insecure` says
+    /// so.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Runs without a `secret` even where others can reach the members: for a network where
+    /// every host is trusted. Off by default.
+    #[serde(default)]
+    pub insecure: bool,
     /// The cluster's name, carried in every peer envelope; a member refuses envelopes from
     /// another cluster. Clusters that share a secret must have distinct names, or a message
     /// recorded in one could be replayed into the other.
@@ -94,6 +101,17 @@ pub struct Config {
     /// under half the process's open-files limit.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+}
+
+/// Whether `address` (`host:port`) names this host's loopback interface. Names other than
+/// `localhost` could resolve anywhere, so they do not count.
+fn on_loopback(address: &str) -> bool {
+    let host = split_host_port(address).map_or(address, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 mod defaults {
@@ -174,6 +192,7 @@ impl Config {
             servers,
             routes: BTreeMap::new(),
             secret: None,
+            insecure: false,
             cluster: defaults::cluster(),
             heartbeat_ms: defaults::heartbeat_ms(),
             election_timeout_ms: defaults::election_timeout_ms(),
@@ -243,6 +262,29 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses to run without a `secret` where strangers could reach a member: unless `insecure`
+    /// is set, every `servers` entry, every route and `listen` (this server's address) must be
+    /// on loopback (`localhost`, `127.0.0.0/8` or `[::1]`). One forged peer message can take a
+    /// cluster's service away, so an open port without the secret is a footgun, not a default.
+    pub fn check_exposure(&self, listen: &str) -> Result<(), String> {
+        if self.secret.is_some() || self.insecure {
+            return Ok(());
+        }
+        let addresses = self.servers.iter().chain(self.routes.values());
+        let exposed = std::iter::once(listen)
+            .chain(addresses.map(String::as_str))
+            .find(|address| !on_loopback(address));
+        match exposed {
+            None => Ok(()),
+            Some(address) => Err(format!(
+                "there is no `secret`, but `{address}` is not a loopback address, so anyone who \
+                 reaches it could pose as a member and stop the cluster; set `secret` (the same \
+                 long random string on every member), or `\"insecure\": true` on a network whose \
+                 every host you trust"
+            )),
+        }
     }
 
     /// Where to send peer messages for `member`: its route, or else its `servers` entry.
@@ -340,6 +382,38 @@ mod tests {
         assert!(err(&format!(r#"{{"servers": [{}]}}"#, ten.join(","))).contains("at most 9"));
         let slow = r#"{"servers": ["h:1"], "heartbeat_ms": 500, "election_timeout_ms": 500}"#;
         assert!(err(slow).contains("greater than `heartbeat_ms`"));
+    }
+
+    #[test]
+    fn no_secret_only_on_loopback_or_when_insecure() {
+        let config = |text: &str| Config::parse(text).unwrap();
+        let local =
+            config(r#"{"servers": ["127.0.0.1:1", "localhost:2", "[::1]:3", "127.9.9.9:4"]}"#);
+        assert_eq!(local.check_exposure("127.0.0.1:1"), Ok(()));
+        let open = local.check_exposure("0.0.0.0:1").unwrap_err();
+        assert!(
+            open.contains("`0.0.0.0:1`") && open.contains("`secret`"),
+            "{open}"
+        );
+        let remote = config(r#"{"servers": ["127.0.0.1:1", "db-2.internal:2"]}"#);
+        assert!(
+            remote
+                .check_exposure("127.0.0.1:1")
+                .unwrap_err()
+                .contains("db-2.internal:2")
+        );
+        let routed =
+            config(r#"{"servers": ["127.0.0.1:1"], "routes": {"127.0.0.1:1": "10.0.0.9:1"}}"#);
+        assert!(
+            routed
+                .check_exposure("127.0.0.1:1")
+                .unwrap_err()
+                .contains("10.0.0.9:1")
+        );
+        let secret = config(r#"{"servers": ["db-1.internal:1"], "secret": "s"}"#);
+        assert_eq!(secret.check_exposure("0.0.0.0:1"), Ok(()));
+        let insecure = config(r#"{"servers": ["db-1.internal:1"], "insecure": true}"#);
+        assert_eq!(insecure.check_exposure("0.0.0.0:1"), Ok(()));
     }
 
     #[test]

@@ -215,6 +215,10 @@ pub fn startup(program: &str, variants: &[&str]) -> Result<Startup, ExitCode> {
         Err(error) => return Err(usage_error(error.to_string())),
     };
     let config = Config::load(&args.config).map_err(|e| usage_error(e.to_string()))?;
+    config.check_exposure(&args.listen).map_err(|reason| {
+        let path = args.config.display();
+        usage_error(format!("config file {path}: {reason}"))
+    })?;
     log::init().map_err(usage_error)?;
     Ok(Startup { args, config })
 }
