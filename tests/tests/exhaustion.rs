@@ -18,6 +18,7 @@ scenarios! {
     idle_and_slow_connections,
     slow_body,
     stalled_bodies_take_no_waiting_places,
+    unread_answers_time_out,
     waiting_requests_are_capped,
 }
 
@@ -225,6 +226,68 @@ fn stalled_bodies_take_no_waiting_places(runtime: Runtime) {
         let (status, json) = parse_answer(answer).expect("a whole answer");
         assert_eq!(status, 408, "{json}");
     }
+}
+
+/// A client pipelines requests for a large value and never reads the answers. Once the socket's
+/// buffers are full the server's write cannot go on; it gives up after the client timeout and
+/// closes the connection, freeing its socket (and, on threads, its thread), and serves others
+/// meanwhile.
+fn unread_answers_time_out(runtime: Runtime) {
+    let timeout = Duration::from_secs(3);
+    let cluster = Cluster::builder(runtime)
+        .tuning("client_timeout_ms", timeout.as_millis() as u64)
+        .start();
+    let leader = cluster.wait_for_leader();
+    let big = "x".repeat(500 * 1024);
+    cluster.ok(leader, &json!({"op": "put", "key": "big", "value": big}));
+    let address = cluster.members[leader].listen;
+    let mut stream = TcpStream::connect(address).unwrap();
+    let get = br#"{"op": "get", "key": "big"}"#;
+    let request = format!(
+        "POST /client-request HTTP/1.1\r\nHost: unread\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{}",
+        get.len(),
+        std::str::from_utf8(get).unwrap()
+    );
+    // 80 answers of 500 KiB: far more than loopback's socket buffers hold.
+    stream.write_all(request.repeat(80).as_bytes()).unwrap();
+    let started = Instant::now();
+    let client_port = stream.local_addr().unwrap().port();
+    let held = || server_side_state(address.port(), client_port) == Some(ESTABLISHED);
+    assert!(held(), "the member does not hold the connection");
+    cluster.ok(
+        leader,
+        &json!({"op": "put", "key": "meanwhile", "value": "v"}),
+    );
+    wait_for(
+        "the member closed the connection whose answers nobody read",
+        timeout + Duration::from_secs(30),
+        || !held(),
+    );
+    assert!(
+        started.elapsed() >= timeout,
+        "the connection closed after {:?}, before the {timeout:?} client timeout",
+        started.elapsed()
+    );
+    drop(stream);
+    cluster.ok(leader, &json!({"op": "put", "key": "after", "value": "v"}));
+}
+
+/// The TCP state `/proc/net/tcp` gives an established connection.
+const ESTABLISHED: u8 = 1;
+
+/// The state of the server's end of the loopback connection between `server_port` and
+/// `client_port`, if it still exists: a server that closed its end shows another state (say,
+/// FIN-WAIT with unsent data) or none, whatever the client has yet to read.
+fn server_side_state(server_port: u16, client_port: u16) -> Option<u8> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, state) = (fields.get(1)?, fields.get(2)?, fields.get(3)?);
+        let ours = port(local) == Some(server_port) && port(remote) == Some(client_port);
+        ours.then(|| u8::from_str_radix(state, 16).ok()).flatten()
+    })
 }
 
 /// The value of an unlabelled sample in member `i`'s `/metrics`.

@@ -36,6 +36,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
+use crate::deadline::WriteDeadline;
 use crate::driver::Event;
 use crate::promise;
 use crate::{RUNTIME, Shared};
@@ -67,7 +68,8 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
 /// What hyper allows each connection. A client gets `client_timeout` for a request head, counted
 /// from when hyper starts waiting for it (the accept, or the end of the previous exchange), so it
 /// is also the idle keep-alive timeout: hyper has one clock for both. The body's deadline is
-/// [`read_body`]'s.
+/// [`read_body`]'s, and the same again for each write of an answer it does not read is
+/// [`WriteDeadline`]'s.
 pub fn connection_limits(config: &Config) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
@@ -106,6 +108,7 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
         // delayed ACK (the threaded twin's patched tiny_http does the same).
         let _ = tcp.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
+        let tcp = WriteDeadline::new(tcp, shared.config.client_timeout());
         let connection = builder.serve_connection(TokioIo::new(tcp), service);
         let shutdown = shutdown.clone();
         connections.spawn(async move {

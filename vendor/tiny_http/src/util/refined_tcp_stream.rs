@@ -182,10 +182,28 @@ impl Read for RefinedTcpStream {
 
 impl Write for RefinedTcpStream {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        self.stream.write(buf)
+        let written = self.stream.write(buf);
+        self.end_on_timeout(written)
     }
 
     fn flush(&mut self) -> IoResult<()> {
-        self.stream.flush()
+        let flushed = self.stream.flush();
+        self.end_on_timeout(flushed)
+    }
+}
+
+impl RefinedTcpStream {
+    /// Twin Paxos patch: a write that timed out (the client read nothing for the write timeout)
+    /// ends the connection. Upstream ignored the error and went on to the next pipelined request,
+    /// whose answer timed out again, and so on: a client that never read held its connection and
+    /// thread for the write timeout times the requests it had sent. Shutting the socket down makes
+    /// the connection's reads fail too, so its thread ends it.
+    fn end_on_timeout<T>(&mut self, result: IoResult<T>) -> IoResult<T> {
+        if let Err(error) = &result {
+            if let std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock = error.kind() {
+                self.stream.shutdown(Shutdown::Both).ok();
+            }
+        }
+        result
     }
 }
