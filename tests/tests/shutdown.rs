@@ -1,7 +1,7 @@
 //! Graceful shutdown: SIGTERM or SIGINT ends a member promptly with status 0, even with idle
 //! keep-alive connections open.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -11,8 +11,11 @@ scenarios! {
     graceful_shutdown_with_idle_connections,
 }
 
-/// How long a member may take to exit after the signal.
+/// How long the harness waits for a member to exit after the signal before it fails the test.
 const GRACE: Duration = Duration::from_secs(5);
+/// How long a member may take to exit with idle connections open: less than the grace it gives
+/// connections in the middle of a request, since idle ones must not be waited for.
+const PROMPT: Duration = paxos_host::SHUTDOWN_GRACE;
 
 /// Sends one complete keep-alive `GET` and reads its whole answer, leaving the connection open.
 fn keep_alive_get(stream: &mut TcpStream, host: &str, path: &str) -> String {
@@ -81,37 +84,31 @@ fn graceful_shutdown_with_idle_connections(runtime: Runtime) {
     // A follower, with SIGTERM.
     let addr = cluster.members[follower].listen.to_string();
     let connections = open_connections(&addr, 6);
-    let status = cluster.terminate(follower, GRACE);
+    let (status, took) = timed(|| cluster.terminate(follower, GRACE));
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
-    assert_closed(connections);
+    assert!(
+        took < PROMPT,
+        "idle connections held up the exit for {took:?}"
+    );
+    drop(connections);
     // The other two still serve.
     cluster.ok(third, &json!({"op": "put", "key": "k", "value": "w"}));
 
     // The leader, with SIGINT, holding connections too.
     let addr = cluster.members[leader].listen.to_string();
     let connections = open_connections(&addr, 6);
-    let status = cluster.interrupt(leader, GRACE);
+    let (status, took) = timed(|| cluster.interrupt(leader, GRACE));
     assert_eq!(status.code(), Some(0), "exit status after SIGINT");
-    assert_closed(connections);
+    assert!(
+        took < PROMPT,
+        "idle connections held up the exit for {took:?}"
+    );
+    drop(connections);
 }
 
-/// After the member exited, its connections are closed: reads see the end or a reset.
-fn assert_closed(connections: Vec<TcpStream>) {
-    for mut stream in connections {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        let mut buffer = [0; 64];
-        match stream.read(&mut buffer) {
-            Ok(0) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                panic!("a connection is still open after the member exited")
-            }
-            Err(_) => {}
-            Ok(n) => panic!(
-                "an idle connection got {:?} after the member exited",
-                String::from_utf8_lossy(&buffer[..n])
-            ),
-        }
-    }
+/// Runs `f` and returns what it returned and how long it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = std::time::Instant::now();
+    let value = f();
+    (value, started.elapsed())
 }

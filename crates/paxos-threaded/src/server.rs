@@ -75,12 +75,7 @@ pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
     thread::Builder::new()
         .name("http".into())
         .spawn(move || {
-            // `poll_timeout` returns once no request came for the interval; under a steady
-            // stream of requests it may not return at all, which is why `stop` waits only for
-            // a grace period.
-            while !shutdown.is_cancelled() {
-                server.poll_timeout(POLL_INTERVAL);
-            }
+            server.poll_until(POLL_INTERVAL, || shutdown.is_cancelled());
             server.join();
             // Dropping the server closes the listening socket.
             drop(server);
