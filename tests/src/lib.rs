@@ -14,6 +14,7 @@
 //! - [`cluster`]: a cluster of member processes, killed on drop.
 //! - [`http`]: a small blocking HTTP client and the shapes of the API's answers.
 //! - [`fixtures`]: the wire samples of `shared/fixtures/`.
+//! - [`gate`]: a port that refuses connections until opened, to hold a member in discovery.
 //! - [`appends`]: a list-append workload and the checks its answers imply.
 //! - [`nemesis`]: the nemesis runner behind `just nemesis` (binary `src/bin/nemesis.rs`): faults
 //!   injected into a cluster under load, and a check of the whole history.
@@ -22,6 +23,7 @@ pub mod appends;
 pub mod cluster;
 pub mod config;
 pub mod fixtures;
+pub mod gate;
 pub mod http;
 pub mod nemesis;
 pub mod ports;

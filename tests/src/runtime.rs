@@ -1,6 +1,6 @@
 //! The two servers under test and where their binaries are.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One of the two implementations of the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,9 @@ impl Runtime {
     /// The server binary of the same build profile as the running executable. A test
     /// executable lives in `target/<profile>/deps/`, next to which the servers are
     /// (`target/<profile>/<bin>`); a binary such as the benchmark lives beside them.
-    /// `PAXOS_TESTS_BIN_DIR` overrides the directory. The suite never builds the servers itself.
+    /// `PAXOS_TESTS_BIN_DIR` overrides the directory. The suite never builds the servers itself,
+    /// and refuses a binary older than the sources it is built from: a bare `cargo test` after
+    /// an edit would otherwise test yesterday's server.
     pub fn binary(self) -> PathBuf {
         let dir = match std::env::var_os("PAXOS_TESTS_BIN_DIR") {
             Some(dir) => PathBuf::from(dir),
@@ -52,6 +54,62 @@ impl Runtime {
             "the server binary {} is missing: build them first: cargo build --bins; `just test` does",
             path.display()
         );
+        if let Some(source) = newer_source(&path, self.sources()) {
+            panic!(
+                "the server binary {} is older than {}: build it again first: cargo build --bins; \
+                 `just test` does",
+                path.display(),
+                source.display()
+            );
+        }
         path
     }
+}
+
+impl Runtime {
+    /// The directories, from the workspace root, of the crates the server is built from.
+    fn sources(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Threaded => &[
+                "crates/paxos-core",
+                "crates/paxos-host",
+                "crates/paxos-threaded",
+                "vendor/rouille",
+                "vendor/tiny_http",
+            ],
+            Runtime::Async => &[
+                "crates/paxos-core",
+                "crates/paxos-host",
+                "crates/paxos-async",
+            ],
+        }
+    }
+}
+
+/// A source file of `crates` (directories from the workspace root) that changed after `binary`
+/// was built, if any: their Rust sources and manifests, less their own tests.
+fn newer_source(binary: &Path, crates: &[&str]) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let mut dirs: Vec<PathBuf> = crates.iter().map(|dir| root.join(dir)).collect();
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() {
+                if name != "tests" && name != "target" {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") || name == "Cargo.toml" {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
+                if modified > built {
+                    return Some(path);
+                }
+            }
+        }
+    }
+    None
 }

@@ -356,6 +356,27 @@ fn status_and_metrics(runtime: Runtime) {
             metrics.content_type
         );
         check_prometheus_text(&metrics.body);
+        // The counters count what happened: one put, taken by the leader; the leader's log
+        // made durable; the followers heard from the leader.
+        let sample = |name: &str| {
+            metrics
+                .body
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("member {i}: no sample {name}"))
+        };
+        let ok = sample(r#"paxos_client_requests_total{outcome="ok"}"#);
+        assert_eq!(ok, if i == leader { 1.0 } else { 0.0 }, "member {i}");
+        assert_eq!(sample("paxos_is_leader"), f64::from(u8::from(i == leader)));
+        let commit = status["commit_index"].as_f64().unwrap();
+        assert!(sample("paxos_commit_index") >= commit, "member {i}");
+        assert!(sample("paxos_fsyncs_total") >= 1.0, "member {i}");
+        if i != leader {
+            assert!(
+                sample("paxos_peer_messages_received_total") >= 1.0,
+                "member {i}"
+            );
+        }
     }
     assert_eq!(ids.len(), cluster.len(), "server ids are not distinct");
 }

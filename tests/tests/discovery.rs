@@ -1,17 +1,19 @@
 //! Self-discovery: members find themselves among aliased config entries whatever the start order,
 //! and a member that is not in its config gives up in time, saying what it tried.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use paxos_tests::cluster::run_to_exit;
 use paxos_tests::fixtures::assert_status_shape;
+use paxos_tests::gate::Gate;
 use paxos_tests::ports::free_port;
 use paxos_tests::tempdir::TempDir;
-use paxos_tests::{Cluster, Config, Runtime, json, scenarios, wait_until};
+use paxos_tests::{Client, Cluster, Config, Runtime, json, scenarios, wait_until};
 
 scenarios! {
     discovery_with_aliases,
+    requests_wait_for_discovery,
     discovery_failure,
 }
 
@@ -47,8 +49,9 @@ fn discovery_with_aliases(runtime: Runtime) {
 
     // The first member alone: it can answer HTTP, but it cannot commit anything. The early
     // request is sent from before the member starts, again and again until its connection is
-    // accepted, so it arrives as early as possible, normally while the member still looks for
-    // itself. (It is exactly-once, so a retry after an unclear failure cannot apply it twice.)
+    // accepted, so it arrives as early as possible; it must wait until a majority exists.
+    // (`requests_wait_for_discovery` shows a request waiting for discovery itself.) It is
+    // exactly-once, so a retry after an unclear failure cannot apply it twice.
     let early_url = cluster.url(first, "/client-request");
     let early_client = cluster.client.clone();
     let t0 = Instant::now();
@@ -134,6 +137,82 @@ fn discovery_with_aliases(runtime: Runtime) {
         })
         .collect();
     assert_eq!(ids.len(), cluster.len(), "members share a server id");
+}
+
+/// A client request that arrives while its member still looks for itself waits for discovery,
+/// as in the seed talk, and is served once the member has found itself. The member's config
+/// entry is a closed [`Gate`], so discovery cannot end until the scenario opens it: the request
+/// provably arrived, and waited, during discovery.
+fn requests_wait_for_discovery(runtime: Runtime) {
+    let dir = TempDir::new("discovery-wait");
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut gate = Gate::closed(listen);
+    let config = Config::fast(vec![gate.entry()]).set("request_timeout_ms", 15_000);
+    let config_path = dir.path().join("cluster.json");
+    config.write(&config_path);
+    let data_dir = dir.path().join("data");
+    let child = std::process::Command::new(runtime.binary())
+        .args(["--config", config_path.to_str().unwrap()])
+        .args(["--listen", &listen.to_string()])
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _member = KillOnDrop(child);
+    let client = Client::default();
+    let url = |path: &str| format!("http://{listen}{path}");
+    let role = || Some(client.get(&url("/status")).ok()?.json()["role"].clone());
+    let discovering = json!("discovering");
+    wait_until("the member serves /status", Duration::from_secs(10), role);
+    let early = {
+        let (client, url) = (client.clone(), url("/client-request"));
+        std::thread::spawn(move || {
+            client.post_json(&url, &json!({"op": "put", "key": "early", "value": "x"}))
+        })
+    };
+    wait_until(
+        "the early request waits in the member",
+        Duration::from_secs(10),
+        || (waiting(&client, &url("/metrics")) == Some(1.0)).then_some(()),
+    );
+    assert_eq!(
+        role(),
+        Some(discovering),
+        "the member found itself through a closed gate"
+    );
+    assert!(
+        !early.is_finished(),
+        "the early request was answered during discovery"
+    );
+    gate.open();
+    let answer = early
+        .join()
+        .unwrap()
+        .expect("an answer to the early request");
+    assert_eq!(answer.status, 200, "the early request: {}", answer.body);
+    let status = client.get(&url("/status")).unwrap().json();
+    assert_eq!(status["self"], json!(gate.entry()), "{status}");
+}
+
+/// `paxos_client_requests_waiting` in the `/metrics` at `url`.
+fn waiting(client: &Client, url: &str) -> Option<f64> {
+    let text = client.get(url).ok()?.body;
+    text.lines().find_map(|l| {
+        l.strip_prefix("paxos_client_requests_waiting ")?
+            .parse()
+            .ok()
+    })
+}
+
+/// A member process run outside the cluster harness, killed when the scenario ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn discovery_failure(runtime: Runtime) {
