@@ -77,7 +77,7 @@ impl Workload {
 /// Whose API the requests speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Api {
-    /// `POST /client-request` of `shared/design/api.md`.
+    /// `POST /client-request` of `docs/api.md`.
     TwinPaxos,
     /// etcd v3's JSON gateway (`/v3/kv/put`, `/v3/kv/range`, linearizable reads by default).
     Etcd,

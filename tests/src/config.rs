@@ -1,4 +1,4 @@
-//! The cluster config file of `shared/design/api.md`, with the suite's fast tuning.
+//! The cluster config file of `docs/configuration.md`, with the suite's fast tuning.
 
 use std::path::Path;
 

@@ -233,8 +233,9 @@ fn peer_authentication(runtime: Runtime) {
     );
 }
 
-/// api.md: "every `/paxos/*` request must carry `Authorization: Bearer <secret>`; anything else
-/// gets `401`", so an unauthenticated caller cannot even learn which peer paths exist.
+/// docs/security.md: every request to a path under `/paxos` must carry `Authorization: Bearer
+/// <secret>`; anything else gets `401`, so an unauthenticated caller cannot even learn which peer
+/// paths exist.
 fn every_paxos_path_needs_the_secret(runtime: Runtime) {
     let cluster = Cluster::builder(runtime).secret("the-secret").start();
     for i in 0..cluster.len() {

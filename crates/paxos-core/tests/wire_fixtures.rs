@@ -3,7 +3,7 @@
 //! Every sample must parse into the core type and serialize back to the very same JSON value, and
 //! every malformed command must be refused with the sentence the fixture names. The integration
 //! suite (`tests/`) sends the same fixtures to both servers, so the core, the servers and the
-//! contract in `shared/design/api.md` cannot drift apart on the wire.
+//! contract in `docs/api.md` and `docs/protocol.md` cannot drift apart on the wire.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
