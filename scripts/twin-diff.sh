@@ -7,16 +7,24 @@ cd "$(dirname "$0")/.."
 style=${1:-unified}
 threaded=crates/paxos-threaded/src
 async=crates/paxos-async/src
+all_changed=0 all_total=0
 files=$( { (cd "$threaded" && find . -name '*.rs'); (cd "$async" && find . -name '*.rs'); } | sort -u)
 for file in $files; do
   file=${file#./}
+  # A file on one side only is diffed against nothing, so that it shows whole.
+  t="$threaded/$file"; [ -f "$t" ] || t=/dev/null
+  a="$async/$file"; [ -f "$a" ] || a=/dev/null
   case "$style" in
-    unified) diff -u --label "threaded/$file" --label "async/$file" "$threaded/$file" "$async/$file" || true ;;
+    unified) diff -u --label "threaded/$file" --label "async/$file" "$t" "$a" || true ;;
     side) printf '\n==== %s ====\n' "$file"
-          diff --side-by-side --width="${COLUMNS:-200}" "$threaded/$file" "$async/$file" || true ;;
-    stat) changed=$(diff "$threaded/$file" "$async/$file" | grep -c '^[<>]' || true)
-          total=$(cat "$threaded/$file" "$async/$file" 2>/dev/null | wc -l)
-          printf '%-20s %5s of %5s lines differ\n' "$file" "$changed" "$total" ;;
+          diff --side-by-side --width="${COLUMNS:-200}" "$t" "$a" || true ;;
+    stat) changed=$(diff "$t" "$a" | grep -c '^[<>]' || true)
+          total=$(cat "$t" "$a" | wc -l)
+          printf '%-20s %5s of %5s lines differ\n' "$file" "$changed" "$total"
+          all_changed=$((all_changed + changed)); all_total=$((all_total + total)) ;;
     *) echo "usage: just diff [unified|side|stat]" >&2; exit 2 ;;
   esac
 done
+if [ "$style" = stat ]; then
+  printf '%-20s %5s of %5s lines differ\n' "in all" "$all_changed" "$all_total"
+fi

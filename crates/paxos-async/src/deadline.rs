@@ -1,19 +1,37 @@
-//! A write deadline for a connection, which hyper does not have.
+//! Deadlines: what each connection may take, so that idle and slow clients cannot hold the
+//! server's tasks for ever.
 //!
-//! hyper bounds how long a request head may take to arrive, but not how long an answer may take
-//! to leave: a client that never reads a large answer would hold its task, its socket and its
-//! connection slot for as long as it kept the connection open. [`WriteDeadline`] wraps the
-//! connection's socket and fails a write that has made no progress for `timeout`, which makes
-//! hyper drop the connection. The threaded twin gets the same from its socket's write timeout
-//! (`SO_SNDTIMEO`, set by the patched tiny_http).
+//! hyper enforces the deadline for each request head; the body's is `server::read_body`'s. hyper
+//! bounds how long a head may take to arrive, but not how long an answer may take to leave: a
+//! client that never reads a large answer would hold its task, its socket and its connection
+//! slot for as long as it kept the connection open. [`WriteDeadline`] wraps the connection's
+//! socket and fails a write that has made no progress for `timeout`, which makes hyper drop the
+//! connection. The threaded twin gets the same from its socket's write timeout (`SO_SNDTIMEO`,
+//! set by the patched tiny_http).
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+use paxos_host::Config;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// What hyper allows each connection. A client gets `client_timeout` for a request head, counted
+/// from when hyper starts waiting for it (the accept, or the end of the previous exchange), so it
+/// is also the idle keep-alive timeout: hyper has one clock for both. The body's deadline is
+/// `server::read_body`'s, and the same again for each write of an answer it does not read is
+/// [`WriteDeadline`]'s.
+pub fn connection_limits(config: &Config) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.client_timeout());
+    builder
+}
 
 /// A socket whose writes fail with `TimedOut` after `timeout` without progress.
 #[derive(Debug)]

@@ -15,8 +15,8 @@
 //! - [`promise`]: a value set once and awaited, the seed talk's `Future`; used for "found
 //!   myself" and for each waiting client request.
 //! - [`shutdown`]: the cancellation token, and SIGINT/SIGTERM handling.
+//! - [`deadline`]: what each connection may take: head, body and write deadlines.
 //! - [`server`]: the HTTP routes on axum.
-//! - `deadline`: the write deadline hyper lacks, around each connection's socket.
 //! - [`discovery`]: finds which `servers` entry is this server, probing them all concurrently.
 //! - [`driver`]: the one task that owns the Paxos node, the data dir and the waiting clients.
 //! - [`peers`]: one sender task per peer, posting batched messages with reqwest.
@@ -29,7 +29,7 @@
 //! task that called [`run`], which does discovery and then waits for shutdown; and a signal
 //! task. All of them run on the runtime's worker threads, one per core by default.
 
-mod deadline;
+pub mod deadline;
 pub mod discovery;
 pub mod driver;
 pub mod peers;

@@ -7,7 +7,7 @@
 //! Under axum sits hyper, which reads each connection in a task of its own. `axum::serve` sets no
 //! deadline for request heads and no bound on connections, so an idle or slow client would hold
 //! its task and socket forever; [`serve`] accepts connections itself and gives each to hyper
-//! with [`connection_limits`] instead. At shutdown it stops accepting and closes idle keep-alive
+//! with [`connection_limits`](crate::deadline::connection_limits) instead. At shutdown it stops accepting and closes idle keep-alive
 //! connections at once; connections still in the middle of a request get
 //! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] aborts
 //! them.
@@ -22,21 +22,20 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::LengthLimitError;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use paxos_core::Answer;
 use paxos_host::handling::{self, Budget, Refused, Share};
 use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply};
 use paxos_host::metrics;
 use paxos_host::routing::{self, Route};
-use paxos_host::{Config, RunError, log};
+use paxos_host::{RunError, log};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
-use crate::deadline::WriteDeadline;
+use crate::deadline::{self, WriteDeadline};
 use crate::driver::Event;
 use crate::promise;
 use crate::{RUNTIME, Shared};
@@ -65,19 +64,6 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
     Ok(Http { task })
 }
 
-/// What hyper allows each connection. A client gets `client_timeout` for a request head, counted
-/// from when hyper starts waiting for it (the accept, or the end of the previous exchange), so it
-/// is also the idle keep-alive timeout: hyper has one clock for both. The body's deadline is
-/// [`read_body`]'s, and the same again for each write of an answer it does not read is
-/// [`WriteDeadline`]'s.
-pub fn connection_limits(config: &Config) -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.client_timeout());
-    builder
-}
-
 /// Accepts connections until shutdown, serving each in a task of its own, at most
 /// `max_connections` at once; returns once every connection has closed. At the bound it accepts
 /// nothing until a connection closes: new connections wait in the kernel's listen backlog, and
@@ -85,7 +71,7 @@ pub fn connection_limits(config: &Config) -> http1::Builder {
 /// clients cost 5,000 sleeping tasks, well within the default bound of 8,192.
 async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
     let shutdown = &shared.shutdown;
-    let builder = connection_limits(&shared.config);
+    let builder = deadline::connection_limits(&shared.config);
     let slots = Arc::new(Semaphore::new(shared.config.max_connections));
     let connections = TaskTracker::new();
     loop {

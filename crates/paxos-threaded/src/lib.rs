@@ -15,6 +15,7 @@
 //! - [`promise`]: a value set once and waited for, the seed talk's `Future`; used for "found
 //!   myself" and for each waiting client request.
 //! - [`shutdown`]: the cancellation token, and SIGINT/SIGTERM handling.
+//! - [`deadline`]: what each connection may take: head, body and write deadlines.
 //! - [`server`]: the HTTP routes on rouille.
 //! - [`discovery`]: finds which `servers` entry is this server, probing them all concurrently.
 //! - [`driver`]: the one thread that owns the Paxos node, the data dir and the waiting clients.
@@ -28,6 +29,7 @@
 //! that called [`run`], which does discovery and then waits for shutdown; and `ctrlc`'s signal
 //! thread.
 
+pub mod deadline;
 pub mod discovery;
 pub mod driver;
 pub mod peers;

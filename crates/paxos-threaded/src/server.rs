@@ -7,7 +7,7 @@
 //! Under rouille sits tiny_http, which reads each connection on a thread of its own. Upstream it
 //! set no socket timeouts and no bound on those threads, so idle or slow clients could hold
 //! threads without end; the patched copy (see `vendor/tiny_http/PATCHED.md`) takes
-//! [`connection_limits`]: a deadline for each request head and each body, a write timeout, and
+//! [`connection_limits`](crate::deadline::connection_limits): a deadline for each request head and each body, a write timeout, and
 //! at most `max_connections` connection threads. tiny_http reads bodies up to 1 KiB itself before
 //! it hands the request over, so a client that stalls in such a body holds only its connection's
 //! thread; one that stalls in a longer body holds a handler thread too, until the body deadline.
@@ -26,8 +26,9 @@ use paxos_host::handling::{self, Budget, Refused, Share};
 use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply};
 use paxos_host::metrics;
 use paxos_host::routing::{self, Route};
-use paxos_host::{Config, RunError, log};
+use paxos_host::{RunError, log};
 
+use crate::deadline;
 use crate::driver::Event;
 use crate::promise::{self, Promise};
 use crate::{RUNTIME, Shared};
@@ -57,7 +58,7 @@ pub struct Http {
 /// Binds `listen` and serves on a thread of its own until shutdown.
 pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
     let shutdown = shared.shutdown.clone();
-    let limits = connection_limits(&shared.config);
+    let limits = deadline::connection_limits(&shared.config);
     let server = limits
         .around(|| rouille::Server::new(listen, move |request| handle(&shared, request)))
         .map_err(|error| match error.downcast_ref::<std::io::Error>() {
@@ -83,22 +84,6 @@ pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
         })
         .map_err(|e| RunError(format!("cannot start the HTTP thread: {e}")))?;
     Ok(Http { stopped })
-}
-
-/// What the patched tiny_http allows each connection. A client gets `client_timeout` for a head,
-/// counted from when the server starts waiting for it (so it is also the idle keep-alive
-/// timeout), the same again for a body, and the same for each write of an answer it does not
-/// read; past it its connection closes and its thread is free. At most `max_connections` threads
-/// hold connections: 5,000 idle or slow clients cost 5,000 sleeping threads (about 10 KiB each)
-/// for at most `client_timeout`, while peers and other clients are served by fresh threads.
-pub fn connection_limits(config: &Config) -> tiny_http::Limits {
-    let timeout = Some(config.client_timeout());
-    tiny_http::Limits {
-        head_timeout: timeout,
-        body_timeout: timeout,
-        write_timeout: timeout,
-        max_connections: Some(config.max_connections),
-    }
 }
 
 impl Http {
