@@ -175,7 +175,7 @@ fn error_bodies_are_one_sentence() {
     }
     assert_eq!(
         statuses,
-        BTreeSet::from([400, 401, 403, 404, 405, 408, 413, 503]),
+        BTreeSet::from([400, 401, 403, 404, 405, 408, 409, 413, 503]),
         "errors.json must cover every error status of the contract"
     );
 }
