@@ -67,6 +67,8 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
             Arc::clone(&shared),
             guard_peers,
         ))
+        // The outermost layer, so it runs first.
+        .layer(middleware::from_fn(refuse_malformed))
         .with_state(Arc::clone(&shared));
     log::listening(address);
     let task = tokio::spawn(serve(listener, app, shared));
@@ -256,6 +258,67 @@ fn refuse_peer(shared: &Shared, reply: Reply) -> Reply {
     shared.metrics.peer_rejected();
     log::peer_refused(&reply.body);
     reply
+}
+
+/// Refuses what hyper lets through and RFC 9112 does not, as the threaded twin's patched
+/// tiny_http refuses it while reading the head (`vendor/tiny_http/src/util/framing.rs`), so that
+/// both answer alike: a request target that is not ASCII (400, RFC 9112 §3.2; hyper takes
+/// UTF-8), a missing, repeated or invalid `Host` (400, RFC 9112 §3.2), and a transfer coding
+/// other than a single `chunked` (501, RFC 9112 §6.1; hyper refuses one that does not end in
+/// `chunked` itself). The body is left unread, so the answer says `Connection: close` and hyper
+/// closes the connection after it, as tiny_http does. Empty, as hyper's own refusals of
+/// malformed heads are.
+async fn refuse_malformed(request: Request, next: Next) -> Response {
+    fn valid_host(value: &[u8]) -> bool {
+        // `uri-host [ ":" port ]` (RFC 9110 §7.2): tiny_http's `is_valid_host`, byte for byte.
+        let (host, port) = match value.iter().rposition(|&b| b == b':') {
+            Some(at) if !value[at..].contains(&b']') => (&value[..at], &value[at + 1..]),
+            _ => (value, &[][..]),
+        };
+        let host_ok = match host {
+            [b'[', literal @ .., b']'] => {
+                !literal.is_empty()
+                    && literal
+                        .iter()
+                        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&b))
+            }
+            _ => host
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)),
+        };
+        host_ok && port.iter().all(u8::is_ascii_digit)
+    }
+    let target_ok = request
+        .uri()
+        .path_and_query()
+        .is_none_or(|target| target.as_str().is_ascii());
+    let hosts = request.headers().get_all(header::HOST);
+    let count = hosts.iter().count();
+    let http_11 = request.version() == axum::http::Version::HTTP_11;
+    let host_ok =
+        count <= 1 && (count == 1 || !http_11) && hosts.iter().all(|v| valid_host(v.as_bytes()));
+    let (mut chunked, mut other) = (0, 0);
+    for value in request.headers().get_all(header::TRANSFER_ENCODING) {
+        let codings = value.as_bytes().split(|&b| b == b',');
+        for coding in codings.map(|c| c.trim_ascii()).filter(|c| !c.is_empty()) {
+            match coding.eq_ignore_ascii_case(b"chunked") {
+                true => chunked += 1,
+                false => other += 1,
+            }
+        }
+    }
+    let status = if !target_ok || !host_ok {
+        StatusCode::BAD_REQUEST
+    } else if other > 0 || chunked > 1 {
+        StatusCode::NOT_IMPLEMENTED
+    } else {
+        return next.run(request).await;
+    };
+    let close = [(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    )];
+    (status, close).into_response()
 }
 
 /// Any path that is not a route: `404`.
