@@ -125,6 +125,9 @@ impl Http {
 
 /// Routes one request.
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    if let Some(status) = malformed(&request) {
+        return refuse(status);
+    }
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -237,6 +240,34 @@ async fn read_body<'a>(
         false => http::unreadable_body(),
     })?;
     Ok((body.to_vec(), share))
+}
+
+/// What hyper let through that the threaded twin's tiny_http refuses: see
+/// [`routing::malformed`].
+fn malformed(request: &Request) -> Option<u16> {
+    let target = request.uri().path_and_query().map_or("", |t| t.as_str());
+    let http_11 = request.version() == axum::http::Version::HTTP_11;
+    let headers = request.headers();
+    let hosts: Vec<&[u8]> = headers
+        .get_all(header::HOST)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let codings = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .into_iter()
+        .map(|v| v.as_bytes());
+    routing::malformed(target, http_11, &hosts, codings)
+}
+
+/// An empty refusal of a malformed request. Its body is left unread, so the connection closes.
+fn refuse(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let close = [(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    )];
+    (status, close).into_response()
 }
 
 /// Turns a [`Reply`] into an axum response.

@@ -81,6 +81,58 @@ pub fn route(
     Route::find(method, &path)
 }
 
+/// What the async server's hyper lets through and RFC 9112 does not, which the threaded server's
+/// patched tiny_http refuses while it reads the head (`vendor/tiny_http/src/util/framing.rs`), so
+/// that both answer alike: the status to refuse with, if any. A request target that is not ASCII
+/// (`400`, RFC 9112 §3.2; hyper takes UTF-8), a missing, repeated or invalid `Host` (`400`, RFC
+/// 9112 §3.2), and a transfer coding other than a single `chunked` (`501`, RFC 9112 §6.1; hyper
+/// refuses one that does not end in `chunked` itself). The refusal is empty and closes the
+/// connection, as hyper's own refusals of malformed heads are.
+pub fn malformed<'a>(
+    target: &str,
+    http_11: bool,
+    hosts: &[&[u8]],
+    transfer_codings: impl Iterator<Item = &'a [u8]>,
+) -> Option<u16> {
+    let host_ok =
+        hosts.len() <= 1 && (hosts.len() == 1 || !http_11) && hosts.iter().all(|v| valid_host(v));
+    if !target.is_ascii() || !host_ok {
+        return Some(400);
+    }
+    let (mut chunked, mut other) = (0, 0);
+    for value in transfer_codings {
+        let codings = value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
+        for coding in codings.filter(|c| !c.is_empty()) {
+            match coding.eq_ignore_ascii_case(b"chunked") {
+                true => chunked += 1,
+                false => other += 1,
+            }
+        }
+    }
+    (other > 0 || chunked > 1).then_some(501)
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2): the patched tiny_http's `is_valid_host`, byte for
+/// byte.
+fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        Some(at) if !value[at..].contains(&b']') => (&value[..at], &value[at + 1..]),
+        _ => (value, &[][..]),
+    };
+    let host_ok = match host {
+        [b'[', literal @ .., b']'] => {
+            !literal.is_empty()
+                && literal
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&b))
+        }
+        _ => host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)),
+    };
+    host_ok && port.iter().all(u8::is_ascii_digit)
+}
+
 /// Counts and logs a refused peer request, and returns its reply.
 pub fn refuse_peer(metrics: &Metrics, reply: Reply) -> Reply {
     metrics.peer_rejected();
@@ -227,6 +279,36 @@ mod tests {
         ] {
             assert_eq!(normal(target), path, "{target}");
         }
+    }
+
+    #[test]
+    fn heads_hyper_takes_and_the_api_refuses() {
+        let none = std::iter::empty();
+        assert_eq!(malformed("/status", true, &[b"h:1"], none), None);
+        assert_eq!(
+            malformed("/caf\u{e9}", true, &[b"h"], std::iter::empty()),
+            Some(400)
+        );
+        assert_eq!(malformed("/", true, &[], std::iter::empty()), Some(400));
+        assert_eq!(malformed("/", false, &[], std::iter::empty()), None);
+        assert_eq!(
+            malformed("/", true, &[b"h", b"h"], std::iter::empty()),
+            Some(400)
+        );
+        assert_eq!(
+            malformed("/", true, &[b"h:x"], std::iter::empty()),
+            Some(400)
+        );
+        assert_eq!(
+            malformed("/", true, &[b"[::1]:80"], std::iter::empty()),
+            None
+        );
+        let te = |codings: &'static [&'static [u8]]| {
+            malformed("/", true, &[b"h"], codings.iter().copied())
+        };
+        assert_eq!(te(&[b"chunked"]), None);
+        assert_eq!(te(&[b"gzip, chunked"]), Some(501));
+        assert_eq!(te(&[b"chunked", b"chunked"]), Some(501));
     }
 
     #[test]

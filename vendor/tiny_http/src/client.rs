@@ -2,24 +2,35 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use crate::common::{HTTPVersion, Method};
+use crate::common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
+use crate::request::new_framed_request;
+use crate::util::framing;
 use crate::util::{Deadline, RefinedTcpStream};
-use crate::Limits;
-use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
-use crate::Request;
+use crate::util::{SequentialReader, SequentialReaderBuilder};
+use crate::util::{SequentialWriter, SequentialWriterBuilder};
+use crate::{Limits, Request, Response};
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
 
-/// Twin Paxos patch: the longest request or header line read, in bytes.
-const MAX_LINE_BYTES: usize = 64 * 1024;
-/// Twin Paxos patch: the most header lines one request may have.
-const MAX_HEADERS: usize = 128;
+/// Twin Paxos patch: the limits of a request head. They are hyper 1.x's defaults, so that
+/// paxos-threaded refuses the same heads as its twin on hyper: a head over hyper's read buffer
+/// (`max_buf_size`) or with more header lines than hyper's `DEFAULT_MAX_HEADERS` gets `431`
+/// (RFC 6585 §5), a request target over hyper's `MAX_URI_LEN` gets `414` (RFC 9110 §15.5.15).
+/// Upstream had no limits; an earlier patch closed the connection without an answer past a
+/// 64 KiB line and answered `400` past 128 header lines.
+const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
+const MAX_HEADERS: usize = 100;
+const MAX_TARGET_BYTES: usize = 65_534;
+
+type Writer = SequentialWriter<BufWriter<RefinedTcpStream>>;
 
 pub struct ClientConnection {
     // address of the client
@@ -47,16 +58,43 @@ pub struct ClientConnection {
 
     /// Twin Paxos patch: the read deadline shared with the socket's read half.
     deadline: Deadline,
+
+    /// Twin Paxos patch: set by a request's body when its end was not found (see `util::Body`);
+    /// what follows on the stream is then not a request, so the connection closes.
+    broken: Arc<AtomicBool>,
 }
 
-/// Error that can happen when reading a request.
-#[derive(Debug)]
+/// Twin Paxos patch: why no request was read. Upstream had one variant per cause, and answered
+/// a version above 1.1 with `505` through a second writer while the request still held the
+/// first, which waited forever: the connection's thread, descriptors and slot were never freed.
 enum ReadError {
-    WrongRequestLine,
-    WrongHeader(HTTPVersion),
-    /// the client sent an unrecognized `Expect` header
-    ExpectationFailed(HTTPVersion),
-    ReadIoError(IoError),
+    /// Answer with this status through this writer, then close: the head was refused, and where
+    /// the next request would start is unknown (RFC 9112 §9.6: say so with `Connection: close`).
+    Refuse(u16, Writer),
+    /// Close without an answer: the client closed, timed out, or sent the HTTP/2 preface, or the
+    /// previous body's end was not found.
+    Close,
+}
+
+/// Why a head was not read.
+enum HeadError {
+    Refuse(u16),
+    Close,
+}
+
+impl From<IoError> for HeadError {
+    fn from(_: IoError) -> HeadError {
+        HeadError::Close
+    }
+}
+
+/// A request head as read, before its framing is decided.
+struct Head {
+    method: Method,
+    target: String,
+    version: HTTPVersion,
+    /// Names (tokens) and raw values, OWS trimmed, in order.
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 impl ClientConnection {
@@ -82,6 +120,7 @@ impl ClientConnection {
             secure,
             limits,
             deadline,
+            broken: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -90,36 +129,97 @@ impl ClientConnection {
         self.secure
     }
 
-    /// Reads the next line from self.next_header_source.
+    /// Twin Paxos patch: reads one line of a head, without its line end, and takes its bytes
+    /// (line end included) from `budget`; past the budget, the head is too large.
     ///
-    /// Reads until `CRLF` is reached. The next read will start
-    ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
-        let mut buf = Vec::new();
-        let mut prev_byte_was_cr = false;
-
+    /// Upstream ended lines only at CRLF, so a client that ends them with a bare LF, as RFC 9112
+    /// §2.2 lets a recipient accept and hyper does, got no answer at all. A line now ends at LF,
+    /// with the CR before it removed; any other CR stays in the line and makes it invalid
+    /// (§2.2: a bare CR must not be taken as a line end).
+    ///
+    /// A byte that no valid line can hold is refused as it arrives, as hyper's parser does,
+    /// rather than at the end of a line that may never come (a TLS handshake sent to the plain
+    /// port has no LF): a CR not before LF, a control character other than a tab, and in a
+    /// `request_line` a tab or a byte past ASCII.
+    fn read_line(&mut self, budget: &mut usize, request_line: bool) -> Result<Vec<u8>, HeadError> {
+        let mut line = Vec::new();
         loop {
-            let byte = self.next_header_source.by_ref().bytes().next();
-
-            let byte = match byte {
+            let byte = match self.next_header_source.by_ref().bytes().next() {
                 Some(b) => b?,
-                None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
+                None => return Err(HeadError::Close),
             };
-
-            if byte == b'\n' && prev_byte_was_cr {
-                buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+            if *budget == 0 {
+                return Err(HeadError::Refuse(431));
             }
-
-            prev_byte_was_cr = byte == b'\r';
-
-            // Twin Paxos patch: upstream let one header line grow without limit.
-            if buf.len() >= MAX_LINE_BYTES {
-                return Err(IoError::new(ErrorKind::InvalidInput, "Header line too long"));
+            *budget -= 1;
+            if byte == b'\n' {
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(line);
             }
-            buf.push(byte);
+            let after_cr = line.last() == Some(&b'\r');
+            let control = (byte < b' ' && byte != b'\t' && byte != b'\r') || byte == 0x7f;
+            let not_in_request_line = request_line && (byte == b'\t' || byte >= 0x80);
+            if after_cr || control || not_in_request_line {
+                return Err(HeadError::Refuse(400));
+            }
+            line.push(byte);
         }
+    }
+
+    /// Twin Paxos patch: reads and checks a request head, as hyper's parser (httparse) does.
+    fn read_head(&mut self) -> Result<Head, HeadError> {
+        let mut budget = MAX_HEAD_BYTES;
+        // RFC 9112 §2.2: empty lines before the request line are ignored (upstream refused
+        // them with `400`).
+        let request_line = loop {
+            let line = self.read_line(&mut budget, true)?;
+            if !line.is_empty() {
+                break line;
+            }
+        };
+        // The HTTP/2 connection preface (RFC 9113 §3.4). No HTTP/1.1 answer means anything to
+        // an HTTP/2 client, so the connection closes without one, as hyper's does when the
+        // whole preface has arrived (it looks at what it has buffered, and so does this);
+        // otherwise the version is refused below with `400`, as by hyper.
+        if request_line == b"PRI * HTTP/2.0"
+            && self
+                .next_header_source
+                .buffered()
+                .starts_with(b"\r\nSM\r\n\r\n")
+        {
+            return Err(HeadError::Close);
+        }
+        let (method, target, version) =
+            parse_request_line(&request_line).ok_or(HeadError::Refuse(400))?;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.read_line(&mut budget, false)?;
+            if line.is_empty() {
+                break;
+            }
+            if headers.len() == MAX_HEADERS {
+                return Err(HeadError::Refuse(431));
+            }
+            headers.push(parse_header_line(&line).ok_or(HeadError::Refuse(400))?);
+        }
+        // Checked once the head is whole, as hyper does.
+        if target.len() > MAX_TARGET_BYTES {
+            return Err(HeadError::Refuse(414));
+        }
+        // The fragment is not part of a request target (RFC 9112 §3.2); hyper's URI parser
+        // drops it, and so does this one, so that both route `/status#x` as `/status`.
+        let target = match target.find('#') {
+            Some(at) => target[..at].to_owned(),
+            None => target,
+        };
+        Ok(Head {
+            method,
+            target,
+            version,
+            headers,
+        })
     }
 
     /// Reads a request from the stream.
@@ -130,43 +230,34 @@ impl ClientConnection {
         // Upstream read the next head while the previous request was still being handled.
         let mut writer = self.sink.next().unwrap();
         writer.wait_turn();
+        // Twin Paxos patch: and once the previous body has been read or drained. If its end was
+        // not found, what follows is no request: upstream parsed it as one.
+        self.next_header_source.wait_turn();
+        if self.broken.load(Ordering::Acquire) {
+            return Err(ReadError::Close);
+        }
         self.deadline.start(self.limits.head_timeout);
 
-        let (method, path, version, headers) = {
-            // reading the request line
-            let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
-
-                parse_request_line(
-                    line.as_str().trim(), // TODO: remove this conversion
-                )?
-            };
-
-            // getting all headers
-            let headers = {
-                let mut headers = Vec::new();
-                loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
-
-                    if line.is_empty() {
-                        break;
-                    };
-                    // Twin Paxos patch: upstream took any number of header lines.
-                    if headers.len() >= MAX_HEADERS {
-                        return Err(ReadError::WrongHeader(version));
-                    }
-                    headers.push(match FromStr::from_str(line.as_str().trim()) {
-                        // TODO: remove this conversion
-                        Ok(h) => h,
-                        _ => return Err(ReadError::WrongHeader(version)),
-                    });
-                }
-
-                headers
-            };
-
-            (method, path, version, headers)
+        let head = match self.read_head() {
+            Ok(head) => head,
+            Err(HeadError::Refuse(status)) => return Err(ReadError::Refuse(status, writer)),
+            Err(HeadError::Close) => return Err(ReadError::Close),
         };
+        let version = (head.version.0, head.version.1);
+        let lines = head.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        let refused = framing::framing(version, lines.clone()).and_then(|framing| {
+            match framing::refusal(version, lines) {
+                Some(status) => Err(status),
+                None => Ok(framing),
+            }
+        });
+        let framing = match refused {
+            Ok(framing) => framing,
+            Err(status) => return Err(ReadError::Refuse(status, writer)),
+        };
+        if framing.close || !framing.keep_alive {
+            self.no_more_requests = true;
+        }
 
         // Twin Paxos patch: the body's clock starts at the end of the head.
         self.deadline.start(self.limits.body_timeout);
@@ -175,29 +266,19 @@ impl ClientConnection {
         let mut data_source = self.source.next().unwrap();
         std::mem::swap(&mut self.next_header_source, &mut data_source);
 
-        // building the next reader
-        let request = crate::request::new_request(
+        Ok(new_framed_request(
             self.secure,
-            method,
-            path,
-            version.clone(),
-            headers,
+            head.method,
+            head.target,
+            head.version,
+            handler_headers(head.headers),
             *self.remote_addr.as_ref().unwrap(),
             data_source,
             writer,
-        )
-        .map_err(|e| {
-            use crate::request;
-            match e {
-                request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
-                request::RequestCreationError::ExpectationFailed => {
-                    ReadError::ExpectationFailed(version)
-                }
-            }
-        })?;
-
-        // return the request
-        Ok(request)
+            framing,
+            Arc::clone(&self.broken),
+            Some(self.deadline.clone()),
+        ))
     }
 }
 
@@ -207,130 +288,154 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
-        // the client sent a "connection: close" header in this previous request
-        //  or is using HTTP 1.0, meaning that no new request will come
+        // the previous request said it was the last one (`Connection: close`, HTTP/1.0
+        // without `keep-alive`), or its framing was ambiguous
         if self.no_more_requests {
             return None;
         }
 
-        loop {
-            let rq = match self.read() {
-                Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                // Twin Paxos patch: upstream answered a read timeout with `408`. Now that a head
-                // has a deadline, the timeout mostly ends idle keep-alive connections, where an
-                // answer nobody asked for would be read as the answer to the client's next
-                // request; like hyper, close without answering.
-
-                Err(ReadError::ExpectationFailed(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
-                    response.raw_print(writer, ver, &[], true, None).ok();
-                    return None; // TODO: should be recoverable, but needs handling in case of body
-                }
-
-                Err(ReadError::ReadIoError(_)) => return None,
-
-                Ok(rq) => rq,
-            };
-
-            // checking HTTP version
-            if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
+        match self.read() {
+            Ok(rq) => Some(rq),
+            Err(ReadError::Refuse(status, mut writer)) => {
+                let response = Response::new_empty(StatusCode(status)).with_connection_close();
                 response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .raw_print(&mut writer, HTTPVersion(1, 1), &[], false, None)
                     .ok();
-                continue;
+                writer.flush().ok();
+                None
             }
-
-            // updating the status of the connection
-            let connection_header = rq
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Connection"))
-                .map(|h| h.value.as_str());
-
-            let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
-
-            match lowercase {
-                Some(ref val) if val.contains("close") => self.no_more_requests = true,
-                Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
-                Some(ref val)
-                    if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
-                {
-                    self.no_more_requests = true
-                }
-                None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
-                _ => (),
-            };
-
-            // returning the request
-            return Some(rq);
+            // Twin Paxos patch: upstream answered a read timeout with `408`. Now that a head
+            // has a deadline, the timeout mostly ends idle keep-alive connections, where an
+            // answer nobody asked for would be read as the answer to the client's next
+            // request; like hyper, close without answering.
+            Err(ReadError::Close) => None,
         }
     }
 }
 
-/// Parses a "HTTP/1.1" string.
-fn parse_http_version(version: &str) -> Result<HTTPVersion, ReadError> {
-    let (major, minor) = match version {
-        "HTTP/0.9" => (0, 9),
-        "HTTP/1.0" => (1, 0),
-        "HTTP/1.1" => (1, 1),
-        "HTTP/2.0" => (2, 0),
-        "HTTP/3.0" => (3, 0),
-        _ => return Err(ReadError::WrongRequestLine),
-    };
-
-    Ok(HTTPVersion(major, minor))
+/// Twin Paxos patch: the header lines a handler sees, as hyper hands them to axum: no
+/// `Content-Length` next to `Transfer-Encoding` (which overrides it) and only the first of
+/// several equal ones. A value with bytes past ASCII (obs-text, which RFC 9110 §5.5 allows) is
+/// left out, since tiny_http's values are ASCII; upstream closed the connection without an
+/// answer. Values that frame the request were checked on their raw bytes already.
+fn handler_headers(raw: Vec<(String, Vec<u8>)>) -> Vec<Header> {
+    let chunked = raw
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("Transfer-Encoding"));
+    let mut length_seen = false;
+    raw.into_iter()
+        .filter_map(|(name, value)| {
+            if name.eq_ignore_ascii_case("Content-Length") {
+                if chunked || length_seen {
+                    return None;
+                }
+                length_seen = true;
+            }
+            Some(Header {
+                field: HeaderField::from_str(&name).ok()?,
+                value: AsciiString::from_ascii(value).ok()?,
+            })
+        })
+        .collect()
 }
 
-/// Parses the request line of the request.
-/// eg. GET / HTTP/1.1
-fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadError> {
-    let mut parts = line.split(' ');
+/// Twin Paxos patch: parses a request line, `method SP request-target SP HTTP-version` (RFC 9112
+/// §3), each part separated by exactly one space, as hyper's parser does. Upstream trimmed the
+/// line, took any ASCII as a method and accepted HTTP/0.9, 2.0 and 3.0 (and then hung on the
+/// latter two). Now the method is a token, the target visible ASCII (a URI is ASCII, RFC 9112
+/// §3.2; the async server refuses other targets in a middleware), and the version 1.0 or 1.1.
+fn parse_request_line(line: &[u8]) -> Option<(Method, String, HTTPVersion)> {
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if !framing::is_token(method) {
+        return None;
+    }
+    if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
+        return None;
+    }
+    let version = match version {
+        b"HTTP/1.1" => HTTPVersion(1, 1),
+        b"HTTP/1.0" => HTTPVersion(1, 0),
+        _ => return None,
+    };
+    let method = Method::from_str(std::str::from_utf8(method).ok()?).ok()?;
+    let target = String::from_utf8(target.to_vec()).ok()?;
+    Some((method, target, version))
+}
 
-    let method = parts.next().and_then(|w| w.parse().ok());
-    let path = parts.next().map(ToOwned::to_owned);
-    let version = parts.next().and_then(|w| parse_http_version(w).ok());
-
-    method
-        .and_then(|method| Some((method, path?, version?)))
-        .ok_or(ReadError::WrongRequestLine)
+/// Twin Paxos patch: parses a field line, `field-name ":" OWS field-value OWS` (RFC 9112 §5):
+/// the name a token right before the colon (so no obs-fold, RFC 9112 §5.2, and no space before
+/// the colon, §5.1), the value without control characters but tabs (RFC 9110 §5.5). Upstream
+/// took any name without whitespace and any ASCII value.
+fn parse_header_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = &line[..colon];
+    if !framing::is_token(name) {
+        return None;
+    }
+    let value = framing::trim(&line[colon + 1..]);
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+    {
+        return None;
+    }
+    Some((String::from_utf8(name.to_vec()).ok()?, value.to_vec()))
 }
 
 #[cfg(test)]
 mod test {
+    use super::{parse_header_line, parse_request_line};
+    use crate::common::HTTPVersion;
+
     #[test]
     fn test_parse_request_line() {
-        let (method, path, ver) = super::parse_request_line("GET /hello HTTP/1.1").unwrap();
+        let (method, path, ver) = parse_request_line(b"GET /hello HTTP/1.1").unwrap();
 
         assert!(method == crate::Method::Get);
         assert!(path == "/hello");
-        assert!(ver == crate::common::HTTPVersion(1, 1));
+        assert!(ver == HTTPVersion(1, 1));
 
-        assert!(super::parse_request_line("GET /hello").is_err());
-        assert!(super::parse_request_line("qsd qsd qsd").is_err());
+        assert!(parse_request_line(b"GET /hello").is_none());
+        assert!(parse_request_line(b"qsd qsd qsd").is_none());
+        // Twin Paxos patch: what hyper's parser refuses too.
+        for bad in [
+            &b"GET /hello HTTP/2.0"[..],
+            b"GET /hello HTTP/0.9",
+            b"GET /hello HTTP/1.2",
+            b"GET /hello http/1.1",
+            b"GET  /hello HTTP/1.1",
+            b"GET /hello HTTP/1.1 ",
+            b" GET /hello HTTP/1.1",
+            b"GET\t/hello\tHTTP/1.1",
+            b"G(T /hello HTTP/1.1",
+            b"GET /h\x01llo HTTP/1.1",
+            b"GET /h\xc3\xa9llo HTTP/1.1",
+        ] {
+            assert!(parse_request_line(bad).is_none(), "{:?}", bad);
+        }
+        assert!(parse_request_line(b"get /hello HTTP/1.0").is_some());
+    }
+
+    #[test]
+    fn test_parse_header_line() {
+        let (name, value) = parse_header_line(b"Host: \t x y \t").unwrap();
+        assert_eq!((name.as_str(), value.as_slice()), ("Host", &b"x y"[..]));
+        assert_eq!(
+            parse_header_line(b"X: caf\xc3\xa9").unwrap().1,
+            b"caf\xc3\xa9"
+        );
+        for bad in [
+            &b"Host : x"[..],
+            b" b",
+            b"Foo",
+            b": y",
+            b"X(: y",
+            b"X: a\x01b",
+            b"X: a\x00b",
+            b"X: a\rb",
+        ] {
+            assert!(parse_header_line(bad).is_none(), "{:?}", bad);
+        }
     }
 }

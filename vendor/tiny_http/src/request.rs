@@ -1,3 +1,4 @@
+use std::convert::TryFrom;
 use std::io::Error as IoError;
 use std::io::{self, Cursor, ErrorKind, Read, Write};
 
@@ -7,9 +8,12 @@ use std::str::FromStr;
 
 use std::sync::mpsc::Sender;
 
-use crate::util::{EqualReader, FusedReader};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::util::framing::{self, BodyKind, Framing};
+use crate::util::{Body, Deadline};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
-use chunked_transfer::Decoder;
 
 /// Represents an HTTP request made by a client.
 ///
@@ -74,6 +78,14 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    /// Twin Paxos patch: whether the connection closes after this request's response, which
+    /// then says so with `Connection: close` (RFC 9112 §9.6).
+    close_after: bool,
+
+    /// Twin Paxos patch: the connection's flag for a body whose end will not be found (see
+    /// `util::Body`).
+    broken: Arc<AtomicBool>,
 }
 
 struct NotifyOnDrop<R> {
@@ -133,100 +145,85 @@ pub fn new_request<R, W>(
     version: HTTPVersion,
     headers: Vec<Header>,
     remote_addr: Option<SocketAddr>,
-    mut source_data: R,
+    source_data: R,
     writer: W,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    // finding the transfer-encoding header
-    let transfer_encoding = headers
+    // Twin Paxos patch: the framing rules live in `util::framing`, shared with the connection,
+    // which refuses a bad head before it gets here.
+    let lines = headers
         .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
+        .map(|h| (h.field.as_str().as_str(), h.value.as_bytes()));
+    let framing = framing::framing((version.0, version.1), lines).map_err(|status| {
+        let info = format!("the request head is refused with {status}");
+        RequestCreationError::CreationIoError(IoError::new(ErrorKind::InvalidData, info))
+    })?;
+    let broken = Arc::new(AtomicBool::new(false));
+    Ok(new_framed_request(
+        secure,
+        method,
+        path,
+        version,
+        headers,
+        remote_addr,
+        source_data,
+        writer,
+        framing,
+        broken,
+        None,
+    ))
+}
 
-    // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
-        // if transfer-encoding is specified, the Content-Length
-        // header must be ignored (RFC2616 #4.4)
-        None
-    } else {
-        headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
-    };
-
-    // true if the client sent a `Expect: 100-continue` header
-    let expects_continue = {
-        match headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Expect"))
-            .map(|h| h.value.as_str())
-        {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("100-continue") => true,
-            _ => return Err(RequestCreationError::ExpectationFailed),
+/// Twin Paxos patch: builds a request whose head was read and checked, with the body framing
+/// it declares. `broken` is set if the body's end is not found, so that its connection closes;
+/// a body left unread is drained on the connection's read `deadline`, brought forward.
+///
+/// Upstream chose the body reader here, from the first `Transfer-Encoding` (any value meant
+/// chunked) or a `Content-Length` it could parse (one it could not meant no body), and gave a
+/// request with `Connection: upgrade` the whole rest of the stream as its body. Now the framing
+/// is `util::framing`'s and the reader a `util::Body`; an upgrade request is framed like any
+/// other, since paxos-threaded never switches protocols (RFC 9110 §7.8 lets a server ignore
+/// `Upgrade`, and hyper does so too).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_framed_request<R, W>(
+    secure: bool,
+    method: Method,
+    path: String,
+    version: HTTPVersion,
+    headers: Vec<Header>,
+    remote_addr: Option<SocketAddr>,
+    source_data: R,
+    writer: W,
+    framing: Framing,
+    broken: Arc<AtomicBool>,
+    deadline: Option<Deadline>,
+) -> Request
+where
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
+{
+    let flag = Arc::clone(&broken);
+    let reader = match framing.body {
+        BodyKind::Empty => Box::new(io::empty()) as Box<dyn Read + Send + 'static>,
+        // A small body is read at once (unless the client waits for `100 Continue`), so that
+        // the connection can read the next pipelined request meanwhile.
+        BodyKind::Length(length) if length <= 1024 && !framing.expects_continue => {
+            Box::new(Body::buffered(source_data, length as usize, broken))
         }
-    };
-
-    // true if the client sent a `Connection: upgrade` header
-    let connection_upgrade = {
-        match headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Connection"))
-            .map(|h| h.value.as_str())
-        {
-            Some(v) if v.to_ascii_lowercase().contains("upgrade") => true,
-            _ => false,
+        BodyKind::Length(length) => {
+            Box::new(Body::length(source_data, length, broken).draining_on(deadline))
         }
+        BodyKind::Chunked => Box::new(Body::chunked(source_data, broken).draining_on(deadline)),
+    };
+    let body_length = match framing.body {
+        BodyKind::Length(length) => usize::try_from(length).ok(),
+        BodyKind::Empty | BodyKind::Chunked => None,
     };
 
-    // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
-    // content-length headers
-    let reader = if connection_upgrade {
-        // if we have a `Connection: upgrade`, always keeping the whole reader
-        Box::new(source_data) as Box<dyn Read + Send + 'static>
-    } else if let Some(content_length) = content_length {
-        if content_length == 0 {
-            Box::new(io::empty()) as Box<dyn Read + Send + 'static>
-        } else if content_length <= 1024 && !expects_continue {
-            // if the content-length is small enough, we just read everything into a buffer
-
-            let mut buffer = vec![0; content_length];
-            let mut offset = 0;
-
-            while offset != content_length {
-                let read = source_data.read(&mut buffer[offset..])?;
-                if read == 0 {
-                    // the socket returned EOF, but we were before the expected content-length
-                    // aborting
-                    let info = "Connection has been closed before we received enough data";
-                    let err = IoError::new(ErrorKind::ConnectionAborted, info);
-                    return Err(RequestCreationError::CreationIoError(err));
-                }
-
-                offset += read;
-            }
-
-            Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
-        } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
-            Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
-        }
-    } else if transfer_encoding.is_some() {
-        // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
-        // over the message (RFC2616 #3.6)
-        Box::new(FusedReader::new(Decoder::new(source_data))) as Box<dyn Read + Send + 'static>
-    } else {
-        // if we have neither a Content-Length nor a Transfer-Encoding,
-        // assuming that we have no data
-        // TODO: could also be multipart/byteranges
-        Box::new(io::empty()) as Box<dyn Read + Send + 'static>
-    };
-
-    Ok(Request {
+    Request {
         data_reader: Some(reader),
         response_writer: Some(Box::new(writer) as Box<dyn Write + Send + 'static>),
         remote_addr,
@@ -235,10 +232,12 @@ where
         path,
         http_version: version,
         headers,
-        body_length: content_length,
-        must_send_continue: expects_continue,
+        body_length,
+        must_send_continue: framing.expects_continue,
         notify_when_responded: None,
-    })
+        close_after: framing.close || !framing.keep_alive,
+        broken: flag,
+    }
 }
 
 impl Request {
@@ -447,6 +446,13 @@ impl Request {
         let mut writer = self.extract_writer_impl();
 
         let do_not_send_body = self.method == Method::Head;
+        // Twin Paxos patch: a client still waiting for `100 Continue` will not send its body,
+        // so the connection closes after this answer (see `Drop`).
+        let response = if self.close_after || self.must_send_continue {
+            response.with_connection_close()
+        } else {
+            response
+        };
 
         Self::ignore_client_closing_errors(response.raw_print(
             writer.by_ref(),
@@ -487,6 +493,14 @@ impl fmt::Debug for Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
+        // Twin Paxos patch: answered without `100 Continue` (a `413` for a declared length, a
+        // `404`), the client does not send its body (RFC 9110 §10.1.1), so draining it would
+        // only wait for the body deadline (upstream did, holding the handler's thread). The
+        // connection closes instead, as hyper's does.
+        if self.must_send_continue {
+            self.broken
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         if self.response_writer.is_some() {
             let response = Response::empty(500);
             let _ = self.respond_impl(response); // ignoring any potential error

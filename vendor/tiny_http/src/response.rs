@@ -298,6 +298,14 @@ where
         self
     }
 
+    /// Twin Paxos patch: says `Connection: close`, for a response after which the server closes
+    /// the connection (RFC 9112 §9.6). `add_header` ignores `Connection`, which tiny_http owns.
+    pub(crate) fn with_connection_close(mut self) -> Response<R> {
+        self.headers
+            .push(Header::from_bytes(&b"Connection"[..], &b"close"[..]).unwrap());
+        self
+    }
+
     /// Returns the same request, but with a different status code.
     #[inline]
     pub fn with_status_code<S>(mut self, code: S) -> Response<R>

@@ -18,6 +18,13 @@ impl Deadline {
         *self.0.lock().unwrap() = timeout.map(|t| Instant::now() + t);
     }
 
+    /// Brings the deadline forward to at most `limit` from now.
+    pub(crate) fn shorten(&self, limit: Duration) {
+        let mut at = self.0.lock().unwrap();
+        let soon = Instant::now() + limit;
+        *at = Some(at.map_or(soon, |at| at.min(soon)));
+    }
+
     /// The time left for the next read, or `None` for no deadline; an error once it passed.
     pub(crate) fn remaining(&self) -> IoResult<Option<Duration>> {
         match *self.0.lock().unwrap() {

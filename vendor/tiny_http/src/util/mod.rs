@@ -1,6 +1,6 @@
+pub(crate) use self::body::Body;
 pub use self::custom_stream::CustomStream;
 pub(crate) use self::deadline::Deadline;
-pub use self::equal_reader::EqualReader;
 pub use self::fused_reader::FusedReader;
 pub use self::messages_queue::MessagesQueue;
 pub use self::refined_tcp_stream::RefinedTcpStream;
@@ -11,9 +11,10 @@ pub use self::task_pool::TaskPool;
 
 use std::str::FromStr;
 
+mod body;
 mod custom_stream;
 mod deadline;
-mod equal_reader;
+pub(crate) mod framing;
 mod fused_reader;
 mod messages_queue;
 pub(crate) mod refined_tcp_stream;

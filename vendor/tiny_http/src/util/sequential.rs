@@ -124,6 +124,28 @@ impl<R: Read + Send> Read for SequentialReader<R> {
     }
 }
 
+impl<R: Read + Send> SequentialReader<R> {
+    /// Twin Paxos patch: blocks until every earlier reader of the sequence is dropped, that is
+    /// until the previous request's body has been read or drained, without reading anything.
+    pub fn wait_turn(&mut self) {
+        if let SequentialReaderInner::Waiting(ref mut recv) = self.inner {
+            let reader = recv.recv().unwrap();
+            self.inner = SequentialReaderInner::MyTurn(reader);
+        }
+    }
+}
+
+impl<R: Read + Send> SequentialReader<std::io::BufReader<R>> {
+    /// Twin Paxos patch: what is buffered already, read from the stream but not yet by anyone;
+    /// empty unless it is this reader's turn.
+    pub fn buffered(&self) -> &[u8] {
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref reader) => reader.buffer(),
+            _ => &[],
+        }
+    }
+}
+
 impl<W: Write + Send> SequentialWriter<W> {
     /// Twin Paxos patch: blocks until every earlier writer of the sequence is done, that is
     /// until the previous response on the connection has been written.
