@@ -24,12 +24,13 @@ pub fn progress(
     state: &str,
 ) -> String {
     format!(
-        "[{:>4}/{} s] ops {} (answered {}, unknown {}), faults {faults}; {state}",
+        "[{:>4}/{} s] ops {} (answered {}, unknown {}, retries {}), faults {faults}; {state}",
         elapsed.as_secs(),
         run.as_secs(),
         ops.invoked.load(Ordering::Relaxed),
         ops.answered.load(Ordering::Relaxed),
         ops.unknown.load(Ordering::Relaxed),
+        ops.retries.load(Ordering::Relaxed),
     )
 }
 

@@ -1,6 +1,7 @@
 //! The checks of a finished run: linearizability of the whole history, key by key; no
-//! acknowledged append lost or duplicated; recovery within the bound; and nothing the contract
-//! forbids (an answer it does not allow, a member exiting by itself).
+//! acknowledged append lost or duplicated; every exactly-once append applied once at most, and
+//! exactly once if acknowledged; recovery within the bound; and nothing the contract forbids (an
+//! answer it does not allow, a member exiting by itself).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -56,11 +57,49 @@ pub fn judge(records: &[Record], finals: &HashMap<String, Option<Value>>) -> Ver
     verdict.check_time = started.elapsed();
     verdict.slowest_key = slowest;
     verdict.add("linearizability", failures);
-    verdict.add(
-        "appends",
-        appends_history(records).violations(&final_lists(finals)),
-    );
+    let lists = final_lists(finals);
+    verdict.add("appends", appends_history(records).violations(&lists));
+    verdict.add("exactly-once", exactly_once(records, &lists));
     verdict
+}
+
+/// The exactly-once check of the appends that carried `client_id` and `seq` (retried or not),
+/// against each key's final list: an acknowledged one appears exactly once, and one whose
+/// outcome stayed unknown at most once. A second copy is a retry applied again; a missing one,
+/// an acknowledged append lost. (That no value appears that nobody sent is the appends check's,
+/// for every client.) Keys without a final list are skipped.
+pub fn exactly_once(records: &[Record], finals: &HashMap<String, Vec<String>>) -> Vec<String> {
+    let mut found = Vec::new();
+    for record in records {
+        let (Op::Append { key, value }, Some(client_id), Some(seq)) = (
+            &record.command.op,
+            &record.command.client_id,
+            record.command.seq,
+        ) else {
+            continue;
+        };
+        let Some(list) = finals.get(key) else {
+            continue;
+        };
+        let copies = list.iter().filter(|v| *v == value).count();
+        let acknowledged = matches!(record.outcome, Outcome::Answered(Answer::Done { .. }));
+        let allowed = match acknowledged {
+            true => 1..=1,
+            false => 0..=1,
+        };
+        if !allowed.contains(&copies) {
+            found.push(format!(
+                "key {key}: append({value}) of client_id {client_id} seq {seq}, sent {} time(s), \
+                 {}, appears {copies} time(s) in the final list",
+                record.attempts(),
+                match acknowledged {
+                    true => "acknowledged",
+                    false => "outcome unknown",
+                }
+            ));
+        }
+    }
+    found
 }
 
 /// Runs the linearizability check of every key, on as many threads as there are cores; returns
@@ -139,6 +178,8 @@ mod tests {
     use paxos_core::Command;
 
     use super::*;
+    use crate::http::NoAnswer;
+    use crate::nemesis::history::Unknown;
 
     fn append(client: usize, value: &str, at: (u64, u64), answer: Option<&[&str]>) -> Record {
         let outcome = match answer {
@@ -146,7 +187,7 @@ mod tests {
                 Some(Value::List(list.iter().map(|v| (*v).to_owned()).collect())),
                 1,
             )),
-            None => Outcome::Unknown(super::super::history::Unknown::Unavailable),
+            None => Outcome::Unknown(Unknown::Unavailable),
         };
         record(
             client,
@@ -173,7 +214,32 @@ mod tests {
             invoke: Duration::from_millis(invoke),
             complete: Duration::from_millis(complete),
             outcome,
+            earlier: Vec::new(),
         }
+    }
+
+    /// An exactly-once append of client `client` with `seq`, sent `attempts` times (each earlier
+    /// attempt timed out) and answered as `append` says.
+    fn once(
+        client: usize,
+        seq: u64,
+        value: &str,
+        at: (u64, u64),
+        answer: Option<&[&str]>,
+        attempts: usize,
+    ) -> Record {
+        let mut record = append(client, value, at, answer);
+        record.command.client_id = Some(format!("c{client}"));
+        record.command.seq = Some(seq);
+        record.earlier = vec![(1, Unknown::NoAnswer(NoAnswer::Timeout)); attempts - 1];
+        record
+    }
+
+    fn lists(list: &[&str]) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "k".to_owned(),
+            list.iter().map(|v| (*v).to_owned()).collect(),
+        )])
     }
 
     fn finals(list: &[&str]) -> HashMap<String, Option<Value>> {
@@ -192,6 +258,79 @@ mod tests {
         let verdict = judge(&records, &finals(&["a", "b", "u"]));
         assert!(verdict.is_clean(), "{:?}", verdict.violations);
         assert_eq!(verdict.keys_checked, 1);
+    }
+
+    #[test]
+    fn a_retried_append_is_one_operation_that_may_apply_during_any_attempt() {
+        // c1's append went out at 0, timed out twice, and its third attempt was answered at 90
+        // with the list as of its one application, which came before b's (answered at 30).
+        let records = [
+            once(1, 1, "a", (0, 90), Some(&["a"]), 3),
+            append(0, "b", (20, 30), Some(&["a", "b"])),
+            once(2, 1, "u", (25, 95), None, 4),
+            get((100, 110), Some(&["a", "b", "u"])),
+        ];
+        let verdict = judge(&records, &finals(&["a", "b", "u"]));
+        assert!(verdict.is_clean(), "{:?}", verdict.violations);
+        let ops = &history::by_key(&records)["k"];
+        assert_eq!((ops[0].attempts, ops[2].attempts), (3, 4));
+    }
+
+    #[test]
+    fn the_exactly_once_check_finds_a_duplicate_and_a_lost_acknowledged_append() {
+        let records = [
+            once(1, 1, "a", (0, 90), Some(&["a"]), 3),
+            once(1, 2, "b", (100, 110), Some(&["a", "b"]), 1),
+            once(2, 1, "u", (5, 95), None, 4),
+        ];
+        assert_eq!(
+            exactly_once(&records, &lists(&["a", "b"])),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            exactly_once(&records, &lists(&["a", "b", "u"])),
+            Vec::<String>::new()
+        );
+        // The retried `a` applied twice: once per attempt that reached the log.
+        assert_eq!(
+            exactly_once(&records, &lists(&["a", "a", "b"])),
+            [
+                "key k: append(a) of client_id c1 seq 1, sent 3 time(s), acknowledged, appears 2 \
+              time(s) in the final list"
+            ]
+        );
+        // An acknowledged append lost.
+        assert_eq!(
+            exactly_once(&records, &lists(&["b"])),
+            [
+                "key k: append(a) of client_id c1 seq 1, sent 3 time(s), acknowledged, appears 0 \
+              time(s) in the final list"
+            ]
+        );
+        // One whose outcome stayed unknown may have applied, but once at most.
+        assert_eq!(
+            exactly_once(&records, &lists(&["a", "u", "b", "u"])),
+            [
+                "key k: append(u) of client_id c2 seq 1, sent 4 time(s), outcome unknown, appears \
+              2 time(s) in the final list"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_verdict_reports_a_duplicated_retry() {
+        let records = [
+            once(1, 1, "a", (0, 90), Some(&["a"]), 3),
+            once(1, 2, "b", (100, 110), Some(&["a", "b"]), 1),
+        ];
+        let verdict = judge(&records, &finals(&["a", "b", "a"]));
+        let has = |check: &str| verdict.violations.iter().any(|v| v.starts_with(check));
+        assert!(
+            has("exactly-once: key k: append(a)"),
+            "{:?}",
+            verdict.violations
+        );
+        assert!(has("appends: key k: value a appears twice"));
     }
 
     #[test]
