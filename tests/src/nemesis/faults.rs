@@ -24,6 +24,10 @@ use super::timeline::Timeline;
 use crate::cluster::Cluster;
 use crate::http::Client;
 
+/// The fault kinds in the timeline that kill members (`kill -9`): those after which clients
+/// certainly meet refused connections and lost answers, so exactly-once clients retry.
+pub const KILLS: [&str; 3] = ["kill", "kill-leader", "cluster-restart"];
+
 /// How long a `/status` probe may take; a paused member does not answer at all.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(300);
 

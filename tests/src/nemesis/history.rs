@@ -4,6 +4,13 @@
 //! command reached the log, or could not apply), a `503` or no answer at all leaves the outcome
 //! unknown (it may have applied, or not, or may still apply), and anything else is an answer the
 //! contract does not allow, which the verdict reports.
+//!
+//! An exactly-once request (one with `client_id` and `seq`) whose outcome was unknown may be sent
+//! again, with the same pair, to another member. All its attempts make one record, as they make
+//! one operation: it spans from the first attempt's invocation to the last one's completion, and
+//! its outcome is the last attempt's (the store answers a repeated pair with the first answer, so
+//! that answer is the operation's). The earlier attempts' outcomes were all unknown, which is
+//! what the record keeps of them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,16 +21,21 @@ use serde_json::{Value as Json, json};
 
 use crate::http::{NoAnswer, Response};
 
-/// One operation of one client against one member.
+/// One operation of one client, with the member its last attempt went to.
 #[derive(Clone, Debug)]
 pub struct Record {
     pub client: usize,
     pub member: usize,
     pub command: Command,
-    /// When the request was sent and when the client stopped waiting, since the run's start.
+    /// When the first attempt was sent and when the client stopped waiting for the last, since
+    /// the run's start.
     pub invoke: Duration,
     pub complete: Duration,
+    /// The last attempt's outcome.
     pub outcome: Outcome,
+    /// The attempts before the last, in order: the member each went to and why its outcome was
+    /// unknown. Empty unless the request was retried.
+    pub earlier: Vec<(usize, Unknown)>,
 }
 
 #[derive(Clone, Debug)]
@@ -95,6 +107,30 @@ impl Outcome {
 }
 
 impl Record {
+    /// How many times the command was sent.
+    pub fn attempts(&self) -> usize {
+        self.earlier.len() + 1
+    }
+
+    /// This record followed by `retry`, another attempt of the same command whose outcome
+    /// replaces this one's; this one's outcome must have been unknown.
+    pub fn retried(mut self, retry: Record) -> Record {
+        let Outcome::Unknown(why) = self.outcome else {
+            panic!("only a request whose outcome is unknown is retried");
+        };
+        assert_eq!(
+            self.command, retry.command,
+            "a retry sends the same command"
+        );
+        self.earlier.push((self.member, why));
+        Record {
+            member: retry.member,
+            complete: retry.complete,
+            outcome: retry.outcome,
+            ..self
+        }
+    }
+
     /// The record as one line of `history.jsonl`.
     pub fn to_json(&self) -> Json {
         let mut line = json!({
@@ -110,6 +146,14 @@ impl Record {
             Outcome::Unexpected(what) => line["answer"] = json!(what),
             Outcome::Unknown(_) => {}
         }
+        if !self.earlier.is_empty() {
+            let earlier: Vec<Json> = self
+                .earlier
+                .iter()
+                .map(|(member, why)| json!({"member": member, "outcome": Outcome::Unknown(*why).label()}))
+                .collect();
+            line["earlier_attempts"] = json!(earlier);
+        }
         line
     }
 }
@@ -121,6 +165,7 @@ fn millis(at: Duration) -> f64 {
 /// The records as the core checker's histories, one per key (an operation touches one key, and
 /// linearizability is judged key by key). An outcome that is unknown, or not one the contract
 /// allows, is left without completion: it may have applied at any time after its invocation.
+/// A retried request is one operation, as the checker counts it.
 pub fn by_key(records: &[Record]) -> BTreeMap<String, Vec<OpRecord>> {
     let mut histories: BTreeMap<String, History> = BTreeMap::new();
     let mut sorted: Vec<&Record> = records.iter().collect();
@@ -130,6 +175,9 @@ pub fn by_key(records: &[Record]) -> BTreeMap<String, Vec<OpRecord>> {
             .entry(record.command.op.key().to_owned())
             .or_default();
         let op = history.invoke(record.client, record.command.clone(), record.invoke);
+        for _ in &record.earlier {
+            history.retry(op);
+        }
         if let Outcome::Answered(answer) = &record.outcome {
             history.complete(op, record.complete, answer.clone());
         }
@@ -171,5 +219,57 @@ mod tests {
         assert_eq!(answer(500, "").label(), "unexpected");
         let refused = Outcome::of(Err((NoAnswer::Refused, "refused".into())));
         assert_eq!(refused.label(), "unknown (connection refused)");
+    }
+
+    #[test]
+    fn a_retry_keeps_the_first_invocation_and_takes_the_last_outcome() {
+        let command = Command {
+            op: paxos_core::Op::Append {
+                key: "k".into(),
+                value: "v".into(),
+            },
+            client_id: Some("c1".into()),
+            seq: Some(7),
+        };
+        let attempt = |member, (invoke, complete), outcome| Record {
+            client: 1,
+            member,
+            command: command.clone(),
+            invoke: Duration::from_millis(invoke),
+            complete: Duration::from_millis(complete),
+            outcome,
+            earlier: Vec::new(),
+        };
+        let record = attempt(
+            0,
+            (10, 3010),
+            Outcome::of(Err((NoAnswer::Timeout, "".into()))),
+        )
+        .retried(attempt(2, (3100, 3150), answer(503, r#"{"error":"x"}"#)))
+        .retried(attempt(
+            1,
+            (3300, 3320),
+            answer(200, r#"{"ok":true,"value":["v"],"index":9}"#),
+        ));
+        assert_eq!(record.attempts(), 3);
+        assert_eq!(
+            (record.member, record.outcome.label()),
+            (1, "ok".to_owned())
+        );
+        assert_eq!(record.invoke, Duration::from_millis(10));
+        assert_eq!(record.complete, Duration::from_millis(3320));
+        assert_eq!(
+            record.earlier,
+            [
+                (0, Unknown::NoAnswer(NoAnswer::Timeout)),
+                (2, Unknown::Unavailable)
+            ]
+        );
+        let line = record.to_json();
+        assert_eq!(line["earlier_attempts"][1]["outcome"], "unknown (503)");
+        let ops = &by_key(&[record])["k"];
+        assert_eq!(ops[0].attempts, 3);
+        assert_eq!(ops[0].invoke, Duration::from_millis(10));
+        assert_eq!(ops[0].completed_at(), Some(Duration::from_millis(3320)));
     }
 }

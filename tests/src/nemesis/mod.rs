@@ -9,14 +9,29 @@
 //! that is kept: the history, the fault timeline, the summary, and each member's config, data dir
 //! and log ([`report`]).
 //!
+//! A verdict has three outcomes, each with its exit status:
+//!
+//! - `clean` ([`CLEAN`], 0): no check found a violation, and the run reached every [`floors`]
+//!   floor, so it checked something real: enough faults for its length, enough operations
+//!   answered definitely, enough of them with a known outcome, every key's history checked, and
+//!   (when members were killed) exactly-once appends acknowledged after a retry;
+//! - `violation` ([`VIOLATION`], 1): some check failed, whatever the floors say;
+//! - `inconclusive` ([`INCONCLUSIVE`], 3): no violation, but a floor not met; the summary says
+//!   which floor and by how much.
+//!
+//! A run interrupted by Ctrl-C or SIGTERM has no verdict ([`INTERRUPTED`], 130), and a bad
+//! command line exits with 2.
+//!
 //! - [`options`]: the command line.
 //! - [`rng`]: seeded random draws.
 //! - [`proxy`]: a TCP forwarder per directed link that can refuse or blackhole.
 //! - [`faults`] and [`timeline`]: the fault schedule and its record.
 //! - [`workload`] and [`history`]: the clients and what they recorded.
-//! - [`recovery`], [`verdict`], [`report`]: the checks and what is printed and kept.
+//! - [`recovery`], [`verdict`], [`floors`], [`report`]: the checks, what a clean run must have
+//!   checked, and what is printed and kept.
 
 pub mod faults;
+pub mod floors;
 pub mod history;
 pub mod options;
 pub mod proxy;
@@ -34,7 +49,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Cluster;
 use crate::http::Client;
-pub use options::{Options, USAGE};
+pub use options::{Options, usage};
 
 /// The generated configs' tuning: small, so that every fault matters within seconds.
 const HEARTBEAT_MS: u64 = 50;
@@ -52,9 +67,12 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// itself or an interrupt is noticed soon.
 const LOOK_EVERY: Duration = Duration::from_millis(100);
 
-/// Exit statuses of the runner.
+/// Exit statuses of the runner (2 is a bad command line's). `INCONCLUSIVE` differs from both
+/// `CLEAN` and `VIOLATION` so that a script cannot take a run that checked too little for a
+/// pass, nor for a bug.
 pub const CLEAN: i32 = 0;
 pub const VIOLATION: i32 = 1;
+pub const INCONCLUSIVE: i32 = 3;
 pub const INTERRUPTED: i32 = 130;
 
 /// Runs the nemesis as `options` say until done or `interrupted`; returns the exit status.
@@ -105,9 +123,19 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
             (recovery, Some(verdict))
         }
     };
+    let figures = floors::Figures::of(
+        options.duration,
+        &records[..workload_ops],
+        nemesis.timeline.counts(),
+    );
+    let verdict = verdict.map(|mut verdict| {
+        verdict.floors = floors::floors(&figures, verdict.keys, verdict.keys_checked());
+        verdict
+    });
     let text = report::summary(&report::Run {
         title,
         workload: &records[..workload_ops],
+        figures: &figures,
         final_reads: records.len() - workload_ops,
         faults: nemesis.timeline.counts(),
         recovery,
@@ -119,9 +147,10 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     write_or_warn(&dir.join("history.jsonl"), |path| {
         report::write_history(path, &records)
     });
-    match verdict {
-        Some(verdict) if verdict.is_clean() => CLEAN,
-        Some(_) => VIOLATION,
+    match verdict.as_ref().map(verdict::Verdict::status) {
+        Some(verdict::Status::Clean) => CLEAN,
+        Some(verdict::Status::Inconclusive) => INCONCLUSIVE,
+        Some(verdict::Status::Violation) => VIOLATION,
         None => INTERRUPTED,
     }
 }

@@ -2,10 +2,39 @@
 
 use std::time::Duration;
 
+use super::floors::{
+    DEFINITE_PER_SECOND, MIN_DEFINITE, MIN_KNOWN_PERCENT, MIN_RETRIED_ACKED, SECONDS_PER_FAULT,
+};
+use super::{CLEAN, INCONCLUSIVE, INTERRUPTED, VIOLATION};
 use crate::runtime::Runtime;
 
-pub const USAGE: &str = "usage: nemesis threaded|async [SECONDS (60)] [--members N (3)] \
-                         [--clients N (10)] [--seed N (random)]";
+/// The text of `--help`, also shown after a bad command line.
+pub fn usage() -> String {
+    format!(
+        "usage: nemesis threaded|async [SECONDS (60)] [--members N (3)] [--clients N (10)] \
+         [--seed N (random)]
+
+Runs a cluster of the server on loopback under concurrent clients (half of them exactly-once
+clients that retry) while faults are injected for SECONDS, then checks the whole history.
+
+A run without violations is clean only if it reached every floor:
+  faults injected                  one per {SECONDS_PER_FAULT} s of run, at least one
+  operations answered definitely   {DEFINITE_PER_SECOND} per second of run, at least {MIN_DEFINITE} \
+         (ok, cas mismatch or 400)
+  operations with a known outcome  {MIN_KNOWN_PERCENT} %
+  keys checked                     every key the history touched
+  retried exactly-once appends     {MIN_RETRIED_ACKED} acknowledged after a retry, if members \
+         were killed
+
+exit status:
+  {CLEAN}    clean: no violation, every floor met
+  {VIOLATION}    violation: a check failed
+  2    bad command line
+  {INCONCLUSIVE}    inconclusive: no violation, but a floor not met (the summary says which, \
+         by how much)
+  {INTERRUPTED}  interrupted by Ctrl-C or SIGTERM: no verdict"
+    )
+}
 
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use paxos_core::Answer;
 
+use super::floors::Figures;
 use super::history::{Outcome, Record};
-use super::verdict::Verdict;
+use super::verdict::{Status, Verdict};
 use super::workload::Counters;
 
 /// One progress line: plain text, so that it reads the same on a terminal and in a CI log.
@@ -24,12 +25,13 @@ pub fn progress(
     state: &str,
 ) -> String {
     format!(
-        "[{:>4}/{} s] ops {} (answered {}, unknown {}), faults {faults}; {state}",
+        "[{:>4}/{} s] ops {} (answered {}, unknown {}, retries {}), faults {faults}; {state}",
         elapsed.as_secs(),
         run.as_secs(),
         ops.invoked.load(Ordering::Relaxed),
         ops.answered.load(Ordering::Relaxed),
         ops.unknown.load(Ordering::Relaxed),
+        ops.retries.load(Ordering::Relaxed),
     )
 }
 
@@ -50,6 +52,7 @@ pub struct Run<'a> {
     pub title: String,
     /// The clients' operations, without the final reads.
     pub workload: &'a [Record],
+    pub figures: &'a Figures,
     pub final_reads: usize,
     pub faults: &'a BTreeMap<String, u64>,
     /// How long the cluster took to serve again after the final heal, and the bound.
@@ -98,6 +101,17 @@ pub fn summary(run: &Run) -> String {
          outcome unknown {unknown} ({})",
         list(&outcomes)
     );
+    let figures = run.figures;
+    let _ = writeln!(
+        text,
+        "exactly-once: {} appends; {} retries of {} requests, {} of them acknowledged in the \
+         end, {} still unknown",
+        figures.exactly_once,
+        figures.retries,
+        figures.retried,
+        figures.retried_acked,
+        figures.retried_unknown
+    );
     let total: u64 = run.faults.values().sum();
     let _ = writeln!(text, "faults: {total} ({})", list(run.faults));
     let _ = match run.recovery {
@@ -122,19 +136,42 @@ pub fn summary(run: &Run) -> String {
                 .map_or(String::new(), |(k, t)| {
                     format!("; slowest key {k}, {:.2} s", t.as_secs_f64())
                 });
+            let unchecked = match verdict.unchecked.is_empty() {
+                true => String::new(),
+                false => format!("; not checked: {}", verdict.unchecked.join(", ")),
+            };
             let _ = writeln!(
                 text,
-                "check: {} keys in {:.1} s{slowest}",
-                verdict.keys_checked,
+                "check: {} of {} keys in {:.1} s{slowest}{unchecked}",
+                verdict.keys_checked(),
+                verdict.keys,
                 verdict.check_time.as_secs_f64()
             );
-            if verdict.is_clean() {
-                let _ = writeln!(text, "verdict: clean");
-            } else {
-                let _ = writeln!(text, "verdict: {} violations", verdict.violations.len());
-                for violation in &verdict.violations {
-                    let _ = writeln!(text, "  - {violation}");
+            let floors: Vec<String> = verdict.floors.iter().map(|f| f.to_string()).collect();
+            let _ = writeln!(text, "floors: {}", floors.join("; "));
+            let unmet: Vec<String> = verdict
+                .floors
+                .iter()
+                .filter(|floor| !floor.met())
+                .map(|floor| floor.shortfall())
+                .collect();
+            let _ = match verdict.status() {
+                Status::Clean => writeln!(text, "verdict: clean"),
+                Status::Inconclusive => writeln!(
+                    text,
+                    "verdict: inconclusive, {} floor(s) not met: the run checked too little to \
+                     be called clean",
+                    unmet.len()
+                ),
+                Status::Violation => {
+                    writeln!(text, "verdict: {} violations", verdict.violations.len())
                 }
+            };
+            for violation in &verdict.violations {
+                let _ = writeln!(text, "  - {violation}");
+            }
+            for shortfall in &unmet {
+                let _ = writeln!(text, "  - floor not met: {shortfall}");
             }
         }
         None => {

@@ -6,6 +6,15 @@
 //! grows long enough to make the linearizability search or its list states expensive. Every
 //! value written is unique in the run (`<client>-<n>`), which is what lets the checks tell who
 //! wrote what.
+//!
+//! The clients numbered from half their count on are exactly-once clients, as a client library
+//! would be: each of their appends carries the client's `client_id` (`c<client>`) and its next
+//! `seq`, and one whose outcome is unknown (no answer, or `503`) is sent again with the same pair
+//! to another member, up to [`MAX_ATTEMPTS`] times in all. That is the traffic that shows whether
+//! a command that reached the log through one member, and was then retried through another
+//! (perhaps after a leader change), still applies once. The others send plain commands and never
+//! retry, as a client without such a library would: their lost answers stay unknown for good,
+//! the other case the checks must allow for.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +38,13 @@ pub const OPS_PER_GENERATION: u64 = 150 * (LIST_KEYS + REGISTER_KEYS) as u64;
 /// Each client pauses up to this long between operations, so that a run's history stays a size
 /// the checker and the post-mortem files handle, and the servers' CPU is left for the faults.
 const MAX_THINK_MS: u64 = 10;
+/// How many times in all an exactly-once client sends one request before it leaves the outcome
+/// unknown: enough to outlast a killed or paused member and usually an election, few enough that
+/// a client is not stuck on one request for long (each attempt may take the client's timeout).
+pub const MAX_ATTEMPTS: usize = 4;
+/// How long an exactly-once client waits before a retry: a client library backs off rather than
+/// hammer a cluster that just failed it.
+const RETRY_BACKOFF_MS: std::ops::Range<u64> = 50..150;
 
 /// Counts of the operations so far, for the progress line.
 #[derive(Debug, Default)]
@@ -36,6 +52,8 @@ pub struct Counters {
     pub invoked: AtomicU64,
     pub answered: AtomicU64,
     pub unknown: AtomicU64,
+    /// Requests sent again, each retry counted.
+    pub retries: AtomicU64,
 }
 
 /// The running clients.
@@ -62,6 +80,8 @@ impl Workload {
             .map(|id| {
                 let mut session = Session {
                     id,
+                    exactly_once: (id >= clients / 2).then(|| format!("c{id}")),
+                    seq: 0,
                     urls: urls.to_vec(),
                     client: client.clone(),
                     rng: Rng::new(seed, 1000 + id as u64),
@@ -75,7 +95,7 @@ impl Workload {
                     .name(format!("client-{id}"))
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
-                            session.one_op(&counters);
+                            session.one_op(&counters, &stop);
                         }
                         session.records
                     })
@@ -93,7 +113,8 @@ impl Workload {
         &self.counters
     }
 
-    /// Asks every client to stop after its current operation, and returns all their records.
+    /// Asks every client to stop after its current attempt (a request being retried is left
+    /// with its outcome unknown), and returns all their records.
     pub fn stop(self) -> Vec<Record> {
         self.stop.store(true, Ordering::Relaxed);
         let mut records = Vec::new();
@@ -111,6 +132,10 @@ impl Workload {
 #[derive(Debug)]
 struct Session {
     id: usize,
+    /// The `client_id` of an exactly-once client's appends; `None` for a plain client.
+    exactly_once: Option<String>,
+    /// The `seq` of the exactly-once client's latest append.
+    seq: u64,
     urls: Vec<String>,
     client: Client,
     rng: Rng,
@@ -122,7 +147,7 @@ struct Session {
 }
 
 impl Session {
-    fn one_op(&mut self, counters: &Counters) {
+    fn one_op(&mut self, counters: &Counters, stop: &AtomicBool) {
         let generation = counters.invoked.fetch_add(1, Ordering::Relaxed) / OPS_PER_GENERATION;
         let slot = self.rng.below(LIST_KEYS + REGISTER_KEYS);
         let read = self.rng.chance(0.15);
@@ -146,15 +171,31 @@ impl Session {
                 },
             }
         };
+        let command = match (&op, &self.exactly_once) {
+            (Op::Append { .. }, Some(client_id)) => {
+                self.seq += 1;
+                Command {
+                    op,
+                    client_id: Some(client_id.clone()),
+                    seq: Some(self.seq),
+                }
+            }
+            _ => Command::new(op),
+        };
         let member = self.rng.below(self.urls.len());
-        let record = call(
-            &self.client,
-            self.id,
-            member,
-            &self.urls[member],
-            Command::new(op),
-            self.epoch,
-        );
+        let mut record = self.call(member, command);
+        while record.command.seq.is_some()
+            && record.attempts() < MAX_ATTEMPTS
+            && matches!(record.outcome, Outcome::Unknown(_))
+            && !stop.load(Ordering::Relaxed)
+        {
+            counters.retries.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(self.rng.millis(RETRY_BACKOFF_MS));
+            let others = self.urls.len() - 1;
+            let member = (record.member + 1 + self.rng.below(others)) % self.urls.len();
+            let retry = self.call(member, record.command.clone());
+            record = record.retried(retry);
+        }
         let mut think = self.rng.millis(0..MAX_THINK_MS);
         match &record.outcome {
             Outcome::Answered(answer) => {
@@ -172,6 +213,11 @@ impl Session {
         }
         self.records.push(record);
         std::thread::sleep(think);
+    }
+
+    fn call(&self, member: usize, command: Command) -> Record {
+        let url = &self.urls[member];
+        call(&self.client, self.id, member, url, command, self.epoch)
     }
 
     fn fresh_value(&mut self) -> String {
@@ -216,6 +262,7 @@ pub fn call(
         invoke,
         complete: epoch.elapsed(),
         outcome,
+        earlier: Vec::new(),
     }
 }
 
