@@ -46,14 +46,17 @@ async fn a_single_member_commits_and_stops() {
     let answer = post(&client, &url, r#"{"op":"put","key":"k","value":"v"}"#).await;
     assert_eq!(
         answer,
-        (200, r#"{"ok":true,"value":"v","index":1}"#.to_owned())
+        (
+            200,
+            r#"{"ok":true,"value":"v","index":1,"modified":1}"#.to_owned()
+        )
     );
     let (status, body) = post(&client, &url, r#"{"op":"append","key":"k","value":"x"}"#).await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = post(&client, &url, r#"{"op":"get","key":"k"}"#).await;
     assert_eq!(
         (status, body.as_str()),
-        (200, r#"{"ok":true,"value":"v","index":3}"#)
+        (200, r#"{"ok":true,"value":"v","index":3,"modified":1}"#)
     );
 
     shutdown.cancel();

@@ -183,30 +183,52 @@ pub enum Value {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Answer {
-    /// `200 {"ok": true, "value": …, "index": …}`.
+    /// `200 {"ok": true, "value": …, "index": …, "modified": …}`: `index` is the slot the
+    /// command was decided in (for a read, the slot it reflects), `modified` the slot that last
+    /// changed the key, so a client can read and then watch from there.
     Done {
         ok: True,
         value: Option<Value>,
         index: u64,
+        /// Answers kept from before modification indexes existed have none: 0.
+        #[serde(default)]
+        modified: u64,
     },
-    /// `200 {"ok": false, "value": <current>}`: a `cas` whose `expected` did not match.
-    Mismatch { ok: False, value: Option<Value> },
+    /// `200 {"ok": false, "value": <current>, "modified": …}`: a `cas` whose `expected` did not
+    /// match.
+    Mismatch {
+        ok: False,
+        value: Option<Value>,
+        #[serde(default)]
+        modified: u64,
+    },
     /// `400 {"error": …}`: the command was ordered but could not apply, e.g. `append` to a key
     /// that holds a string. It changed nothing.
     Rejected { error: String },
 }
 
 impl Answer {
+    /// The answer to a write decided in slot `index`, which changed its key there.
     pub fn done(value: Option<Value>, index: u64) -> Answer {
+        Answer::read(value, index, index)
+    }
+
+    /// The answer to a read at `index` of a key last changed at `modified`.
+    pub fn read(value: Option<Value>, index: u64, modified: u64) -> Answer {
         Answer::Done {
             ok: True,
             value,
             index,
+            modified,
         }
     }
 
-    pub fn mismatch(value: Option<Value>) -> Answer {
-        Answer::Mismatch { ok: False, value }
+    pub fn mismatch(value: Option<Value>, modified: u64) -> Answer {
+        Answer::Mismatch {
+            ok: False,
+            value,
+            modified,
+        }
     }
 
     /// The HTTP status this answer is given with.
@@ -334,14 +356,17 @@ mod tests {
         let done = Answer::done(Some(Value::List(vec!["a".into()])), 4);
         assert_eq!(
             serde_json::to_string(&done).unwrap(),
-            r#"{"ok":true,"value":["a"],"index":4}"#
+            r#"{"ok":true,"value":["a"],"index":4,"modified":4}"#
         );
-        let mismatch = Answer::mismatch(None);
+        // An answer kept from before modification indexes existed still reads.
+        let old: Answer = serde_json::from_str(r#"{"ok":true,"value":null,"index":3}"#).unwrap();
+        assert_eq!(old, Answer::read(None, 3, 0));
+        let mismatch = Answer::mismatch(None, 7);
         assert_eq!(
             serde_json::to_string(&mismatch).unwrap(),
-            r#"{"ok":false,"value":null}"#
+            r#"{"ok":false,"value":null,"modified":7}"#
         );
         let back: Answer = serde_json::from_str(r#"{"ok":false,"value":"x"}"#).unwrap();
-        assert_eq!(back, Answer::mismatch(Some(Value::Str("x".into()))));
+        assert_eq!(back, Answer::mismatch(Some(Value::Str("x".into())), 0));
     }
 }

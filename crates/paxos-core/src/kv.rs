@@ -4,12 +4,20 @@
 //! give the same answers. That includes exactly-once bookkeeping: the table of each client's
 //! latest `seq` and answer is part of the replicated state, which is why a retry sent to any
 //! member, before or after a leader change, is answered from it instead of being applied again.
+//!
+//! Every key carries its *modification index*: the slot that last changed it. A deleted key keeps
+//! its deletion's slot in a tombstone for a while; the oldest tombstones are dropped past
+//! [`MAX_TOMBSTONE_BYTES`], and the store's *floor* rises to the slot of the newest one dropped,
+//! so that "changed at or before the floor" covers every change it no longer records. A watch
+//! from an index compares against [`KvStore::modified`] and never misses a change, at worst
+//! waking for one it cannot tell apart from an older one.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Answer, Command, Op, Value};
+use crate::message::Slot;
 
 /// The most bytes of strings one list may hold. Every `append` answers the whole list, so an
 /// unbounded list would make every answer, and every member's memory, grow without end.
@@ -22,6 +30,10 @@ pub const MAX_LIST_BYTES: usize = 1024 * 1024;
 /// the quota is refused, as etcd refuses writes past its space quota; reads and deletes still go.
 pub const MAX_STORE_BYTES: usize = 32 * 1024 * 1024;
 
+/// The most bytes of keys that tombstones of deleted keys may hold. Past it the oldest are
+/// dropped, in slot order, so every member drops the same ones.
+pub const MAX_TOMBSTONE_BYTES: usize = 1024 * 1024;
+
 /// A colon and a comma per map entry, besides the JSON of its key and its value.
 const PUNCTUATION: usize = 2;
 
@@ -30,32 +42,59 @@ const PUNCTUATION: usize = 2;
 #[serde(from = "Stored", into = "Stored")]
 pub struct KvStore {
     data: BTreeMap<String, Value>,
+    /// The modification index of every key in `data`.
+    modified: BTreeMap<String, Slot>,
+    /// Keys deleted, by the slot that deleted them (a slot deletes at most one key).
+    tombstones: BTreeMap<Slot, String>,
+    /// The same tombstones by key. Snapshots leave it out; it is built again when one is read.
+    deleted: HashMap<String, Slot>,
+    /// Every change the store no longer records (in `modified` or `tombstones`) happened at or
+    /// before this slot.
+    floor: Slot,
     /// Per `client_id`: the latest `seq` applied and the answer it got.
     sessions: HashMap<String, (u64, Answer)>,
-    /// What `data` and `sessions` take as JSON, held under [`MAX_STORE_BYTES`]. Snapshots leave
-    /// it out; it is counted again when one is read back.
+    /// What `data`, `modified` and `sessions` take as JSON, held under [`MAX_STORE_BYTES`].
+    /// Snapshots leave it out; it is counted again when one is read back.
     bytes: usize,
+    /// What the keys of `tombstones` take, held under [`MAX_TOMBSTONE_BYTES`].
+    tombstone_bytes: usize,
 }
 
-/// A [`KvStore`] as snapshots hold it.
+/// A [`KvStore`] as snapshots hold it. Snapshots written before modification indexes existed
+/// have none of them; see [`KvStore::assume_changed_by`].
 #[derive(Clone, Serialize, Deserialize)]
 struct Stored {
     data: BTreeMap<String, Value>,
+    #[serde(default)]
+    modified: BTreeMap<String, Slot>,
+    /// As pairs, oldest first: JSON object keys are strings, which a record read through its
+    /// tag (buffered first) cannot turn back into slots.
+    #[serde(default)]
+    tombstones: Vec<(Slot, String)>,
+    #[serde(default)]
+    floor: Slot,
     sessions: HashMap<String, (u64, Answer)>,
 }
 
 impl From<Stored> for KvStore {
-    fn from(Stored { data, sessions }: Stored) -> Self {
+    fn from(stored: Stored) -> Self {
         let mut kv = KvStore {
-            data,
-            sessions,
+            data: stored.data,
+            modified: stored.modified,
+            tombstones: stored.tombstones.into_iter().collect(),
+            deleted: HashMap::new(),
+            floor: stored.floor,
+            sessions: stored.sessions,
             bytes: 0,
+            tombstone_bytes: 0,
         };
+        kv.deleted = kv.tombstones.iter().map(|(&s, k)| (k.clone(), s)).collect();
         kv.bytes = kv.data.keys().map(|k| kv.entry_bytes(k)).sum::<usize>()
             + kv.sessions
                 .keys()
                 .map(|c| kv.session_bytes(c))
                 .sum::<usize>();
+        kv.tombstone_bytes = kv.tombstones.values().map(String::len).sum();
         kv
     }
 }
@@ -64,6 +103,9 @@ impl From<KvStore> for Stored {
     fn from(kv: KvStore) -> Self {
         Stored {
             data: kv.data,
+            modified: kv.modified,
+            tombstones: kv.tombstones.into_iter().collect(),
+            floor: kv.floor,
             sessions: kv.sessions,
         }
     }
@@ -93,15 +135,22 @@ impl KvStore {
             }
         }
         let saved_value = self.data.get(key).cloned();
+        let saved_modified = self.modified.get(key).copied();
         let saved_session = client.and_then(|c| self.sessions.get(c).cloned());
         let before = self.bytes_of(key, client);
         let answer = self.apply_within_quota(index, command);
         let after = self.bytes_of(key, client);
         if after > before && self.bytes + (after - before) > MAX_STORE_BYTES {
-            // Put back what the command changed: the key and its client's session.
+            // Put back what the command changed: the key and its client's session. Only a write
+            // can grow the store, and a write that grows it deletes nothing, so no tombstone came
+            // or went.
             match saved_value {
                 Some(value) => self.data.insert(key.to_owned(), value),
                 None => self.data.remove(key),
+            };
+            match saved_modified {
+                Some(slot) => self.modified.insert(key.to_owned(), slot),
+                None => self.modified.remove(key),
             };
             if let Some(client) = client {
                 match saved_session {
@@ -115,11 +164,22 @@ impl KvStore {
         answer
     }
 
-    /// A plain `append`: what it adds is its item and a comma, or a new entry for a new list.
+    /// A plain `append`: what it adds is its item and a comma, or a new entry for a new list,
+    /// and its modification index's new digits.
     fn append(&mut self, index: u64, key: &str, item: &str, command: &Command) -> Answer {
         let grows = match self.data.get(key) {
-            None => json_len(key) + PUNCTUATION + json_len(&[item]),
-            Some(Value::List(items)) => json_len(item) + usize::from(!items.is_empty()),
+            None => {
+                json_len(key)
+                    + PUNCTUATION
+                    + json_len(&[item])
+                    + json_len(key)
+                    + PUNCTUATION
+                    + json_len(&index)
+            }
+            Some(Value::List(items)) => {
+                let before = self.modified.get(key).map_or(0, json_len);
+                json_len(item) + usize::from(!items.is_empty()) + json_len(&index) - before
+            }
             Some(Value::Str(_)) => 0,
         };
         if self.bytes + grows > MAX_STORE_BYTES {
@@ -147,10 +207,17 @@ impl KvStore {
         self.entry_bytes(key) + client.map_or(0, |c| self.session_bytes(c))
     }
 
+    /// The key's entries in `data` and `modified`.
     fn entry_bytes(&self, key: &str) -> usize {
-        self.data
+        let value = self
+            .data
             .get_key_value(key)
-            .map_or(0, |(k, v)| json_len(k) + json_len(v) + PUNCTUATION)
+            .map_or(0, |(k, v)| json_len(k) + json_len(v) + PUNCTUATION);
+        let modified = self
+            .modified
+            .get_key_value(key)
+            .map_or(0, |(k, m)| json_len(k) + json_len(m) + PUNCTUATION);
+        value + modified
     }
 
     fn session_bytes(&self, client: &str) -> usize {
@@ -181,22 +248,73 @@ impl KvStore {
         answer
     }
 
-    /// Reads a key without going through the log; for tests and status pages, not for clients
-    /// (a client read must be ordered in the log to be linearizable).
+    /// The key's value, as applied so far here.
     pub fn peek(&self, key: &str) -> Option<&Value> {
         self.data.get(key)
     }
 
+    /// The key's modification index: the slot that last changed it (a delete included), or for
+    /// a change the store no longer records, the floor, at or after it.
+    pub fn modified(&self, key: &str) -> Slot {
+        if let Some(&slot) = self.modified.get(key) {
+            return slot;
+        }
+        self.deleted.get(key).copied().unwrap_or(self.floor)
+    }
+
+    /// Treats every key as changed at or before `slot` unless the store knows better: for a store
+    /// read from a snapshot of `slot` taken before modification indexes existed.
+    pub fn assume_changed_by(&mut self, slot: Slot) {
+        if self.modified.is_empty() && self.tombstones.is_empty() {
+            self.floor = self.floor.max(slot);
+        }
+    }
+
+    /// Marks `key` changed at `index`: live in `modified`, no longer deleted.
+    fn touch(&mut self, key: &str, index: Slot) {
+        self.modified.insert(key.to_owned(), index);
+        self.forget_tombstone(key);
+    }
+
+    /// Removes `key` at `index`, leaving a tombstone; drops the oldest tombstones past
+    /// [`MAX_TOMBSTONE_BYTES`], raising the floor to cover them.
+    fn remove(&mut self, key: &str, index: Slot) {
+        if self.data.remove(key).is_none() {
+            return;
+        }
+        self.modified.remove(key);
+        self.forget_tombstone(key);
+        self.tombstones.insert(index, key.to_owned());
+        self.deleted.insert(key.to_owned(), index);
+        self.tombstone_bytes += key.len();
+        while self.tombstone_bytes > MAX_TOMBSTONE_BYTES
+            && let Some((slot, key)) = self.tombstones.pop_first()
+        {
+            self.deleted.remove(&key);
+            self.tombstone_bytes -= key.len();
+            self.floor = self.floor.max(slot);
+        }
+    }
+
+    fn forget_tombstone(&mut self, key: &str) {
+        if let Some(slot) = self.deleted.remove(key)
+            && let Some(key) = self.tombstones.remove(&slot)
+        {
+            self.tombstone_bytes -= key.len();
+        }
+    }
+
     fn apply_op(&mut self, index: u64, op: &Op) -> Answer {
         match op {
-            Op::Get { key } => Answer::done(self.data.get(key).cloned(), index),
+            Op::Get { key } => Answer::read(self.data.get(key).cloned(), index, self.modified(key)),
             Op::Put { key, value } => {
                 self.data.insert(key.clone(), Value::Str(value.clone()));
+                self.touch(key, index);
                 Answer::done(Some(Value::Str(value.clone())), index)
             }
             Op::Delete { key } => {
-                self.data.remove(key);
-                Answer::done(None, index)
+                self.remove(key, index);
+                Answer::read(None, index, self.modified(key))
             }
             Op::Cas {
                 key,
@@ -210,9 +328,10 @@ impl KvStore {
                     _ => false,
                 };
                 if !matches {
-                    return Answer::mismatch(current.cloned());
+                    return Answer::mismatch(current.cloned(), self.modified(key));
                 }
                 self.data.insert(key.clone(), Value::Str(value.clone()));
+                self.touch(key, index);
                 Answer::done(Some(Value::Str(value.clone())), index)
             }
             Op::Append { key, value } => {
@@ -233,7 +352,9 @@ impl KvStore {
                             };
                         }
                         items.push(value.clone());
-                        Answer::done(Some(list.clone()), index)
+                        let answer = Answer::done(Some(list.clone()), index);
+                        self.touch(key, index);
+                        answer
                     }
                     Value::Str(_) => Answer::Rejected {
                         error: format!("key `{key}` holds a string; append needs a list"),
@@ -280,7 +401,7 @@ mod tests {
     fn every_op_does_what_it_says() {
         let mut kv = KvStore::new();
         let get = op(Op::Get { key: "k".into() });
-        assert_eq!(kv.apply(1, &get), Answer::done(None, 1));
+        assert_eq!(kv.apply(1, &get), Answer::read(None, 1, 0));
         let put = op(Op::Put {
             key: "k".into(),
             value: "a".into(),
@@ -298,7 +419,7 @@ mod tests {
         };
         assert_eq!(
             kv.apply(3, &cas(Some("x"), "b")),
-            Answer::mismatch(Some(Value::Str("a".into())))
+            Answer::mismatch(Some(Value::Str("a".into())), 2)
         );
         assert_eq!(
             kv.apply(4, &cas(Some("a"), "b")),
@@ -310,6 +431,75 @@ mod tests {
         );
         assert_eq!(kv.apply(6, &cas(None, "c")).http_status(), 200);
         assert_eq!(kv.peek("k"), Some(&Value::Str("c".into())));
+        assert_eq!(
+            kv.apply(7, &get),
+            Answer::read(Some(Value::Str("c".into())), 7, 6)
+        );
+    }
+
+    #[test]
+    fn every_key_knows_the_slot_that_last_changed_it() {
+        let mut kv = KvStore::new();
+        let put = |key: &str| {
+            op(Op::Put {
+                key: key.into(),
+                value: "v".into(),
+            })
+        };
+        let delete = |key: &str| op(Op::Delete { key: key.into() });
+        assert_eq!(kv.modified("k"), 0, "a key never written");
+        kv.apply(3, &put("k"));
+        kv.apply(4, &append("l", "a"));
+        assert_eq!((kv.modified("k"), kv.modified("l")), (3, 4));
+        // A read, a mismatch and a refused write change nothing.
+        kv.apply(5, &op(Op::Get { key: "k".into() }));
+        kv.apply(6, &append("k", "x"));
+        assert_eq!(kv.modified("k"), 3);
+        // A delete leaves its slot; deleting an absent key changes nothing; a write revives it.
+        kv.apply(7, &delete("k"));
+        assert_eq!(kv.modified("k"), 7);
+        kv.apply(8, &delete("k"));
+        assert_eq!(kv.modified("k"), 7);
+        kv.apply(9, &put("k"));
+        assert_eq!(kv.modified("k"), 9);
+        // Indexes survive a snapshot.
+        let back: KvStore = serde_json::from_str(&serde_json::to_string(&kv).unwrap()).unwrap();
+        assert_eq!(back, kv);
+        // A snapshot from before indexes existed says every key changed by its slot.
+        let mut old: KvStore =
+            serde_json::from_str(r#"{"data": {"k": "v"}, "sessions": {}}"#).unwrap();
+        old.assume_changed_by(20);
+        assert_eq!((old.modified("k"), old.modified("other")), (20, 20));
+    }
+
+    #[test]
+    fn the_oldest_tombstones_go_and_the_floor_covers_them() {
+        let mut kv = KvStore::new();
+        let key = |n: u64| format!("{n:0>1000}");
+        let count = (MAX_TOMBSTONE_BYTES / 1000) as u64 + 10;
+        for n in 1..=count {
+            let put = op(Op::Put {
+                key: key(n),
+                value: "v".into(),
+            });
+            kv.apply(2 * n, &put);
+            kv.apply(2 * n + 1, &op(Op::Delete { key: key(n) }));
+        }
+        assert!(kv.tombstone_bytes <= MAX_TOMBSTONE_BYTES);
+        // The first deletions are forgotten, at or before the floor; the last are exact.
+        assert!(
+            kv.floor > 3 && kv.modified(&key(1)) == kv.floor,
+            "floor {}",
+            kv.floor
+        );
+        assert_eq!(kv.modified(&key(count)), 2 * count + 1);
+        assert!(
+            kv.modified(&key(1)) >= 3,
+            "a change is never reported as older than it was"
+        );
+        // Members that apply the same slots drop the same tombstones.
+        let back: KvStore = serde_json::from_str(&serde_json::to_string(&kv).unwrap()).unwrap();
+        assert_eq!(back, kv);
     }
 
     #[test]
@@ -359,7 +549,8 @@ mod tests {
                 Answer::Done { .. }
             ));
         }
-        assert_eq!(kv.bytes, json_len(&kv.data) - 1, "appends count their JSON");
+        let json = |kv: &KvStore| json_len(&kv.data) - 1 + json_len(&kv.modified) - 1;
+        assert_eq!(kv.bytes, json(&kv), "appends count their JSON");
         let big = "x".repeat(512 * 1024);
         let put = |key: String, value: &str| {
             op(Op::Put {
@@ -386,11 +577,7 @@ mod tests {
             None,
             "a refused put changed nothing"
         );
-        assert_eq!(
-            kv.bytes,
-            json_len(&kv.data) - 1,
-            "the count matches the JSON"
-        );
+        assert_eq!(kv.bytes, json(&kv), "the count matches the JSON");
         let back: KvStore = serde_json::from_str(&serde_json::to_string(&kv).unwrap()).unwrap();
         assert_eq!(
             back.bytes, kv.bytes,

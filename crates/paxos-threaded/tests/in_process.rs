@@ -70,14 +70,17 @@ fn a_single_member_commits_and_stops() {
     }
     assert_eq!(
         answer,
-        Some((200, r#"{"ok":true,"value":"v","index":1}"#.to_owned()))
+        Some((
+            200,
+            r#"{"ok":true,"value":"v","index":1,"modified":1}"#.to_owned()
+        ))
     );
     let (status, body) = post(&agent, &url, r#"{"op":"append","key":"k","value":"x"}"#);
     assert_eq!(status, 400, "{body}");
     let (status, body) = post(&agent, &url, r#"{"op":"get","key":"k"}"#);
     assert_eq!(
         (status, body.as_str()),
-        (200, r#"{"ok":true,"value":"v","index":3}"#)
+        (200, r#"{"ok":true,"value":"v","index":3,"modified":1}"#)
     );
 
     shutdown.cancel();

@@ -547,7 +547,7 @@ mod tests {
         assert!(linearizable(&[
             put("1", 0, Some(10)),
             cas(Some("1"), "2", 20, 30, Answer::done(text("2"), 0)),
-            cas(Some("1"), "3", 40, 50, Answer::mismatch(text("2"))),
+            cas(Some("1"), "3", 40, 50, Answer::mismatch(text("2"), 0)),
             get(60, 70, text("2")),
             record(
                 Op::Delete { key: "k".into() },
@@ -622,7 +622,7 @@ mod tests {
         // And a mismatch that reports a value the key never held at that time.
         assert!(!linearizable(&[
             put("1", 0, Some(10)),
-            cas(Some("1"), "3", 20, 30, Answer::mismatch(text("0"))),
+            cas(Some("1"), "3", 20, 30, Answer::mismatch(text("0"), 0)),
         ]));
     }
 
