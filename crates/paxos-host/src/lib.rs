@@ -22,6 +22,7 @@
 //! - [`status`]: the snapshot of the node the driver publishes for `/status` and `/metrics`.
 //! - [`metrics`]: counters and the Prometheus text rendering, under one set of names.
 //! - [`waiters`]: the driver's table of client requests waiting for their answers.
+//! - [`watches`]: the driver's table of watches waiting for a key to change.
 //! - [`log`]: the subscriber (level from `PAXOS_LOG`) and every log line, one function each.
 //! - This file: the random [`ServerId`], the [`Clock`] that turns instants into the core's
 //!   time, the [`startup`] both `main`s call, and [`RunError`], a failure at run time.
@@ -45,6 +46,7 @@ pub mod probe;
 pub mod routing;
 pub mod status;
 pub mod waiters;
+pub mod watches;
 
 use std::fmt;
 use std::process::ExitCode;
