@@ -157,7 +157,7 @@ impl Command {
 
 /// Refuses a string field over its limit: [`MAX_KEY_BYTES`] for `key` and `client_id`,
 /// [`MAX_VALUE_BYTES`] for `value` and `expected`.
-fn within_limit(name: &str, s: &str) -> Result<(), String> {
+pub fn within_limit(name: &str, s: &str) -> Result<(), String> {
     let (limit, what) = match name {
         "key" | "client_id" => (MAX_KEY_BYTES, "1 KiB"),
         _ => (MAX_VALUE_BYTES, "512 KiB"),

@@ -134,6 +134,89 @@ pub fn envelope(
     Ok(envelope)
 }
 
+/// What `GET /watch?key=K&after=I&wait=S` asks: the key, the index after which a change is
+/// news (default 0), and how long to wait for one (seconds, default [`DEFAULT_WATCH_WAIT`], at
+/// most `max_wait`, the config's `max_watch_wait_ms`). Anything else in the query is refused,
+/// so that a misspelt parameter is an error and not a silently ignored wish.
+pub fn watch_query(target: &str, max_wait: Duration) -> Result<(String, u64, Duration), Reply> {
+    let bad = |sentence: String| http::bad_request(&sentence);
+    let query = target.split_once('?').map_or("", |(_, query)| query);
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    let (mut key, mut after, mut wait) = (None, 0, DEFAULT_WATCH_WAIT.min(max_wait));
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value =
+            decode_query(value).ok_or_else(|| bad(format!("`{name}` is not valid UTF-8")))?;
+        match name {
+            "key" => key = Some(value),
+            "after" => {
+                after = value.parse().map_err(|_| {
+                    bad(format!(
+                        "`after` must be a log index (a whole number), not `{value}`"
+                    ))
+                })?;
+            }
+            "wait" => {
+                let seconds: f64 = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| {
+                        bad(format!("`wait` must be a number of seconds, not `{value}`"))
+                    })?;
+                let max = max_wait.as_secs_f64();
+                if seconds > max {
+                    return Err(bad(format!(
+                        "`wait` may be at most {max} s, not {seconds} s"
+                    )));
+                }
+                wait = Duration::from_secs_f64(seconds);
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown query parameter `{other}`; a watch takes `key`, `after` and `wait`"
+                )));
+            }
+        }
+    }
+    let key =
+        key.ok_or_else(|| bad("a watch needs `key`, as in /watch?key=k&after=7".to_owned()))?;
+    paxos_core::command::within_limit("key", &key).map_err(bad)?;
+    Ok((key, after, wait))
+}
+
+/// How long a watch waits for a change when it does not say.
+pub const DEFAULT_WATCH_WAIT: Duration = Duration::from_secs(30);
+
+/// Decodes a query value as `application/x-www-form-urlencoded` does: `+` is a space, `%XX` a
+/// byte. `None` if the bytes are not UTF-8; a `%` not followed by two hex digits stays as it is.
+fn decode_query(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%')
+            .then(|| value.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (_, Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, None) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Bytes of request bodies being read or held at once, shared by every connection of one kind
 /// (clients, or peers), so that many large bodies at once cannot exhaust memory: past the budget
 /// a request is refused with `503` before its body is read. A request holds its share until its
@@ -254,6 +337,42 @@ mod tests {
         let big = budget.take(1000).unwrap();
         assert!(budget.take(1).is_err());
         drop(big);
+    }
+
+    #[test]
+    fn watch_queries() {
+        let max = Duration::from_secs(300);
+        let query = |target: &str| watch_query(target, max);
+        assert_eq!(
+            query("/watch?key=a%20b+c&after=7&wait=1.5"),
+            Ok(("a b c".into(), 7, Duration::from_millis(1500)))
+        );
+        assert_eq!(
+            query("/watch?key=k"),
+            Ok(("k".into(), 0, DEFAULT_WATCH_WAIT))
+        );
+        assert_eq!(
+            watch_query("/watch?key=k", Duration::from_secs(5))
+                .unwrap()
+                .2,
+            Duration::from_secs(5),
+            "the default wait stays under the cap"
+        );
+        for (target, says) in [
+            ("/watch", "needs `key`"),
+            ("/watch?after=3", "needs `key`"),
+            ("/watch?key=k&after=x", "`after` must be"),
+            ("/watch?key=k&after=-1", "`after` must be"),
+            ("/watch?key=k&wait=301", "at most 300 s"),
+            ("/watch?key=k&wait=-1", "`wait` must be"),
+            ("/watch?key=k&wait=NaN", "`wait` must be"),
+            ("/watch?key=k&wiat=3", "unknown query parameter `wiat`"),
+            ("/watch?key=%FF", "not valid UTF-8"),
+        ] {
+            let refused = query(target).unwrap_err();
+            assert_eq!(refused.status, 400, "{target}");
+            assert!(refused.body.contains(says), "{target}: {}", refused.body);
+        }
     }
 
     #[test]
