@@ -27,7 +27,9 @@
 //! request handlers run inside their connection's task; one driver task, whose fsyncs run on
 //! tokio's blocking pool; one sender task per peer; short-lived probe tasks during discovery; the
 //! task that called [`run`], which does discovery and then waits for shutdown; and a signal
-//! task. All of them run on the runtime's worker threads, one per core by default.
+//! task. All of them run on the runtime's worker threads, one per core by default. Every task
+//! [`run`] starts has ended by the time it returns (probes still out when discovery ends are
+//! aborted then).
 
 pub mod deadline;
 pub mod discovery;
@@ -53,6 +55,11 @@ pub use crate::shutdown::Shutdown;
 
 /// The name `/status` and `/metrics` give this runtime.
 pub const RUNTIME: &str = "async";
+
+/// The benchmark variants `PAXOS_VARIANT` may name (see [`paxos_host::VARIANT_VAR`]).
+pub const VARIANTS: &[&str] = &[CURRENT_THREAD];
+/// The variant that runs every task on one thread, to see what the multi-threaded scheduler buys.
+pub const CURRENT_THREAD: &str = "current-thread";
 
 /// What every request handler, the discovery loop and the driver share.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use paxos_core::{MemberId, Message};
 use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
 use paxos_host::probe;
-use paxos_host::{SHUTDOWN_GRACE, http, log};
+use paxos_host::{http, log};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -63,8 +63,7 @@ impl Peers {
     /// (bounded by the post timeout) and then sees its queue closed.
     pub async fn stop(self) {
         drop(self.queues);
-        // Bounded anyway, so that a stuck connection cannot hold up the exit.
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait()).await;
+        self.tasks.wait().await;
     }
 }
 

@@ -6,11 +6,11 @@
 //!
 //! Under axum sits hyper, which reads each connection in a task of its own. `axum::serve` sets no
 //! deadline for request heads and no bound on connections, so an idle or slow client would hold
-//! its task and socket forever; [`serve`] accepts connections itself and gives each to hyper
+//! its task and socket forever; [`accept`] accepts connections itself and gives each to hyper
 //! with [`connection_limits`](crate::deadline::connection_limits) instead. At shutdown it stops accepting and closes idle keep-alive
 //! connections at once; connections still in the middle of a request get
-//! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] aborts
-//! them.
+//! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] closes
+//! them; it returns once every connection task has ended.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ use tokio_util::task::TaskTracker;
 use crate::deadline::{self, WriteDeadline};
 use crate::driver::Event;
 use crate::promise;
-use crate::{RUNTIME, Shared};
+use crate::{RUNTIME, Shared, Shutdown};
 
 /// The pause after a failed `accept`, such as running out of file descriptors, so that the
 /// accept loop does not spin while connections close.
@@ -48,6 +48,10 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Http {
     task: JoinHandle<()>,
+    /// Every connection's task, which the accept task waits for.
+    connections: TaskTracker,
+    /// Cancelled when the grace ends: the connections still open then close.
+    grace_over: Shutdown,
 }
 
 /// Serves on `listener` in a task of its own until shutdown.
@@ -60,8 +64,20 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
         .fallback(handle)
         .with_state(Arc::clone(&shared));
     log::listening(address);
-    let task = tokio::spawn(serve(listener, app, shared));
-    Ok(Http { task })
+    let (connections, grace_over) = (TaskTracker::new(), Shutdown::new());
+    let accepting = accept(
+        listener,
+        app,
+        shared,
+        connections.clone(),
+        grace_over.clone(),
+    );
+    let task = tokio::spawn(accepting);
+    Ok(Http {
+        task,
+        connections,
+        grace_over,
+    })
 }
 
 /// Accepts connections until shutdown, serving each in a task of its own, at most
@@ -69,11 +85,16 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
 /// nothing until a connection closes: new connections wait in the kernel's listen backlog, and
 /// the header timeout closes idle and slow ones within `client_timeout`. 5,000 idle or slow
 /// clients cost 5,000 sleeping tasks, well within the default bound of 8,192.
-async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    connections: TaskTracker,
+    grace_over: Shutdown,
+) {
     let shutdown = &shared.shutdown;
     let builder = deadline::connection_limits(&shared.config);
     let slots = Arc::new(Semaphore::new(shared.config.max_connections));
-    let connections = TaskTracker::new();
     loop {
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -96,7 +117,7 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
         let service = TowerToHyperService::new(app.clone());
         let tcp = WriteDeadline::new(tcp, shared.config.client_timeout());
         let connection = builder.serve_connection(TokioIo::new(tcp), service);
-        let shutdown = shutdown.clone();
+        let (shutdown, grace_over) = (shutdown.clone(), grace_over.clone());
         connections.spawn(async move {
             let _slot = slot;
             let mut connection = pin!(connection);
@@ -104,8 +125,12 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
                 _ = connection.as_mut() => return,
                 () = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
             }
-            // Idle connections close at once; one in the middle of a request finishes it.
-            let _ = connection.await;
+            // Idle connections close at once; one in the middle of a request finishes it, unless
+            // the grace ends first: then dropping the connection drops its request.
+            tokio::select! {
+                _ = connection => {}
+                () = grace_over.cancelled() => {}
+            }
         });
     }
     connections.close();
@@ -113,13 +138,18 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
 }
 
 impl Http {
-    /// Waits up to `grace` for in-flight requests to finish after shutdown was requested.
+    /// Waits up to `grace` for in-flight requests to finish after shutdown was requested, closes
+    /// the connections still open past it, and returns once every task of the server has ended.
     pub async fn stop(self, grace: Duration) {
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(grace, self.task).await.is_err() {
-            log::connections_outlived_grace(grace);
-            abort.abort();
+        // The accept task and every connection's task see the token themselves.
+        if tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_err()
+        {
+            log::connections_outlived_grace(grace, self.connections.len());
+            self.grace_over.cancel();
         }
+        let _ = self.task.await;
     }
 }
 
