@@ -12,6 +12,8 @@
 //! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] closes
 //! them; it returns once every connection task has ended.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use http_body_util::LengthLimitError;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -153,8 +156,22 @@ impl Http {
     }
 }
 
-/// Routes one request.
+/// Serves one request.
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    serve(&shared, request, route_handler).await
+}
+
+/// Routes `request` and runs `handler` for its route. A panic in `handler` is contained here:
+/// counted, logged with the route, and answered `500`, while the member serves on. (hyper would
+/// end the connection's task with it and tell nobody.) Tests pass a `handler` that panics.
+async fn serve<'a, F>(
+    shared: &'a Shared,
+    request: Request,
+    handler: impl FnOnce(&'a Shared, Route, Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     if let Some(status) = malformed(&request) {
         return refuse(status);
     }
@@ -170,13 +187,27 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         target,
         authorization,
     );
+    let route = match route {
+        Ok(route) => route,
+        Err(reply) => return respond(reply),
+    };
+    // Whatever the handler held is dropped as it unwinds: its body's share of the budget, its
+    // place among the waiting requests, its promise.
+    let handled = AssertUnwindSafe(async move { handler(shared, route, request).await });
+    match handled.catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => respond(handling::panicked(&shared.metrics, route, &*panic)),
+    }
+}
+
+/// The handler of each route.
+async fn route_handler(shared: &Shared, route: Route, request: Request) -> Response {
     let reply = match route {
-        Err(reply) => reply,
-        Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
-        Ok(Route::ClientRequest) => client_request(&shared, request).await,
-        Ok(Route::Status) => status(&shared),
-        Ok(Route::Metrics) => return metrics(&shared),
-        Ok(Route::PaxosMessages) => paxos_messages(&shared, request).await,
+        Route::ServerId => http::server_id(shared.id.as_str()),
+        Route::ClientRequest => client_request(shared, request).await,
+        Route::Status => status(shared),
+        Route::Metrics => return metrics(shared),
+        Route::PaxosMessages => paxos_messages(shared, request).await,
     };
     respond(reply)
 }
@@ -319,4 +350,105 @@ fn respond(reply: Reply) -> Response {
             .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use paxos_host::handling::Bodies;
+    use paxos_host::{Config, Metrics, ServerId, StatusBoard};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::Shutdown;
+    use crate::promise::Promise;
+
+    /// What a handler sees, with no driver behind it.
+    fn shared() -> Shared {
+        let (events, _) = mpsc::unbounded_channel();
+        Shared {
+            id: ServerId::random(),
+            config: Config::with_servers(vec!["127.0.0.1:1".into()]),
+            metrics: Metrics::new(),
+            status: StatusBoard::new(),
+            found: Promise::new(),
+            events,
+            shutdown: Shutdown::new(),
+            bodies: Bodies::default(),
+        }
+    }
+
+    /// The log lines written on this thread while `f` runs, and what `f` returned.
+    async fn logged<T>(f: impl Future<Output = T>) -> (String, T) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().write(bytes)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        // The test's runtime has one thread, so everything `f` does runs on this one.
+        let value = {
+            let _default = tracing::subscriber::set_default(subscriber);
+            f.await
+        };
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        (text, value)
+    }
+
+    /// A route handler that fails: a stand-in for a bug in any step of any route.
+    async fn failing(_: &Shared, _: Route, _: Request) -> Response {
+        panic!("injected failure")
+    }
+
+    /// A request as hyper hands it over, as `rouille::Request::fake_http` makes one.
+    fn fake_http(method: &str, path: &str, body: &'static [u8]) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "localhost")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX);
+        String::from_utf8(bytes.await.unwrap().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_counted_and_logged() {
+        let shared = shared();
+        let command = br#"{"op":"put","key":"k","value":"v"}"#;
+        let request = fake_http("POST", "/client-request", command);
+        let (log, response) = logged(serve(&shared, request, failing)).await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            body(response).await,
+            r#"{"error":"the server failed while handling POST /client-request; if the request carried a command, its outcome is unknown"}"#
+        );
+        let metrics = shared.metrics.render(RUNTIME, &shared.status.get());
+        assert!(
+            metrics.contains("paxos_handler_panics_total 1\n"),
+            "{metrics}"
+        );
+        assert!(log.contains("POST /client-request"), "{log}");
+        assert!(log.contains("injected failure"), "{log}");
+        // The member serves on.
+        let request = fake_http("GET", "/server_id", b"");
+        let response = serve(&shared, request, route_handler).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(body(response).await, format!("\"{}\"", shared.id));
+    }
 }

@@ -169,6 +169,18 @@ pub fn peer_before_discovery() -> Reply {
     )
 }
 
+/// `500` for a request whose handler panicked. The sentence names the route but not the panic,
+/// which the log has: a client learns nothing of the server's insides.
+pub fn handler_panicked(method: &str, path: &str) -> Reply {
+    error(
+        500,
+        &format!(
+            "the server failed while handling {method} {path}; if the request carried a \
+             command, its outcome is unknown"
+        ),
+    )
+}
+
 /// `204`: peer messages taken.
 pub fn accepted() -> Reply {
     Reply::new(204, String::new())

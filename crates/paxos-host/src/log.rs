@@ -161,6 +161,14 @@ pub fn connections_outlived_grace(grace: Duration, left: usize) {
     );
 }
 
+/// A request whose handler panicked: the member answered `500` and serves on.
+pub fn handler_panicked(method: &str, path: &str, message: &str) {
+    error!(
+        route = format_args!("{method} {path}"),
+        message, "a request's handler panicked; answered 500"
+    );
+}
+
 pub fn stopped() {
     info!("stopped");
 }

@@ -22,6 +22,7 @@
 //! a pool or a new thread, remains as the benchmark's variants ([`crate::VARIANTS`]).
 
 use std::io::{ErrorKind, Read};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -138,8 +139,20 @@ impl Http {
     }
 }
 
-/// Routes one request.
+/// Serves one request.
 fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
+    serve(shared, request, route_handler)
+}
+
+/// Routes `request` and runs `handler` for its route. A panic in `handler` is contained here:
+/// counted, logged with the route, and answered `500`, while the member serves on. (rouille
+/// would catch it too, but answer with an HTML page and tell nobody.) Tests pass a `handler` that
+/// panics.
+fn serve<'a>(
+    shared: &'a Shared,
+    request: &rouille::Request,
+    handler: impl FnOnce(&'a Shared, Route, &rouille::Request) -> rouille::Response,
+) -> rouille::Response {
     let authorization = request.header("Authorization").map(str::as_bytes);
     let (method, target) = (request.method(), request.raw_url());
     let route = routing::route(
@@ -149,13 +162,26 @@ fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
         target,
         authorization,
     );
+    let route = match route {
+        Ok(route) => route,
+        Err(reply) => return respond(reply),
+    };
+    // Whatever the handler held is dropped as it unwinds: its body's share of the budget, its
+    // place among the waiting requests, its promise.
+    match panic::catch_unwind(AssertUnwindSafe(|| handler(shared, route, request))) {
+        Ok(response) => response,
+        Err(panic) => respond(handling::panicked(&shared.metrics, route, &*panic)),
+    }
+}
+
+/// The handler of each route.
+fn route_handler(shared: &Shared, route: Route, request: &rouille::Request) -> rouille::Response {
     let reply = match route {
-        Err(reply) => reply,
-        Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
-        Ok(Route::ClientRequest) => client_request(shared, request),
-        Ok(Route::Status) => status(shared),
-        Ok(Route::Metrics) => return metrics(shared),
-        Ok(Route::PaxosMessages) => paxos_messages(shared, request),
+        Route::ServerId => http::server_id(shared.id.as_str()),
+        Route::ClientRequest => client_request(shared, request),
+        Route::Status => status(shared),
+        Route::Metrics => return metrics(shared),
+        Route::PaxosMessages => paxos_messages(shared, request),
     };
     respond(reply)
 }
@@ -263,4 +289,92 @@ fn respond(reply: Reply) -> rouille::Response {
         response = response.with_additional_header("Allow", allow);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Mutex, mpsc};
+
+    use paxos_host::handling::Bodies;
+    use paxos_host::{Config, Metrics, ServerId, StatusBoard};
+
+    use super::*;
+    use crate::Shutdown;
+    use crate::promise::Promise;
+
+    /// What a handler sees, with no driver behind it.
+    fn shared() -> Shared {
+        let (events, _) = mpsc::channel();
+        Shared {
+            id: ServerId::random(),
+            config: Config::with_servers(vec!["127.0.0.1:1".into()]),
+            metrics: Metrics::new(),
+            status: StatusBoard::new(),
+            found: Promise::new(),
+            events,
+            shutdown: Shutdown::new(),
+            bodies: Bodies::default(),
+        }
+    }
+
+    /// The log lines written on this thread while `f` runs, and what `f` returned.
+    fn logged<T>(f: impl FnOnce() -> T) -> (String, T) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().write(bytes)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let value = tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        (text, value)
+    }
+
+    /// A route handler that fails: a stand-in for a bug in any step of any route.
+    fn failing(_: &Shared, _: Route, _: &rouille::Request) -> rouille::Response {
+        panic!("injected failure")
+    }
+
+    fn body(response: rouille::Response) -> String {
+        let mut text = String::new();
+        let (mut data, _) = response.data.into_reader_and_size();
+        data.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    #[test]
+    fn a_panicking_handler_is_answered_500_counted_and_logged() {
+        let shared = shared();
+        let command = br#"{"op":"put","key":"k","value":"v"}"#.to_vec();
+        let request = rouille::Request::fake_http("POST", "/client-request", vec![], command);
+        let (log, response) = logged(|| serve(&shared, &request, failing));
+        assert_eq!(response.status_code, 500);
+        assert_eq!(
+            body(response),
+            r#"{"error":"the server failed while handling POST /client-request; if the request carried a command, its outcome is unknown"}"#
+        );
+        let metrics = shared.metrics.render(RUNTIME, &shared.status.get());
+        assert!(
+            metrics.contains("paxos_handler_panics_total 1\n"),
+            "{metrics}"
+        );
+        assert!(log.contains("POST /client-request"), "{log}");
+        assert!(log.contains("injected failure"), "{log}");
+        // The member serves on.
+        let request = rouille::Request::fake_http("GET", "/server_id", vec![], Vec::new());
+        let response = serve(&shared, &request, route_handler);
+        assert_eq!(response.status_code, 200);
+        assert_eq!(body(response), format!("\"{}\"", shared.id));
+    }
 }
