@@ -405,7 +405,10 @@ impl Server {
                             // Twin Paxos patch: the slot is freed when the connection's thread is
                             // done with it.
                             let _slot = slot.take();
-                            if let (Some(client), Some(handler)) = (client.take(), &handler) {
+                            let Some(client) = client.take() else {
+                                return;
+                            };
+                            if let Some(handler) = &handler {
                                 // Twin Paxos patch: each request is handled here, on the thread
                                 // that read it. A panic leaves the request answered `500` by its
                                 // drop, and where the next request starts unknown: close.
@@ -415,18 +418,16 @@ impl Server {
                                         break;
                                     }
                                 }
-                            } else if let Some(client) = client.take() {
+                            } else if client.secure() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
+                                let (sender, receiver) = mpsc::channel();
+                                for rq in client {
+                                    messages.push(rq.with_notify_sender(sender.clone()).into());
+                                    receiver.recv().unwrap();
+                                }
+                            } else {
+                                for rq in client {
+                                    messages.push(rq.into());
                                 }
                             }
                         }));
@@ -667,6 +668,18 @@ mod on_connection_threads {
             assert_eq!(stopping.join().unwrap(), 0);
         });
         assert!(TcpStream::connect(address).is_err(), "still listening");
+    }
+
+    #[test]
+    fn a_server_without_a_handler_still_queues_its_requests() {
+        let server = Server::http("127.0.0.1:0").unwrap();
+        let address = server.server_addr().to_ip().unwrap();
+        let mut client = TcpStream::connect(address).unwrap();
+        send(&mut client, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let request = server.recv_timeout(Duration::from_secs(10)).unwrap();
+        let _ = request.unwrap().respond(Response::from_string("queued"));
+        assert!(rest(&mut client).ends_with("queued"));
+        assert_eq!(server.stop(Duration::from_secs(10)), 0);
     }
 
     #[test]
