@@ -12,11 +12,11 @@
 //! copy takes [`connection_limits`](crate::deadline::connection_limits): a deadline for each
 //! request head and each body, a write timeout, and at most `max_connections` connection threads,
 //! which now bounds the handlers as well. A client that stalls in its body, or never reads its
-//! answer, holds its own connection's thread and nothing else. At shutdown [`Http::shut_down`]
-//! stops accepting and closes idle connections at once; connections still in the middle of a
-//! request get [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which
-//! [`Http::stop`] closes their sockets; it returns once every connection thread has ended. The
-//! patch also keeps a request head or a declared body length from exhausting memory.
+//! answer, holds its own connection's thread and nothing else. The patch also keeps a request
+//! head or a declared body length from exhausting memory. At shutdown [`Http::shut_down`] stops
+//! accepting and closes idle keep-alive connections at once; connections still in the middle of a
+//! request get [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] closes
+//! them; it returns once every connection thread has ended.
 //!
 //! rouille's own dispatch, a loop that takes each request off tiny_http's queue and hands it to
 //! a pool or a new thread, remains as the benchmark's variants ([`crate::VARIANTS`]).
