@@ -93,7 +93,7 @@ impl Sender {
             {
                 let posting = async {
                     let request = self.request(body.json, authorization.as_deref())?;
-                    self.post(&mut link, request).await
+                    post(&self.server, &mut link, request).await
                 };
                 match tokio::time::timeout(POST_TIMEOUT, posting).await {
                     Ok(Ok(204)) => {
@@ -131,28 +131,28 @@ impl Sender {
         }
         Ok(request.body(Full::new(Bytes::from(json)))?)
     }
+}
 
-    /// Posts one envelope over `link`, connecting first if there is none, and returns the
-    /// answer's status. A kept-alive connection the peer has closed meanwhile takes no request;
-    /// then the request, never sent, goes on a new connection, as reqwest's pool would send it.
-    async fn post(&self, link: &mut Option<Link>, request: Post) -> PostResult {
-        let mut request = request;
-        loop {
-            let reused = link.is_some();
-            let current = match link {
-                Some(current) => current,
-                None => link.insert(Link::connect(&self.server).await?),
-            };
-            match current.post(request).await {
-                Ok(status) => return Ok(status),
-                Err(Failure::Unsent(unsent, _)) if reused => {
-                    *link = None;
-                    request = *unsent;
-                }
-                Err(Failure::Unsent(_, error) | Failure::Failed(error)) => {
-                    *link = None;
-                    return Err(error.into());
-                }
+/// Posts one envelope to `server` over `link`, connecting first if there is none, and returns
+/// the answer's status. A kept-alive connection the peer has closed meanwhile takes no request;
+/// then the request, never sent, goes on a new connection, as reqwest's pool would send it.
+async fn post(server: &str, link: &mut Option<Link>, request: Post) -> PostResult {
+    let mut request = request;
+    loop {
+        let reused = link.is_some();
+        let current = match link {
+            Some(current) => current,
+            None => link.insert(Link::connect(server).await?),
+        };
+        match current.post(request).await {
+            Ok(status) => return Ok(status),
+            Err(Failure::Unsent(unsent, _)) if reused => {
+                *link = None;
+                request = *unsent;
+            }
+            Err(Failure::Unsent(_, error) | Failure::Failed(error)) => {
+                *link = None;
+                return Err(error.into());
             }
         }
     }
@@ -239,5 +239,90 @@ impl Link {
         // Dropping it fails the request, handing it back if it was never sent.
         *connection = None;
         exchange.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Whether a socket to port `remote` has received its peer's close and not closed yet
+    /// (`CLOSE_WAIT` in `/proc/net/tcp`).
+    fn closed_by_peer(remote: u16) -> bool {
+        const CLOSE_WAIT: &str = "08";
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2).and_then(|a| port(a)) == Some(remote)
+                && fields.get(3) == Some(&CLOSE_WAIT)
+        })
+    }
+
+    fn envelope(server: &str) -> Post {
+        Request::post(Route::PaxosMessages.path())
+            .header(header::HOST, server)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_post_on_a_connection_the_peer_closed_goes_on_a_new_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = listener.local_addr().unwrap().to_string();
+        let (close, closing) = tokio::sync::oneshot::channel::<()>();
+        // A peer that answers one post per connection and closes the first connection once told
+        // to, as a peer does that restarts or times an idle connection out.
+        let peer = tokio::spawn(async move {
+            let mut closing = Some(closing);
+            let mut clients = Vec::new();
+            for _ in 0..2 {
+                let (mut socket, client) = listener.accept().await.unwrap();
+                let mut received = Vec::new();
+                while !received.ends_with(b"{}") {
+                    let mut buffer = [0; 1024];
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    assert!(n > 0, "the post broke off");
+                    received.extend_from_slice(&buffer[..n]);
+                }
+                socket
+                    .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                    .await
+                    .unwrap();
+                if let Some(closing) = closing.take() {
+                    closing.await.unwrap();
+                }
+                clients.push(client.port());
+            }
+            clients
+        });
+        let mut link = None;
+        let first = post(&server, &mut link, envelope(&server)).await.unwrap();
+        assert_eq!(first, 204);
+        close.send(()).unwrap();
+        // Until the peer's close has reached this side, the connection still looks usable.
+        let port = listener_port(&server);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !closed_by_peer(port) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the peer never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(link.is_some(), "the first connection was given up already");
+        let second = post(&server, &mut link, envelope(&server)).await.unwrap();
+        assert_eq!(second, 204);
+        let clients = peer.await.unwrap();
+        assert_ne!(clients[0], clients[1], "both posts went on one connection");
+    }
+
+    fn listener_port(server: &str) -> u16 {
+        server.rsplit(':').next().unwrap().parse().unwrap()
     }
 }
