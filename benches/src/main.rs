@@ -5,7 +5,11 @@
 //!
 //! ```text
 //! paxos-bench [--quick] [--out DIR]
+//! paxos-bench closed threaded|async [--variant V] [--clients 1,64] [--workload put] [--seconds S]
 //! ```
+//!
+//! `closed` is one focused closed-loop cell (a fresh cluster per client count), for comparing two
+//! builds A B A B: point `PAXOS_TESTS_BIN_DIR` at either build's servers.
 //!
 //! # Layout
 //!
@@ -34,8 +38,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR]
+       paxos-bench closed threaded|async [--variant V] [--clients N,N..] [--workload W] [--seconds S]
   --quick     every scenario, small: about a minute (CI runs this)
-  --out DIR   where to write the report (default: target/report)";
+  --out DIR   where to write the report (default: target/report)
+  closed      one closed-loop cell per client count on a fresh cluster, one line each: requests
+              per second, latency, CPU and context switches per request, threads (defaults:
+              as designed, 1,64 clients, put, 3 s after 0.5 s of warm-up)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +54,9 @@ fn main() -> ExitCode {
             (Some(kind), Some(n)) => exit(bare::child_main(kind, n)),
             _ => exit(Err("usage: paxos-bench bare threads|tasks N".into())),
         };
+    }
+    if args.first().map(String::as_str) == Some("closed") {
+        return exit(closed(&args[1..]));
     }
     let mut quick = false;
     let mut out = PathBuf::from("target/report");
@@ -100,6 +111,65 @@ fn bench(plan: &plan::Plan, out: &std::path::Path) -> Result<(), String> {
     };
     report::write(out, &results)?;
     eprintln!("paxos-bench: wrote {}", out.join("report.md").display());
+    Ok(())
+}
+
+/// `paxos-bench closed ...`: focused closed-loop cells, printed one line each.
+fn closed(args: &[String]) -> Result<(), String> {
+    let mut args = args.iter().map(String::as_str);
+    let runtime = match args.next() {
+        Some("threaded") => paxos_tests::Runtime::Threaded,
+        Some("async") => paxos_tests::Runtime::Async,
+        other => return Err(format!("closed: threaded or async, not {other:?}\n{USAGE}")),
+    };
+    let (mut variant, mut clients, mut workload) = (None, vec![1, 64], load::Workload::Put);
+    let mut seconds = 3.0;
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag {
+            "--variant" => variant = Some(value),
+            "--clients" => {
+                clients = value
+                    .split(',')
+                    .map(|n| n.parse().map_err(|_| format!("--clients: {n:?}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--workload" => {
+                workload = match value {
+                    "put" => load::Workload::Put,
+                    "get" => load::Workload::Get,
+                    "append" => load::Workload::Append,
+                    other => return Err(format!("--workload: put, get or append, not {other}")),
+                }
+            }
+            "--seconds" => seconds = value.parse().map_err(|_| format!("--seconds: {value:?}"))?,
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    for n in clients {
+        let (result, spent, threads) = run::focused(
+            runtime,
+            variant,
+            n,
+            workload,
+            std::time::Duration::from_millis(500),
+            std::time::Duration::from_secs_f64(seconds),
+        );
+        let answered = result.ok.max(1) as f64;
+        println!(
+            "{} {} {} x{n}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.3} CPU ms/req, {:.2} \
+             context switches/req, {} errors, {threads} threads",
+            runtime.name(),
+            variant.unwrap_or("as-designed"),
+            workload.name(),
+            result.throughput(),
+            result.quantile_ms(0.5),
+            result.quantile_ms(0.99),
+            spent.cpu_seconds * 1000.0 / answered,
+            spent.context_switches as f64 / answered,
+            result.errors,
+        );
+    }
     Ok(())
 }
 

@@ -123,21 +123,30 @@ pub struct VariantRow {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub errors: u64,
+    /// CPU seconds the whole cluster spent per 1,000 answered requests.
+    pub cpu_seconds_per_1k: f64,
+    /// Context switches of the cluster's threads (those alive at the end) per answered request.
+    pub context_switches_per_request: f64,
     /// The most threads any member had at the end of the run.
     pub threads: u64,
 }
 
-/// The variants scenario 6 compares: each server as designed, and the road not taken.
-const VARIANTS: [(Runtime, Option<&str>, &str); 4] = [
+/// The variants scenario 6 compares: each server as designed, and the roads not taken.
+const VARIANTS: [(Runtime, Option<&str>, &str); 5] = [
     (
         Runtime::Threaded,
         None,
-        "pool of 512 handler threads (as designed)",
+        "each request on its connection's thread (as designed)",
+    ),
+    (
+        Runtime::Threaded,
+        Some("handler-pool"),
+        "rouille's dispatch to a pool of 512 handler threads",
     ),
     (
         Runtime::Threaded,
         Some("per-request-threads"),
-        "a thread per request (rouille's default)",
+        "rouille's dispatch to a thread per request (its default)",
     ),
     (Runtime::Async, None, "multi-thread scheduler (as designed)"),
     (
@@ -395,7 +404,7 @@ pub fn variants(plan: &Plan) -> Vec<VariantRow> {
     for (runtime, variant, label) in VARIANTS {
         let cluster = variant_cluster(runtime, variant);
         let pids = pids(&cluster);
-        let (result, _) = load::closed_loop(
+        let (result, spent) = load::closed_loop(
             Api::TwinPaxos,
             &addrs(&cluster),
             plan.variant_clients,
@@ -410,6 +419,7 @@ pub fn variants(plan: &Plan) -> Vec<VariantRow> {
             .map(|s| s.threads)
             .max()
             .unwrap_or(0);
+        let answered = result.ok.max(1) as f64;
         rows.push(VariantRow {
             runtime: runtime.name(),
             variant: label,
@@ -419,6 +429,8 @@ pub fn variants(plan: &Plan) -> Vec<VariantRow> {
             p99_ms: result.quantile_ms(0.99),
             p999_ms: result.quantile_ms(0.999),
             errors: result.errors,
+            cpu_seconds_per_1k: spent.cpu_seconds / (answered / 1000.0),
+            context_switches_per_request: spent.context_switches as f64 / answered,
             threads,
         });
         progress.step(label);
@@ -457,4 +469,34 @@ pub fn etcd_reference(plan: &Plan) -> Result<Vec<ThroughputRow>, String> {
     }
     progress.finish();
     Ok(rows)
+}
+
+/// One focused closed-loop run (`paxos-bench closed`): a fresh cluster of `runtime`, run as
+/// `variant` (or as designed), and `clients` clients sending `workload` to every member.
+pub fn focused(
+    runtime: Runtime,
+    variant: Option<&str>,
+    clients: usize,
+    workload: Workload,
+    warmup: Duration,
+    duration: Duration,
+) -> (LoadResult, Spent, u64) {
+    let cluster = variant_cluster(runtime, variant);
+    let pids = pids(&cluster);
+    let (result, spent) = load::closed_loop(
+        Api::TwinPaxos,
+        &addrs(&cluster),
+        clients,
+        workload,
+        warmup,
+        duration,
+        &pids,
+    );
+    let threads = pids
+        .iter()
+        .filter_map(|&pid| procfs::sample(pid))
+        .map(|s| s.threads)
+        .max()
+        .unwrap_or(0);
+    (result, spent, threads)
 }

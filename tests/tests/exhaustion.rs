@@ -117,7 +117,8 @@ fn slow_body(runtime: Runtime) {
         .tuning("client_timeout_ms", timeout.as_millis() as u64)
         .start();
     cluster.wait_for_leader();
-    // Over 1 KiB, so that the threaded server's handler reads it rather than tiny_http.
+    // Over 1 KiB, so that the threaded server's handler reads it rather than tiny_http before
+    // the handler runs.
     let body = format!(
         r#"{{"op": "put", "key": "slow", "value": "{}"}}"#,
         "x".repeat(2000)
@@ -185,7 +186,8 @@ fn stalled_bodies_take_no_waiting_places(runtime: Runtime) {
         stream.set_nonblocking(true).unwrap();
     }
     // Whether the member has taken the stalled requests in: the threaded server reads a body
-    // this long on a handler thread, the async one in its connection's task.
+    // this long in its handler on the connection's thread, the async one in its connection's
+    // task.
     wait_for(
         "the member reads every stalled body",
         Duration::from_secs(10),

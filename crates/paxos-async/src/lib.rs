@@ -1,5 +1,5 @@
-//! The Twin Paxos server on tokio: axum serves HTTP, reqwest calls peers, and tasks, channels
-//! and promises tie them together.
+//! The Twin Paxos server on tokio: axum serves HTTP, hyper's client calls peers, and tasks,
+//! channels and promises tie them together.
 //!
 //! Its twin, `paxos-threaded`, is the same server on std threads. The two crates mirror each
 //! other file for file and item for item, so `diff` between them shows only what the runtime
@@ -19,15 +19,17 @@
 //! - [`server`]: the HTTP routes on axum.
 //! - [`discovery`]: finds which `servers` entry is this server, probing them all concurrently.
 //! - [`driver`]: the one task that owns the Paxos node, the data dir and the waiting clients.
-//! - [`peers`]: one sender task per peer, posting batched messages with reqwest.
+//! - [`peers`]: one sender task per peer, posting batched messages with hyper's client.
 //!
 //! # Tasks
 //!
 //! One accept task and one task per open connection (hyper, at most `max_connections`); the
 //! request handlers run inside their connection's task; one driver task, whose fsyncs run on
-//! tokio's blocking pool; one sender task per peer; short-lived probe tasks during discovery; the
-//! task that called [`run`], which does discovery and then waits for shutdown; and a signal
-//! task. All of them run on the runtime's worker threads, one per core by default.
+//! tokio's blocking pool; one sender task per peer, which drives its own connection; short-lived
+//! probe tasks during discovery (and reqwest's tasks for their connections); the task that
+//! called [`run`], which does discovery and then waits for shutdown; and a signal task. All of them run on the runtime's worker threads, one per core by default. Every task
+//! [`run`] starts has ended by the time it returns (probes still out when discovery ends are
+//! aborted then).
 
 pub mod deadline;
 pub mod discovery;
@@ -53,6 +55,11 @@ pub use crate::shutdown::Shutdown;
 
 /// The name `/status` and `/metrics` give this runtime.
 pub const RUNTIME: &str = "async";
+
+/// The benchmark variants `PAXOS_VARIANT` may name (see [`paxos_host::VARIANT_VAR`]).
+pub const VARIANTS: &[&str] = &[CURRENT_THREAD];
+/// The variant that runs every task on one thread, to see what the multi-threaded scheduler buys.
+pub const CURRENT_THREAD: &str = "current-thread";
 
 /// What every request handler, the discovery loop and the driver share.
 #[derive(Debug)]

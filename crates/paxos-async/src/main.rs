@@ -2,15 +2,11 @@
 
 use std::process::ExitCode;
 
-use paxos_async::{Shutdown, run};
+use paxos_async::{CURRENT_THREAD, Shutdown, VARIANTS, run};
 use paxos_host::{RunError, SHUTDOWN_GRACE, Startup, fail, startup};
 use tokio::net::TcpListener;
 
 const PROGRAM: &str = "paxos-async";
-/// The benchmark variants `PAXOS_VARIANT` may name.
-const VARIANTS: &[&str] = &[CURRENT_THREAD];
-/// The variant that runs every task on one thread, to see what the multi-threaded scheduler buys.
-const CURRENT_THREAD: &str = "current-thread";
 
 fn main() -> ExitCode {
     let Startup { args, config } = match startup(PROGRAM, VARIANTS) {
@@ -33,7 +29,8 @@ fn main() -> ExitCode {
             .map_err(|error| RunError::bind(&args.listen, &error))?;
         run(listener, config, &args.data_dir, shutdown).await
     });
-    // Tasks still holding connections past the grace period are dropped, not waited for.
+    // Every task `run` started has ended when it returns; the signal task and the blocking
+    // pool's idle threads remain, and end here.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,

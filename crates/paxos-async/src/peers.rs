@@ -1,4 +1,5 @@
-//! Peer senders: one task per peer, each with its own queue, posting batches with reqwest.
+//! Peer senders: one task per peer, each with its own queue, posting batches with hyper's
+//! client connection, which the task drives itself.
 //!
 //! The driver must never wait on the network, so it only pushes messages onto a peer's queue.
 //! The peer's task sleeps until something is queued, takes everything queued, and posts it as
@@ -6,12 +7,21 @@
 //! pile up in the queue and go out together in the next one, which is how batching adapts to a
 //! slow peer. A failed post is counted and dropped: Paxos tolerates lost messages.
 
+use std::io;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 
+use axum::http::{Request, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper_util::rt::TokioIo;
 use paxos_core::{MemberId, Message};
 use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
 use paxos_host::probe;
-use paxos_host::{SHUTDOWN_GRACE, http, log};
+use paxos_host::routing::Route;
+use paxos_host::{http, log};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -27,7 +37,6 @@ pub struct Peers {
 impl Peers {
     /// Starts one sender task for every member but `me`.
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
-        let client = peer_client();
         let mut queues = Vec::new();
         let tasks = TaskTracker::new();
         for member in 0..shared.config.servers.len() {
@@ -39,7 +48,6 @@ impl Peers {
             queues.push(Some(queue));
             let sender = Sender {
                 shared: Arc::clone(shared),
-                client: client.clone(),
                 me,
                 server: shared.config.peer_address(member).to_owned(),
             };
@@ -63,65 +71,258 @@ impl Peers {
     /// (bounded by the post timeout) and then sees its queue closed.
     pub async fn stop(self) {
         drop(self.queues);
-        // Bounded anyway, so that a stuck connection cannot hold up the exit.
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait()).await;
+        self.tasks.wait().await;
     }
 }
 
 /// One peer's sender.
 struct Sender {
     shared: Arc<Shared>,
-    client: reqwest::Client,
     me: MemberId,
     server: String,
 }
 
 impl Sender {
     async fn run(self, mut inbox: mpsc::UnboundedReceiver<Message>) {
-        let url = peer::messages_url(&self.server);
         let authorization = peer::authorization(self.shared.config.secret.as_deref());
+        let mut link = None;
         let mut messages = Vec::new();
         // Sleeps until a message is queued, then takes every other one already there.
         while inbox.recv_many(&mut messages, MAX_DRAIN).await > 0 {
             for body in peer::envelopes(&self.shared.config, self.me, std::mem::take(&mut messages))
             {
-                let mut request = self
-                    .client
-                    .post(&url)
-                    .header("Content-Type", http::JSON)
-                    .body(body.json);
-                if let Some(authorization) = &authorization {
-                    request = request.header("Authorization", authorization);
-                }
-                match request.send().await {
-                    Ok(response) if response.status().as_u16() == 204 => {
+                let posting = async {
+                    let request = self.request(body.json, authorization.as_deref())?;
+                    post(&self.server, &mut link, request).await
+                };
+                match tokio::time::timeout(POST_TIMEOUT, posting).await {
+                    Ok(Ok(204)) => {
                         self.shared.metrics.peer_sent(body.messages);
                     }
-                    Ok(response) => {
+                    Ok(Ok(status)) => {
                         self.shared.metrics.peer_send_error();
-                        let reason = format!("answered HTTP {}", response.status().as_u16());
+                        let reason = format!("answered HTTP {status}");
                         log::peer_send_failed(&self.server, body.messages, reason);
                     }
-                    Err(error) => {
+                    Ok(Err(error)) => {
                         self.shared.metrics.peer_send_error();
-                        log::peer_send_failed(
-                            &self.server,
-                            body.messages,
-                            probe::describe_error(&error),
-                        );
+                        let reason = probe::describe_error(&*error);
+                        log::peer_send_failed(&self.server, body.messages, reason);
+                    }
+                    Err(_) => {
+                        // Where the connection stands is unknown: the next post opens another.
+                        link = None;
+                        self.shared.metrics.peer_send_error();
+                        log::peer_send_failed(&self.server, body.messages, "timed out");
                     }
                 }
             }
         }
     }
+
+    /// The post of one envelope; an error if the peer's address or the secret cannot be a
+    /// header value.
+    fn request(&self, json: Vec<u8>, authorization: Option<&str>) -> Result<Post, BoxError> {
+        let mut request = Request::post(Route::PaxosMessages.path())
+            .header(header::HOST, &self.server)
+            .header(header::CONTENT_TYPE, http::JSON);
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        Ok(request.body(Full::new(Bytes::from(json)))?)
+    }
 }
 
-/// An HTTP client for peers: short timeouts, kept-alive connections; reqwest takes any status
-/// as an answer.
-fn peer_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(POST_TIMEOUT)
-        .build()
-        .expect("a plain HTTP client always builds")
+/// Posts one envelope to `server` over `link`, connecting first if there is none, and returns
+/// the answer's status. A kept-alive connection the peer has closed meanwhile takes no request;
+/// then the request, never sent, goes on a new connection, as reqwest's pool would send it.
+async fn post(server: &str, link: &mut Option<Link>, request: Post) -> PostResult {
+    let mut request = request;
+    loop {
+        let reused = link.is_some();
+        let current = match link {
+            Some(current) => current,
+            None => link.insert(Link::connect(server).await?),
+        };
+        match current.post(request).await {
+            Ok(status) => return Ok(status),
+            Err(Failure::Unsent(unsent, _)) if reused => {
+                *link = None;
+                request = *unsent;
+            }
+            Err(Failure::Unsent(_, error) | Failure::Failed(error)) => {
+                *link = None;
+                return Err(error.into());
+            }
+        }
+    }
+}
+
+/// What a post came to: the answer's status, or why there was none.
+type PostResult = Result<u16, BoxError>;
+
+/// Any error of a post, for the log line.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a post over a [`Link`] failed, with the request when it was never sent.
+enum Failure {
+    Unsent(Box<Post>, hyper::Error),
+    Failed(hyper::Error),
+}
+
+/// A post to a peer, as hyper sends it.
+type Post = Request<Full<Bytes>>;
+
+/// A kept-alive connection to one peer, driven by its sender's task.
+///
+/// hyper's client connection is a future that must be polled for the requests on it to go
+/// anywhere. reqwest polls each connection of its pool in a task of its own, so every post woke
+/// that task and every answer woke the sender again: a hand-off between tasks each way that the
+/// threaded twin's ureq does not make. Here the sender polls the connection itself while it waits
+/// for an answer, so a post is written and its answer read in the sender's own task.
+struct Link {
+    send: SendRequest<Full<Bytes>>,
+    /// `None` once it has ended.
+    connection: Option<Pin<Box<Driven>>>,
+}
+
+/// hyper's side of a [`Link`]: the future that reads and writes the socket.
+type Driven = Connection<TokioIo<TcpStream>, Full<Bytes>>;
+
+impl Link {
+    /// Connects to `server` (`host:port`) within the connect timeout.
+    async fn connect(server: &str) -> Result<Link, BoxError> {
+        let connecting = TcpStream::connect(server);
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        // No Nagle delay: a post that leaves in two segments must not wait for a delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        let (send, connection) = http1::handshake(TokioIo::new(tcp)).await?;
+        Ok(Link {
+            send,
+            connection: Some(Box::pin(connection)),
+        })
+    }
+
+    /// Sends `request` and reads the whole answer, polling the connection meanwhile.
+    async fn post(&mut self, request: Post) -> Result<u16, Failure> {
+        let Link { send, connection } = self;
+        let exchange = async {
+            let response = send
+                .try_send_request(request)
+                .await
+                .map_err(|mut error| match error.take_message() {
+                    Some(unsent) => Failure::Unsent(Box::new(unsent), error.into_error()),
+                    None => Failure::Failed(error.into_error()),
+                })?;
+            let status = response.status().as_u16();
+            // The answer's body (none, for a `204`) is read so that the connection is free.
+            response
+                .into_body()
+                .collect()
+                .await
+                .map_err(Failure::Failed)?;
+            Ok(status)
+        };
+        let mut exchange = pin!(exchange);
+        if let Some(driving) = connection {
+            tokio::select! {
+                // The connection first: one the peer closed while it was idle is seen closed
+                // before the request is put on it, so that the request goes on a new one.
+                biased;
+                _ = driving.as_mut() => {}
+                posted = exchange.as_mut() => return posted,
+            }
+        }
+        // The connection ended (the peer closed it, or it broke) before the answer came.
+        // Dropping it fails the request, handing it back if it was never sent.
+        *connection = None;
+        exchange.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Whether a socket to port `remote` has received its peer's close and not closed yet
+    /// (`CLOSE_WAIT` in `/proc/net/tcp`).
+    fn closed_by_peer(remote: u16) -> bool {
+        const CLOSE_WAIT: &str = "08";
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2).and_then(|a| port(a)) == Some(remote)
+                && fields.get(3) == Some(&CLOSE_WAIT)
+        })
+    }
+
+    fn envelope(server: &str) -> Post {
+        Request::post(Route::PaxosMessages.path())
+            .header(header::HOST, server)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_post_on_a_connection_the_peer_closed_goes_on_a_new_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = listener.local_addr().unwrap().to_string();
+        let (close, closing) = tokio::sync::oneshot::channel::<()>();
+        // A peer that answers one post per connection and closes the first connection once told
+        // to, as a peer does that restarts or times an idle connection out.
+        let peer = tokio::spawn(async move {
+            let mut closing = Some(closing);
+            let mut clients = Vec::new();
+            for _ in 0..2 {
+                let (mut socket, client) = listener.accept().await.unwrap();
+                let mut received = Vec::new();
+                while !received.ends_with(b"{}") {
+                    let mut buffer = [0; 1024];
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    assert!(n > 0, "the post broke off");
+                    received.extend_from_slice(&buffer[..n]);
+                }
+                socket
+                    .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                    .await
+                    .unwrap();
+                if let Some(closing) = closing.take() {
+                    closing.await.unwrap();
+                }
+                clients.push(client.port());
+            }
+            clients
+        });
+        let mut link = None;
+        let first = post(&server, &mut link, envelope(&server)).await.unwrap();
+        assert_eq!(first, 204);
+        close.send(()).unwrap();
+        // Until the peer's close has reached this side, the connection still looks usable.
+        let port = listener_port(&server);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !closed_by_peer(port) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the peer never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(link.is_some(), "the first connection was given up already");
+        let second = post(&server, &mut link, envelope(&server)).await.unwrap();
+        assert_eq!(second, 204);
+        let clients = peer.await.unwrap();
+        assert_ne!(clients[0], clients[1], "both posts went on one connection");
+    }
+
+    fn listener_port(server: &str) -> u16 {
+        server.rsplit(':').next().unwrap().parse().unwrap()
+    }
 }

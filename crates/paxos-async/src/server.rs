@@ -6,12 +6,14 @@
 //!
 //! Under axum sits hyper, which reads each connection in a task of its own. `axum::serve` sets no
 //! deadline for request heads and no bound on connections, so an idle or slow client would hold
-//! its task and socket forever; [`serve`] accepts connections itself and gives each to hyper
+//! its task and socket forever; [`accept`] accepts connections itself and gives each to hyper
 //! with [`connection_limits`](crate::deadline::connection_limits) instead. At shutdown it stops accepting and closes idle keep-alive
 //! connections at once; connections still in the middle of a request get
-//! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] aborts
-//! them.
+//! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] closes
+//! them; it returns once every connection task has ended.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use http_body_util::LengthLimitError;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -38,7 +41,7 @@ use tokio_util::task::TaskTracker;
 use crate::deadline::{self, WriteDeadline};
 use crate::driver::Event;
 use crate::promise;
-use crate::{RUNTIME, Shared};
+use crate::{RUNTIME, Shared, Shutdown};
 
 /// The pause after a failed `accept`, such as running out of file descriptors, so that the
 /// accept loop does not spin while connections close.
@@ -48,6 +51,10 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Http {
     task: JoinHandle<()>,
+    /// Every connection's task, which the accept task waits for.
+    connections: TaskTracker,
+    /// Cancelled when the grace ends: the connections still open then close.
+    grace_over: Shutdown,
 }
 
 /// Serves on `listener` in a task of its own until shutdown.
@@ -60,8 +67,20 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
         .fallback(handle)
         .with_state(Arc::clone(&shared));
     log::listening(address);
-    let task = tokio::spawn(serve(listener, app, shared));
-    Ok(Http { task })
+    let (connections, grace_over) = (TaskTracker::new(), Shutdown::new());
+    let accepting = accept(
+        listener,
+        app,
+        shared,
+        connections.clone(),
+        grace_over.clone(),
+    );
+    let task = tokio::spawn(accepting);
+    Ok(Http {
+        task,
+        connections,
+        grace_over,
+    })
 }
 
 /// Accepts connections until shutdown, serving each in a task of its own, at most
@@ -69,11 +88,16 @@ pub fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Http, RunErro
 /// nothing until a connection closes: new connections wait in the kernel's listen backlog, and
 /// the header timeout closes idle and slow ones within `client_timeout`. 5,000 idle or slow
 /// clients cost 5,000 sleeping tasks, well within the default bound of 8,192.
-async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    connections: TaskTracker,
+    grace_over: Shutdown,
+) {
     let shutdown = &shared.shutdown;
     let builder = deadline::connection_limits(&shared.config);
     let slots = Arc::new(Semaphore::new(shared.config.max_connections));
-    let connections = TaskTracker::new();
     loop {
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -96,7 +120,7 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
         let service = TowerToHyperService::new(app.clone());
         let tcp = WriteDeadline::new(tcp, shared.config.client_timeout());
         let connection = builder.serve_connection(TokioIo::new(tcp), service);
-        let shutdown = shutdown.clone();
+        let (shutdown, grace_over) = (shutdown.clone(), grace_over.clone());
         connections.spawn(async move {
             let _slot = slot;
             let mut connection = pin!(connection);
@@ -104,8 +128,12 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
                 _ = connection.as_mut() => return,
                 () = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
             }
-            // Idle connections close at once; one in the middle of a request finishes it.
-            let _ = connection.await;
+            // Idle connections close at once; one in the middle of a request finishes it, unless
+            // the grace ends first: then dropping the connection drops its request.
+            tokio::select! {
+                _ = connection => {}
+                () = grace_over.cancelled() => {}
+            }
         });
     }
     connections.close();
@@ -113,18 +141,37 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
 }
 
 impl Http {
-    /// Waits up to `grace` for in-flight requests to finish after shutdown was requested.
+    /// Waits up to `grace` for in-flight requests to finish after shutdown was requested, closes
+    /// the connections still open past it, and returns once every task of the server has ended.
     pub async fn stop(self, grace: Duration) {
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(grace, self.task).await.is_err() {
-            log::connections_outlived_grace(grace);
-            abort.abort();
+        // The accept task and every connection's task see the token themselves.
+        if tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_err()
+        {
+            log::connections_outlived_grace(grace, self.connections.len());
+            self.grace_over.cancel();
         }
+        let _ = self.task.await;
     }
 }
 
-/// Routes one request.
+/// Serves one request.
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    serve(&shared, request, route_handler).await
+}
+
+/// Routes `request` and runs `handler` for its route. A panic in `handler` is contained here:
+/// counted, logged with the route, and answered `500`, while the member serves on. (hyper would
+/// end the connection's task with it and tell nobody.) Tests pass a `handler` that panics.
+async fn serve<'a, F>(
+    shared: &'a Shared,
+    request: Request,
+    handler: impl FnOnce(&'a Shared, Route, Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     if let Some(status) = malformed(&request) {
         return refuse(status);
     }
@@ -140,13 +187,27 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         target,
         authorization,
     );
+    let route = match route {
+        Ok(route) => route,
+        Err(reply) => return respond(reply),
+    };
+    // Whatever the handler held is dropped as it unwinds: its body's share of the budget, its
+    // place among the waiting requests, its promise.
+    let handled = AssertUnwindSafe(async move { handler(shared, route, request).await });
+    match handled.catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => respond(handling::panicked(&shared.metrics, route, &*panic)),
+    }
+}
+
+/// The handler of each route.
+async fn route_handler(shared: &Shared, route: Route, request: Request) -> Response {
     let reply = match route {
-        Err(reply) => reply,
-        Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
-        Ok(Route::ClientRequest) => client_request(&shared, request).await,
-        Ok(Route::Status) => status(&shared),
-        Ok(Route::Metrics) => return metrics(&shared),
-        Ok(Route::PaxosMessages) => paxos_messages(&shared, request).await,
+        Route::ServerId => http::server_id(shared.id.as_str()),
+        Route::ClientRequest => client_request(shared, request).await,
+        Route::Status => status(shared),
+        Route::Metrics => return metrics(shared),
+        Route::PaxosMessages => paxos_messages(shared, request).await,
     };
     respond(reply)
 }
@@ -289,4 +350,105 @@ fn respond(reply: Reply) -> Response {
             .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use paxos_host::handling::Bodies;
+    use paxos_host::{Config, Metrics, ServerId, StatusBoard};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::Shutdown;
+    use crate::promise::Promise;
+
+    /// What a handler sees, with no driver behind it.
+    fn shared() -> Shared {
+        let (events, _) = mpsc::unbounded_channel();
+        Shared {
+            id: ServerId::random(),
+            config: Config::with_servers(vec!["127.0.0.1:1".into()]),
+            metrics: Metrics::new(),
+            status: StatusBoard::new(),
+            found: Promise::new(),
+            events,
+            shutdown: Shutdown::new(),
+            bodies: Bodies::default(),
+        }
+    }
+
+    /// The log lines written on this thread while `f` runs, and what `f` returned.
+    async fn logged<T>(f: impl Future<Output = T>) -> (String, T) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().write(bytes)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        // The test's runtime has one thread, so everything `f` does runs on this one.
+        let value = {
+            let _default = tracing::subscriber::set_default(subscriber);
+            f.await
+        };
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        (text, value)
+    }
+
+    /// A route handler that fails: a stand-in for a bug in any step of any route.
+    async fn failing(_: &Shared, _: Route, _: Request) -> Response {
+        panic!("injected failure")
+    }
+
+    /// A request as hyper hands it over, as `rouille::Request::fake_http` makes one.
+    fn fake_http(method: &str, path: &str, body: &'static [u8]) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "localhost")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX);
+        String::from_utf8(bytes.await.unwrap().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_counted_and_logged() {
+        let shared = shared();
+        let command = br#"{"op":"put","key":"k","value":"v"}"#;
+        let request = fake_http("POST", "/client-request", command);
+        let (log, response) = logged(serve(&shared, request, failing)).await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            body(response).await,
+            r#"{"error":"the server failed while handling POST /client-request; if the request carried a command, its outcome is unknown"}"#
+        );
+        let metrics = shared.metrics.render(RUNTIME, &shared.status.get());
+        assert!(
+            metrics.contains("paxos_handler_panics_total 1\n"),
+            "{metrics}"
+        );
+        assert!(log.contains("POST /client-request"), "{log}");
+        assert!(log.contains("injected failure"), "{log}");
+        // The member serves on.
+        let request = fake_http("GET", "/server_id", b"");
+        let response = serve(&shared, request, route_handler).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(body(response).await, format!("\"{}\"", shared.id));
+    }
 }

@@ -15,8 +15,10 @@
 //!    command to the driver and waits for the answer, and [`answered`] judges that.
 //! 6. [`finish`]: the reply, with the outcome counted.
 //!
-//! Every refusal is a [`Refused`], so a handler is a chain of `?`s.
+//! Every refusal is a [`Refused`], so a handler is a chain of `?`s. A handler that panics
+//! instead is caught by its server, which answers with [`panicked`].
 
+use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -24,7 +26,8 @@ use paxos_core::{Answer, Command, Envelope};
 
 use crate::http::{self, MAX_WAITING_CLIENTS, Reply};
 use crate::metrics::{Metrics, Outcome, WaitingGuard};
-use crate::{Config, Found, routing};
+use crate::routing::Route;
+use crate::{Config, Found, log, routing};
 
 /// A client request that ends without an answer from the log: the reply, and the outcome the
 /// metrics count it under.
@@ -114,6 +117,20 @@ pub fn finish(metrics: &Metrics, result: Result<Answer, Refused>) -> Reply {
     };
     metrics.client_request(outcome);
     reply
+}
+
+/// The reply to a request whose handler panicked with `panic` (the payload `catch_unwind`
+/// returns): counted in `paxos_handler_panics_total` and logged with the route, so that one
+/// failing request is seen, and contained, while the member serves on.
+pub fn panicked(metrics: &Metrics, route: Route, panic: &(dyn Any + Send)) -> Reply {
+    let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => message,
+        (_, Some(message)) => message.as_str(),
+        _ => "a panic without a message",
+    };
+    metrics.handler_panic();
+    log::handler_panicked(route.method(), route.path(), message);
+    http::handler_panicked(route.method(), route.path())
 }
 
 /// A peer request's body, checked: the envelope, if this server can take it now. Refusals are
@@ -380,6 +397,20 @@ mod tests {
         assert_eq!(declared(Some(10), 100), Ok(10));
         assert_eq!(declared(None, 100), Ok(100));
         assert_eq!(declared(Some(101), 100).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn a_panic_is_counted_and_answered_500() {
+        let metrics = Metrics::new();
+        let payload: Box<dyn Any + Send> = Box::new(String::from("boom"));
+        let reply = panicked(&metrics, Route::ClientRequest, &*payload);
+        assert_eq!(reply.status, 500);
+        assert_eq!(
+            reply.body,
+            r#"{"error":"the server failed while handling POST /client-request; if the request carried a command, its outcome is unknown"}"#
+        );
+        let text = metrics.render("threaded", &crate::status::Snapshot::default());
+        assert!(text.contains("paxos_handler_panics_total 1\n"), "{text}");
     }
 
     #[test]

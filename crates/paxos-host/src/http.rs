@@ -22,9 +22,12 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// from exhausting memory.
 pub const MAX_PEER_BODY: usize = 64 * 1024 * 1024;
 /// The most client requests allowed to wait for their commands at once; more are refused with
-/// [`overloaded`] at once. Each waiting request holds memory on both servers and a handler
-/// thread on the threaded one, whose pool must keep threads free for the peer messages that
-/// commit the waiting commands; both servers share the bound so that they refuse alike.
+/// [`overloaded`] at once. Each waiting request holds memory and a place in the driver's table on
+/// both servers, and its connection's thread on the threaded one (never a thread a peer message
+/// needs: each connection has its own); both servers share the bound so that they refuse alike.
+/// The threaded server's `handler-pool` variant serves peers from the same pool of threads as
+/// clients, and needs the bound to keep threads free for the peer messages that commit the
+/// waiting commands.
 pub const MAX_WAITING_CLIENTS: u64 = 480;
 /// The Content-Type of every body except `/metrics`.
 pub const JSON: &str = "application/json";
@@ -163,6 +166,18 @@ pub fn peer_before_discovery() -> Reply {
     error(
         503,
         "this server has not found itself yet and takes no peer messages",
+    )
+}
+
+/// `500` for a request whose handler panicked. The sentence names the route but not the panic,
+/// which the log has: a client learns nothing of the server's insides.
+pub fn handler_panicked(method: &str, path: &str) -> Reply {
+    error(
+        500,
+        &format!(
+            "the server failed while handling {method} {path}; if the request carried a \
+             command, its outcome is unknown"
+        ),
     )
 }
 

@@ -177,8 +177,9 @@ pub struct Startup {
 }
 
 /// The environment variable that picks a benchmark variant of how a server uses its runtime,
-/// e.g. `PAXOS_VARIANT=per-request-threads` (threaded) or `current-thread` (async). Unset, a
-/// server runs as designed; the benchmark sets it to measure the road not taken.
+/// e.g. `PAXOS_VARIANT=handler-pool` (threaded) or `current-thread` (async); each server lists
+/// its own in `VARIANTS`, in its `lib.rs`. Unset, a server runs as designed; the benchmark sets
+/// it to measure the roads not taken.
 pub const VARIANT_VAR: &str = "PAXOS_VARIANT";
 
 /// The benchmark variant this process runs, if any (see [`VARIANT_VAR`]); [`startup`] has

@@ -152,10 +152,20 @@ pub fn shutting_down() {
     info!("shutting down");
 }
 
-pub fn connections_outlived_grace(grace: Duration) {
+/// A stopping server's connections that were still in the middle of a request when the grace
+/// period ended; their sockets are closed, so their clients get no answer.
+pub fn connections_outlived_grace(grace: Duration, left: usize) {
     warn!(
         grace_ms = grace.as_millis() as u64,
-        "connections still open after the grace period; closing them"
+        left, "connections still in the middle of a request after the grace period; closing them"
+    );
+}
+
+/// A request whose handler panicked: the member answered `500` and serves on.
+pub fn handler_panicked(method: &str, path: &str, message: &str) {
+    error!(
+        route = format_args!("{method} {path}"),
+        message, "a request's handler panicked; answered 500"
     );
 }
 

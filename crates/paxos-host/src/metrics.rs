@@ -94,6 +94,7 @@ pub struct Metrics {
     fsyncs: AtomicU64,
     fsync_nanos: AtomicU64,
     records_persisted: AtomicU64,
+    handler_panics: AtomicU64,
 }
 
 impl Metrics {
@@ -179,6 +180,11 @@ impl Metrics {
         self.fsync_nanos.fetch_add(nanos, Relaxed);
     }
 
+    /// A request whose handler panicked, answered `500`.
+    pub fn handler_panic(&self) {
+        self.handler_panics.fetch_add(1, Relaxed);
+    }
+
     /// The exposition text, with the node's state from `snapshot`.
     pub fn render(&self, runtime: &str, snapshot: &Snapshot) -> String {
         let mut out = String::with_capacity(4096);
@@ -212,7 +218,7 @@ impl Metrics {
             "Client requests answered, by outcome.",
             &samples,
         );
-        let counters: [(&str, &str, &AtomicU64); 12] = [
+        let counters: [(&str, &str, &AtomicU64); 13] = [
             (
                 "paxos_client_requests_waiting",
                 "Client requests waiting for their command to commit.",
@@ -273,6 +279,11 @@ impl Metrics {
                 "paxos_records_persisted_total",
                 "Durable records written to the log.",
                 &self.records_persisted,
+            ),
+            (
+                "paxos_handler_panics_total",
+                "Requests whose handler panicked; each was answered 500 and the member served on.",
+                &self.handler_panics,
             ),
         ];
         for (name, help, counter) in counters {
@@ -424,6 +435,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.client_request(Outcome::Timeout);
         metrics.fsync(3, Duration::from_millis(1500));
+        metrics.handler_panic();
         {
             let _waiting = metrics.client_waiting();
             assert_eq!(metrics.client_waiting_now(), 1);
@@ -433,6 +445,7 @@ mod tests {
         assert!(text.contains("paxos_client_requests_total{outcome=\"timeout\"} 1\n"));
         assert!(text.contains("paxos_client_requests_total{outcome=\"ok\"} 0\n"));
         assert!(text.contains("paxos_fsync_seconds_total 1.5\n"));
+        assert!(text.contains("paxos_handler_panics_total 1\n"));
         assert!(text.contains("paxos_client_requests_waiting 0\n"));
         assert!(text.contains("# TYPE paxos_commit_index gauge\n"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {

@@ -3,7 +3,8 @@
 //! Every `servers` entry is asked for its id at once, each on its own thread, and the answers
 //! come back over a channel, which is `concurrent.futures.as_completed` by hand. The entry that
 //! echoes this server's id is itself; then the "found myself" promise is resolved and every
-//! handler waiting on it goes on.
+//! handler waiting on it goes on. A thread cannot be cancelled, so the probes still out then are
+//! left to [`Probes`], which the caller joins when it stops.
 
 use std::io::Read;
 use std::sync::mpsc;
@@ -21,9 +22,33 @@ use crate::Shared;
 /// channel and a token at once, so it waits on the channel in slices this long.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
 
+/// The probe threads started and not yet joined.
+#[derive(Debug, Default)]
+pub struct Probes(Vec<thread::JoinHandle<()>>);
+
+impl Probes {
+    /// Waits for every probe still out; each ends within the probe timeout.
+    pub fn join(self) {
+        for probe in self.0 {
+            // A probe that panicked was reported by the panic hook; its answer never came.
+            let _ = probe.join();
+        }
+    }
+
+    /// Joins the probes that have ended, so that the list holds only those still out.
+    fn reap(&mut self) {
+        let (ended, out) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(|probe| probe.is_finished());
+        self.0 = out;
+        Probes(ended).join();
+    }
+}
+
 /// Looks for this server among `servers` until found (`Some(index)`), the server is stopping
-/// (`None`), or the discovery timeout passes (the error lists what each entry answered).
-pub fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
+/// (`None`), or the discovery timeout passes (the error lists what each entry answered). Probe
+/// threads still out when it returns are in `probes`.
+pub fn find_myself(shared: &Shared, probes: &mut Probes) -> Result<Option<MemberId>, RunError> {
     let config = &shared.config;
     let clock = Clock::start();
     let mut discovery = Discovery::new(
@@ -48,15 +73,20 @@ pub fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> {
             let client = client.clone();
             let server = config.servers[index].clone();
             let answers = answers.clone();
-            thread::spawn(move || {
-                let answer = ask_id(&client, &server);
-                if let Err(reason) = &answer {
-                    log::probe_failed(&server, reason);
-                }
-                // The loop may have ended already; then nobody needs the answer.
-                let _ = answers.send((index, answer));
-            });
+            let probe = thread::Builder::new()
+                .name("probe".into())
+                .spawn(move || {
+                    let answer = ask_id(&client, &server);
+                    if let Err(reason) = &answer {
+                        log::probe_failed(&server, reason);
+                    }
+                    // The loop may have ended already; then nobody needs the answer.
+                    let _ = answers.send((index, answer));
+                })
+                .expect("spawning a probe thread");
+            probes.0.push(probe);
         }
+        probes.reap();
         let next = discovery
             .poll_timeout()
             .map_or(Instant::now(), |t| clock.instant(t));

@@ -16,7 +16,7 @@
 //!   myself" and for each waiting client request.
 //! - [`shutdown`]: the cancellation token, and SIGINT/SIGTERM handling.
 //! - [`deadline`]: what each connection may take: head, body and write deadlines.
-//! - [`server`]: the HTTP routes on rouille.
+//! - [`server`]: the HTTP routes on rouille, served on each request's connection thread.
 //! - [`discovery`]: finds which `servers` entry is this server, probing them all concurrently.
 //! - [`driver`]: the one thread that owns the Paxos node, the data dir and the waiting clients.
 //! - [`peers`]: one sender thread per peer, posting batched messages with ureq.
@@ -24,10 +24,10 @@
 //! # Threads
 //!
 //! One accept thread and one thread per open connection (tiny_http, under rouille, at most
-//! `max_connections`); a fixed pool of [`server::HANDLER_THREADS`] request handlers; one driver
+//! `max_connections`); the request handlers run on their connection's thread; one driver
 //! thread; one sender thread per peer; short-lived probe threads during discovery; the thread
 //! that called [`run`], which does discovery and then waits for shutdown; and `ctrlc`'s signal
-//! thread.
+//! thread. Every thread [`run`] starts has ended by the time it returns.
 
 pub mod deadline;
 pub mod discovery;
@@ -52,6 +52,15 @@ pub use crate::shutdown::Shutdown;
 
 /// The name `/status` and `/metrics` give this runtime.
 pub const RUNTIME: &str = "threaded";
+
+/// The benchmark variants `PAXOS_VARIANT` may name (see [`paxos_host::VARIANT_VAR`]).
+pub const VARIANTS: &[&str] = &[HANDLER_POOL, PER_REQUEST_THREADS];
+/// The variant that dispatches as rouille does with a pool: a loop takes each request off
+/// tiny_http's queue and hands it to one of [`server::HANDLER_THREADS`] pooled threads.
+pub const HANDLER_POOL: &str = "handler-pool";
+/// The variant that dispatches as rouille does by default: the same loop hands each request to
+/// a new thread.
+pub const PER_REQUEST_THREADS: &str = "per-request-threads";
 
 /// What every request handler, the discovery loop and the driver share.
 #[derive(Debug)]
@@ -99,23 +108,29 @@ pub fn run(
 
     // As in the seed talk, this thread looks for itself while the handlers already serve
     // `/server_id` (and make client requests wait on `found`).
-    let driver = match discovery::find_myself(&shared) {
+    let mut probes = discovery::Probes::default();
+    let driver = match discovery::find_myself(&shared, &mut probes) {
         Ok(Some(me)) => Some(driver::start(Arc::clone(&shared), me, opened, inbox)),
         Ok(None) => None,
         Err(error) => {
             shutdown.cancel();
             http.stop(SHUTDOWN_GRACE);
+            probes.join();
             return Err(error);
         }
     };
 
     shutdown.cancelled();
     log::shutting_down();
+    // A thread cannot wait for the token and a socket at once, so the HTTP server is told: it
+    // stops accepting and closes idle connections now, while the driver stops.
+    http.shut_down();
     let result = match driver {
         Some(driver) => driver.stop(&shared),
         None => Ok(()),
     };
     http.stop(SHUTDOWN_GRACE);
+    probes.join();
     log::stopped();
     result
 }

@@ -3,11 +3,9 @@
 use std::process::ExitCode;
 
 use paxos_host::{Startup, fail, startup};
-use paxos_threaded::{Shutdown, run};
+use paxos_threaded::{Shutdown, VARIANTS, run};
 
 const PROGRAM: &str = "paxos-threaded";
-/// The benchmark variants `PAXOS_VARIANT` may name.
-const VARIANTS: &[&str] = &[paxos_threaded::server::PER_REQUEST_THREADS];
 
 fn main() -> ExitCode {
     let Startup { args, config } = match startup(PROGRAM, VARIANTS) {
@@ -18,7 +16,7 @@ fn main() -> ExitCode {
     if let Err(error) = shutdown.cancel_on_signals() {
         return fail(PROGRAM, &error);
     }
-    // The process exits when `run` returns, even if threads holding idle connections remain.
+    // Every thread `run` started has ended when it returns; `ctrlc`'s signal thread remains.
     match run(&args.listen, config, &args.data_dir, shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(PROGRAM, &error),

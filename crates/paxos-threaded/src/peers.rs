@@ -13,7 +13,7 @@ use std::thread;
 use paxos_core::{MemberId, Message};
 use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
 use paxos_host::probe;
-use paxos_host::{SHUTDOWN_GRACE, http, log};
+use paxos_host::{http, log};
 
 use crate::Shared;
 
@@ -21,9 +21,7 @@ use crate::Shared;
 #[derive(Debug)]
 pub struct Peers {
     queues: Vec<Option<mpsc::Sender<Message>>>,
-    /// Disconnected once every sender thread has ended: each holds a sender it drops on its way
-    /// out.
-    finished: mpsc::Receiver<()>,
+    threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl Peers {
@@ -31,7 +29,7 @@ impl Peers {
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
         let client = peer_client();
         let mut queues = Vec::new();
-        let (finishing, finished) = mpsc::channel();
+        let mut threads = Vec::new();
         for member in 0..shared.config.servers.len() {
             if member == me {
                 queues.push(None);
@@ -45,16 +43,13 @@ impl Peers {
                 me,
                 server: shared.config.peer_address(member).to_owned(),
             };
-            let finishing = finishing.clone();
-            thread::Builder::new()
+            let thread = thread::Builder::new()
                 .name(format!("peer-{member}"))
-                .spawn(move || {
-                    sender.run(&inbox);
-                    drop(finishing);
-                })
+                .spawn(move || sender.run(&inbox))
                 .expect("spawning a peer sender thread");
+            threads.push(thread);
         }
-        Peers { queues, finished }
+        Peers { queues, threads }
     }
 
     /// Queues messages for their peers; never blocks.
@@ -71,8 +66,10 @@ impl Peers {
     /// (bounded by the post timeout) and then sees its queue closed.
     pub fn stop(self) {
         drop(self.queues);
-        // Bounded anyway, so that a stuck connection cannot hold up the exit.
-        let _ = self.finished.recv_timeout(SHUTDOWN_GRACE);
+        for thread in self.threads {
+            // A sender that panicked was reported by the panic hook; nothing is left to stop.
+            let _ = thread.join();
+        }
     }
 }
 

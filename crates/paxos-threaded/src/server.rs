@@ -1,23 +1,30 @@
 //! The HTTP routes, on rouille.
 //!
-//! Each request runs on a thread of a fixed pool and may block: a client request waits there for
-//! discovery and then for its command to commit. Statuses and bodies come from
-//! [`paxos_host::http`], so both servers answer alike.
+//! Each request runs on the thread that read it from its connection, and may block: a client
+//! request waits there for discovery and then for its command to commit. Statuses and bodies
+//! come from [`paxos_host::http`], so both servers answer alike.
 //!
-//! Under rouille sits tiny_http, which reads each connection on a thread of its own. Upstream it
-//! set no socket timeouts and no bound on those threads, so idle or slow clients could hold
-//! threads without end; the patched copy (see `vendor/tiny_http/PATCHED.md`) takes
-//! [`connection_limits`](crate::deadline::connection_limits): a deadline for each request head and each body, a write timeout, and
-//! at most `max_connections` connection threads. tiny_http reads bodies up to 1 KiB itself before
-//! it hands the request over, so a client that stalls in such a body holds only its connection's
-//! thread; one that stalls in a longer body holds a handler thread too, until the body deadline.
-//! None of this blocks shutdown: [`Http::stop`] waits only
-//! [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE), and the process exits past the stragglers (the
-//! threads are detached). The patch also keeps a request head or a declared body length from
-//! exhausting memory.
+//! Under rouille sits tiny_http, which reads each connection on a thread of its own. The patched
+//! copies (see `vendor/tiny_http/PATCHED.md` and `vendor/rouille/PATCHED.md`) let that thread
+//! run the handler too, so a request is read, handled, waited for and answered on one thread:
+//! no queue, no dispatch loop, no handler pool. Upstream tiny_http set no socket timeouts and no
+//! bound on its threads, so idle or slow clients could hold threads without end; the patched
+//! copy takes [`connection_limits`](crate::deadline::connection_limits): a deadline for each
+//! request head and each body, a write timeout, and at most `max_connections` connection threads,
+//! which now bounds the handlers as well. A client that stalls in its body, or never reads its
+//! answer, holds its own connection's thread and nothing else. The patch also keeps a request
+//! head or a declared body length from exhausting memory. At shutdown [`Http::shut_down`] stops
+//! accepting and closes idle keep-alive connections at once; connections still in the middle of a
+//! request get [`SHUTDOWN_GRACE`](paxos_host::SHUTDOWN_GRACE) to finish, after which [`Http::stop`] closes
+//! them; it returns once every connection thread has ended.
+//!
+//! rouille's own dispatch, a loop that takes each request off tiny_http's queue and hands it to
+//! a pool or a new thread, remains as the benchmark's variants ([`crate::VARIANTS`]).
 
 use std::io::{ErrorKind, Read};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,73 +37,122 @@ use paxos_host::{RunError, log};
 
 use crate::deadline;
 use crate::driver::Event;
-use crate::promise::{self, Promise};
-use crate::{RUNTIME, Shared};
+use crate::promise;
+use crate::{HANDLER_POOL, PER_REQUEST_THREADS, RUNTIME, Shared};
 
-/// The request handler pool's size. rouille's default spawns a thread per request, unbounded;
-/// a fixed pool bounds the threads a burst can create. It must be large, because each client
-/// request holds its thread for as long as its command takes to commit (up to the request
-/// timeout), and peer messages are served by the same pool: if waiting clients took every
-/// thread, the peer messages that would commit their commands could not be read.
+/// The size of the handler pool of the [`HANDLER_POOL`] variant. It must be large, because each
+/// client request holds its pool thread for as long as its command takes to commit (up to the
+/// request timeout), and peer messages are served by the same pool: if waiting clients took every
+/// thread, the peer messages that would commit their commands could not be read. (As designed,
+/// each request holds only its own connection's thread, so no client can take a thread a peer
+/// needs.)
 pub const HANDLER_THREADS: usize = 512;
 // At most `MAX_WAITING_CLIENTS` client requests wait (more are refused `503` at once), so the
-// rest of the pool stays free for peer messages, `/status` and `/metrics`, whose handlers never
-// block: the cluster keeps making progress under any client load.
+// rest of the variant's pool stays free for peer messages, `/status` and `/metrics`, whose
+// handlers never block: the cluster keeps making progress under any client load.
 const _: () = assert!(MAX_WAITING_CLIENTS + 32 <= HANDLER_THREADS as u64);
-/// The benchmark variant (`PAXOS_VARIANT`) that serves each request on a thread of its own, as
-/// rouille does by default, instead of on the fixed pool.
-pub const PER_REQUEST_THREADS: &str = "per-request-threads";
-/// How often the accept loop looks at the shutdown token while no requests come.
+/// How often the variants' dispatch loop looks for the end of its work while no requests come.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// rouille's server with this server's handler, whose closure type has no name.
+type Server = rouille::Server<Box<dyn Fn(&rouille::Request) -> rouille::Response + Send + Sync>>;
+
 /// The running HTTP server.
-#[derive(Debug)]
 pub struct Http {
-    stopped: Promise<()>,
+    server: Arc<Server>,
+    /// The variants' dispatch loop and what ends it; `None` as designed, where the connection
+    /// threads handle their own requests.
+    dispatch: Option<(thread::JoinHandle<()>, Arc<AtomicBool>)>,
 }
 
-/// Binds `listen` and serves on a thread of its own until shutdown.
+/// Binds `listen` and serves on tiny_http's connection threads until shutdown.
 pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
-    let shutdown = shared.shutdown.clone();
     let limits = deadline::connection_limits(&shared.config);
+    let variant = paxos_host::variant();
+    let handler: Box<dyn Fn(&rouille::Request) -> rouille::Response + Send + Sync> =
+        Box::new(move |request| handle(&shared, request));
     let server = limits
-        .around(|| rouille::Server::new(listen, move |request| handle(&shared, request)))
+        .around(|| match variant.as_deref() {
+            Some(HANDLER_POOL | PER_REQUEST_THREADS) => rouille::Server::new(listen, handler),
+            _ => rouille::Server::new_on_connection_threads(listen, handler),
+        })
         .map_err(|error| match error.downcast_ref::<std::io::Error>() {
             Some(io) => RunError::bind(listen, io),
             None => RunError(format!("cannot listen on {listen}: {error}")),
         })?;
-    // The benchmark's variant keeps rouille's default, a new thread for every request.
-    let server = match paxos_host::variant().as_deref() {
-        Some(PER_REQUEST_THREADS) => server,
-        _ => server.pool_size(HANDLER_THREADS),
+    let server = match variant.as_deref() {
+        Some(HANDLER_POOL) => server.pool_size(HANDLER_THREADS),
+        _ => server,
     };
     log::listening(server.server_addr());
-    let stopped = Promise::new();
-    let done = stopped.clone();
-    thread::Builder::new()
+    let server = Arc::new(server);
+    let dispatch = match variant {
+        Some(_) => Some(dispatch(Arc::clone(&server))?),
+        None => None,
+    };
+    Ok(Http { server, dispatch })
+}
+
+/// Starts the variants' dispatch loop, rouille's: on a thread of its own, it takes each request
+/// off tiny_http's queue and hands it to the pool or a new thread, until told to end.
+fn dispatch(server: Arc<Server>) -> Result<(thread::JoinHandle<()>, Arc<AtomicBool>), RunError> {
+    let ending = Arc::new(AtomicBool::new(false));
+    let end = Arc::clone(&ending);
+    let thread = thread::Builder::new()
         .name("http".into())
-        .spawn(move || {
-            server.poll_until(POLL_INTERVAL, || shutdown.is_cancelled());
-            server.join();
-            // Dropping the server closes the listening socket.
-            drop(server);
-            done.resolve(());
-        })
+        .spawn(move || server.poll_until(POLL_INTERVAL, || end.load(Ordering::Relaxed)))
         .map_err(|e| RunError(format!("cannot start the HTTP thread: {e}")))?;
-    Ok(Http { stopped })
+    Ok((thread, ending))
+}
+
+impl std::fmt::Debug for Http {
+    // rouille's server has no `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("address", &self.server.server_addr())
+            .field("dispatch_loop", &self.dispatch.is_some())
+            .finish()
+    }
 }
 
 impl Http {
-    /// Waits up to `grace` for in-flight requests to finish after shutdown was requested.
+    /// Stops accepting and closes idle connections at once; a connection in the middle of a
+    /// request finishes it and then closes.
+    pub fn shut_down(&self) {
+        self.server.shut_down();
+    }
+
+    /// Waits up to `grace` for in-flight requests to finish after shutdown was requested, closes
+    /// the connections still open past it, and returns once every thread of the server has
+    /// ended.
     pub fn stop(self, grace: Duration) {
-        if self.stopped.wait_timeout(grace).is_none() {
-            log::connections_outlived_grace(grace);
+        self.shut_down();
+        if let Some((thread, ending)) = self.dispatch {
+            // Within the poll interval; `stop` hands on whatever is queued after that.
+            ending.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
+        let left = self.server.stop(grace);
+        if left > 0 {
+            log::connections_outlived_grace(grace, left);
         }
     }
 }
 
-/// Routes one request.
+/// Serves one request.
 fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
+    serve(shared, request, route_handler)
+}
+
+/// Routes `request` and runs `handler` for its route. A panic in `handler` is contained here:
+/// counted, logged with the route, and answered `500`, while the member serves on. (rouille
+/// would catch it too, but answer with an HTML page and tell nobody.) Tests pass a `handler` that
+/// panics.
+fn serve<'a>(
+    shared: &'a Shared,
+    request: &rouille::Request,
+    handler: impl FnOnce(&'a Shared, Route, &rouille::Request) -> rouille::Response,
+) -> rouille::Response {
     let authorization = request.header("Authorization").map(str::as_bytes);
     let (method, target) = (request.method(), request.raw_url());
     let route = routing::route(
@@ -106,13 +162,26 @@ fn handle(shared: &Shared, request: &rouille::Request) -> rouille::Response {
         target,
         authorization,
     );
+    let route = match route {
+        Ok(route) => route,
+        Err(reply) => return respond(reply),
+    };
+    // Whatever the handler held is dropped as it unwinds: its body's share of the budget, its
+    // place among the waiting requests, its promise.
+    match panic::catch_unwind(AssertUnwindSafe(|| handler(shared, route, request))) {
+        Ok(response) => response,
+        Err(panic) => respond(handling::panicked(&shared.metrics, route, &*panic)),
+    }
+}
+
+/// The handler of each route.
+fn route_handler(shared: &Shared, route: Route, request: &rouille::Request) -> rouille::Response {
     let reply = match route {
-        Err(reply) => reply,
-        Ok(Route::ServerId) => http::server_id(shared.id.as_str()),
-        Ok(Route::ClientRequest) => client_request(shared, request),
-        Ok(Route::Status) => status(shared),
-        Ok(Route::Metrics) => return metrics(shared),
-        Ok(Route::PaxosMessages) => paxos_messages(shared, request),
+        Route::ServerId => http::server_id(shared.id.as_str()),
+        Route::ClientRequest => client_request(shared, request),
+        Route::Status => status(shared),
+        Route::Metrics => return metrics(shared),
+        Route::PaxosMessages => paxos_messages(shared, request),
     };
     respond(reply)
 }
@@ -220,4 +289,92 @@ fn respond(reply: Reply) -> rouille::Response {
         response = response.with_additional_header("Allow", allow);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Mutex, mpsc};
+
+    use paxos_host::handling::Bodies;
+    use paxos_host::{Config, Metrics, ServerId, StatusBoard};
+
+    use super::*;
+    use crate::Shutdown;
+    use crate::promise::Promise;
+
+    /// What a handler sees, with no driver behind it.
+    fn shared() -> Shared {
+        let (events, _) = mpsc::channel();
+        Shared {
+            id: ServerId::random(),
+            config: Config::with_servers(vec!["127.0.0.1:1".into()]),
+            metrics: Metrics::new(),
+            status: StatusBoard::new(),
+            found: Promise::new(),
+            events,
+            shutdown: Shutdown::new(),
+            bodies: Bodies::default(),
+        }
+    }
+
+    /// The log lines written on this thread while `f` runs, and what `f` returned.
+    fn logged<T>(f: impl FnOnce() -> T) -> (String, T) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().write(bytes)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let value = tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        (text, value)
+    }
+
+    /// A route handler that fails: a stand-in for a bug in any step of any route.
+    fn failing(_: &Shared, _: Route, _: &rouille::Request) -> rouille::Response {
+        panic!("injected failure")
+    }
+
+    fn body(response: rouille::Response) -> String {
+        let mut text = String::new();
+        let (mut data, _) = response.data.into_reader_and_size();
+        data.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    #[test]
+    fn a_panicking_handler_is_answered_500_counted_and_logged() {
+        let shared = shared();
+        let command = br#"{"op":"put","key":"k","value":"v"}"#.to_vec();
+        let request = rouille::Request::fake_http("POST", "/client-request", vec![], command);
+        let (log, response) = logged(|| serve(&shared, &request, failing));
+        assert_eq!(response.status_code, 500);
+        assert_eq!(
+            body(response),
+            r#"{"error":"the server failed while handling POST /client-request; if the request carried a command, its outcome is unknown"}"#
+        );
+        let metrics = shared.metrics.render(RUNTIME, &shared.status.get());
+        assert!(
+            metrics.contains("paxos_handler_panics_total 1\n"),
+            "{metrics}"
+        );
+        assert!(log.contains("POST /client-request"), "{log}");
+        assert!(log.contains("injected failure"), "{log}");
+        // The member serves on.
+        let request = rouille::Request::fake_http("GET", "/server_id", vec![], Vec::new());
+        let response = serve(&shared, &request, route_handler);
+        assert_eq!(response.status_code, 200);
+        assert_eq!(body(response), format!("\"{}\"", shared.id));
+    }
 }

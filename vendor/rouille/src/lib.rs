@@ -113,7 +113,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub mod cgi;
 pub mod content_encoding;
@@ -278,6 +278,9 @@ impl Drop for AtomicCounter {
 enum Executor {
     Threaded { count: Arc<AtomicUsize> },
     Pooled { pool: threadpool::ThreadPool },
+    /// Twin Paxos patch: nothing to execute: tiny_http's connection threads run the handler
+    /// themselves (see `Server::new_on_connection_threads`).
+    Connections,
 }
 impl Executor {
     /// `size` must be greater than zero or the call to `ThreadPool::new` will panic.
@@ -299,6 +302,8 @@ impl Executor {
             Executor::Pooled { ref pool } => {
                 pool.execute(f);
             }
+            // Such a server queues no requests, so none is handed to an executor.
+            Executor::Connections => f(),
         }
     }
 
@@ -312,9 +317,14 @@ impl Executor {
             Executor::Pooled { ref pool } => {
                 pool.join();
             }
+            Executor::Connections => {}
         }
     }
 }
+
+/// Twin Paxos patch: how often `Server::stop` looks at the open connections while it hands
+/// queued requests to the executor.
+const STOP_POLL: Duration = Duration::from_millis(10);
 
 impl Default for Executor {
     fn default() -> Self {
@@ -369,6 +379,33 @@ where
             server,
             executor: Executor::default(),
             handler: Arc::new(AssertUnwindSafe(handler)), // TODO: using AssertUnwindSafe here is wrong, but unwind safety has some usability problems in Rust in general
+        })
+    }
+
+    /// Twin Paxos patch: builds a server whose handler runs on the thread that read the request,
+    /// one of tiny_http's connection threads (see `tiny_http::Server::http_with_handler`), with
+    /// rouille's conversion of the request, its catching of panics and its writing of the
+    /// response, as `run` and `poll` give them. Upstream always queues each request: a loop
+    /// (`run`, `poll`, `poll_timeout`) takes it off tiny_http's queue and hands it to a new thread
+    /// or a pool thread, and the connection's thread waits until that thread has answered. Here
+    /// there is no queue, no loop to run and no executor: the server serves as soon as it is
+    /// built, until `stop`.
+    pub fn new_on_connection_threads<A>(
+        addr: A,
+        handler: F,
+    ) -> Result<Server<F>, Box<dyn Error + Send + Sync + 'static>>
+    where
+        A: ToSocketAddrs,
+    {
+        let handler = Arc::new(AssertUnwindSafe(handler)); // TODO: using AssertUnwindSafe here is wrong, but unwind safety has some usability problems in Rust in general
+        let on_connection = Arc::clone(&handler);
+        let server = tiny_http::Server::http_with_handler(addr, move |request| {
+            serve(&on_connection, request)
+        })?;
+        Ok(Server {
+            server,
+            executor: Executor::Connections,
+            handler,
         })
     }
 
@@ -523,6 +560,43 @@ where
         }
     }
 
+    /// Twin Paxos patch: begins a graceful shutdown (`tiny_http::Server::shut_down`): no new
+    /// connections, idle ones closed at once, busy ones closed after their answer.
+    pub fn shut_down(&self) {
+        self.server.shut_down();
+    }
+
+    /// Twin Paxos patch: shuts the server down and waits up to `grace` for the requests in flight
+    /// (still handing requests that were queued already to the executor meanwhile), then closes
+    /// the connections left and waits until no handler runs and every tiny_http thread has
+    /// ended. Returns how many connections the grace left open.
+    ///
+    /// Upstream had no way to stop: `join` waits for the handlers in flight while tiny_http keeps
+    /// accepting and reading requests, and its threads were never joined. A server built with
+    /// `new_on_connection_threads` has no thread but tiny_http's, so when this returns none of
+    /// its threads runs; otherwise threads of the executor may remain, idle (a pool's threads
+    /// live until the server is dropped, and a thread per request ends after its handler).
+    pub fn stop(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        self.server.shut_down();
+        if !matches!(self.executor, Executor::Connections) {
+            while self.server.open_connections() > 0 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                if let Ok(Some(request)) = self.server.recv_timeout(left.min(STOP_POLL)) {
+                    self.process(request);
+                }
+            }
+        }
+        let left = self
+            .server
+            .stop(deadline.saturating_duration_since(Instant::now()));
+        self.executor.join();
+        left
+    }
+
     /// Waits for all in-flight requests to be processed. This is useful for implementing a graceful
     /// shutdown.
     ///
@@ -567,111 +641,119 @@ where
     fn process(&self, request: tiny_http::Request) {
         // We spawn a thread so that requests are processed in parallel.
         let handler = self.handler.clone();
-        self.executor.execute(|| {
-            // Small helper struct that makes it possible to put
-            // a `tiny_http::Request` inside a `Box<Read>`.
-            struct RequestRead(Arc<Mutex<Option<tiny_http::Request>>>);
-            impl Read for RequestRead {
-                #[inline]
-                fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-                    self.0
-                        .lock()
-                        .unwrap()
-                        .as_mut()
-                        .unwrap()
-                        .as_reader()
-                        .read(buf)
-                }
-            }
+        self.executor.execute(move || serve(&handler, request));
+    }
+}
 
-            // Building the `Request` object.
-            let tiny_http_request;
-            let rouille_request = {
-                let url = request.url().to_owned();
-                let method = request.method().as_str().to_owned();
-                let headers = request
-                    .headers()
-                    .iter()
-                    .map(|h| (h.field.to_string(), h.value.clone().into()))
-                    .collect();
-                let remote_addr = request.remote_addr().copied();
+/// Twin Paxos patch: what `Server::process` ran on the executor's thread, now a function of its
+/// own so that a connection's thread can run it too (`Server::new_on_connection_threads`): builds
+/// rouille's `Request`, calls the handler (a panic becomes a `500`), and writes the response.
+fn serve<F>(handler: &AssertUnwindSafe<F>, request: tiny_http::Request)
+where
+    F: Fn(&Request) -> Response,
+{
+    // Small helper struct that makes it possible to put
+    // a `tiny_http::Request` inside a `Box<Read>`.
+    struct RequestRead(Arc<Mutex<Option<tiny_http::Request>>>);
+    impl Read for RequestRead {
+        #[inline]
+        fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
+            self.0
+                .lock()
+                .unwrap()
+                .as_mut()
+                .unwrap()
+                .as_reader()
+                .read(buf)
+        }
+    }
 
-                tiny_http_request = Arc::new(Mutex::new(Some(request)));
-                let data = Arc::new(Mutex::new(Some(
-                    Box::new(RequestRead(tiny_http_request.clone())) as Box<_>,
-                )));
+    // Building the `Request` object.
+    let tiny_http_request;
+    let rouille_request = {
+        let url = request.url().to_owned();
+        let method = request.method().as_str().to_owned();
+        let headers = request
+            .headers()
+            .iter()
+            .map(|h| (h.field.to_string(), h.value.clone().into()))
+            .collect();
+        let remote_addr = request.remote_addr().copied();
 
-                Request {
-                    url,
-                    method,
-                    headers,
-                    https: false,
-                    data,
-                    remote_addr,
-                }
-            };
+        tiny_http_request = Arc::new(Mutex::new(Some(request)));
+        let data = Arc::new(Mutex::new(Some(
+            Box::new(RequestRead(tiny_http_request.clone())) as Box<_>,
+        )));
 
-            // Calling the handler ; this most likely takes a lot of time.
-            // If the handler panics, we build a dummy response.
-            let mut rouille_response = {
-                // We don't use the `rouille_request` anymore after the panic, so it's ok to assert
-                // it's unwind safe.
-                let rouille_request = AssertUnwindSafe(rouille_request);
-                let res = panic::catch_unwind(move || {
-                    let rouille_request = rouille_request;
-                    handler(&rouille_request)
-                });
+        Request {
+            url,
+            method,
+            headers,
+            https: false,
+            data,
+            remote_addr,
+        }
+    };
 
-                match res {
-                    Ok(r) => r,
-                    Err(_) => Response::html(
-                        "<h1>Internal Server Error</h1>\
-                                        <p>An internal error has occurred on the server.</p>",
-                    )
-                    .with_status_code(500),
-                }
-            };
-
-            // writing the response
-            let (res_data, res_len) = rouille_response.data.into_reader_and_size();
-            let mut response = tiny_http::Response::empty(rouille_response.status_code)
-                .with_data(res_data, res_len);
-
-            let mut upgrade_header = "".into();
-
-            for (key, value) in rouille_response.headers {
-                if key.eq_ignore_ascii_case("Content-Length") {
-                    continue;
-                }
-
-                if key.eq_ignore_ascii_case("Upgrade") {
-                    upgrade_header = value;
-                    continue;
-                }
-
-                if let Ok(header) = tiny_http::Header::from_bytes(key.as_bytes(), value.as_bytes())
-                {
-                    response.add_header(header);
-                } else {
-                    // TODO: ?
-                }
-            }
-
-            if let Some(ref mut upgrade) = rouille_response.upgrade {
-                let trq = tiny_http_request.lock().unwrap().take().unwrap();
-                let socket = trq.upgrade(&upgrade_header, response);
-                upgrade.build(socket);
-            } else {
-                // We don't really care if we fail to send the response to the client, as there's
-                // nothing we can do anyway.
-                let _ = tiny_http_request
-                    .lock()
-                    .unwrap()
-                    .take()
-                    .unwrap()
-                    .respond(response);
-            }
+    // Calling the handler ; this most likely takes a lot of time.
+    // If the handler panics, we build a dummy response.
+    let mut rouille_response = {
+        // We don't use the `rouille_request` anymore after the panic, so it's ok to assert
+        // it's unwind safe.
+        let rouille_request = AssertUnwindSafe(rouille_request);
+        let res = panic::catch_unwind(move || {
+            let rouille_request = rouille_request;
+            (**handler)(&rouille_request)
         });
+
+        match res {
+            Ok(r) => r,
+            Err(_) => Response::html(
+                "<h1>Internal Server Error</h1>\
+                                <p>An internal error has occurred on the server.</p>",
+            )
+            .with_status_code(500),
+        }
+    };
+
+    // writing the response
+    let (res_data, res_len) = rouille_response.data.into_reader_and_size();
+    let mut response = tiny_http::Response::empty(rouille_response.status_code)
+        .with_data(res_data, res_len);
+
+    let mut upgrade_header = "".into();
+
+    for (key, value) in rouille_response.headers {
+        if key.eq_ignore_ascii_case("Content-Length") {
+            continue;
+        }
+
+        if key.eq_ignore_ascii_case("Upgrade") {
+            upgrade_header = value;
+            continue;
+        }
+
+        if let Ok(header) = tiny_http::Header::from_bytes(key.as_bytes(), value.as_bytes())
+        {
+            response.add_header(header);
+        } else {
+            // TODO: ?
+        }
+    }
+
+    if let Some(ref mut upgrade) = rouille_response.upgrade {
+        let trq = tiny_http_request.lock().unwrap().take().unwrap();
+        let socket = trq.upgrade(&upgrade_header, response);
+        upgrade.build(socket);
+    } else {
+        // We don't really care if we fail to send the response to the client, as there's
+        // nothing we can do anyway.
+        let _ = tiny_http_request
+            .lock()
+            .unwrap()
+            .take()
+            .unwrap()
+            .respond(response);
     }
 }
 

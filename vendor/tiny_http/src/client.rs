@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 use crate::request::new_framed_request;
 use crate::util::framing;
-use crate::util::{Deadline, RefinedTcpStream};
+use crate::util::{Deadline, Phase, RefinedTcpStream};
 use crate::util::{SequentialReader, SequentialReaderBuilder};
 use crate::util::{SequentialWriter, SequentialWriterBuilder};
 use crate::{Limits, Request, Response};
@@ -62,6 +62,9 @@ pub struct ClientConnection {
     /// Twin Paxos patch: set by a request's body when its end was not found (see `util::Body`);
     /// what follows on the stream is then not a request, so the connection closes.
     broken: Arc<AtomicBool>,
+
+    /// Twin Paxos patch: idle or busy, as a stopping server sees it (see `util::Phase`).
+    phase: Arc<Phase>,
 }
 
 /// Twin Paxos patch: why no request was read. Upstream had one variant per cause, and answered
@@ -103,6 +106,7 @@ impl ClientConnection {
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
         limits: Limits,
+        phase: Arc<Phase>,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
@@ -121,6 +125,7 @@ impl ClientConnection {
             limits,
             deadline,
             broken: Arc::new(AtomicBool::new(false)),
+            phase,
         }
     }
 
@@ -238,7 +243,19 @@ impl ClientConnection {
         }
         self.deadline.start(self.limits.head_timeout);
 
-        let head = match self.read_head() {
+        // Twin Paxos patch: while it waits for a request head, and until the head is whole, the
+        // connection is idle, and a stopping server closes it at once, as hyper's graceful
+        // shutdown closes idle connections; once the head is read, the request is in flight and
+        // may finish. A stopping server lets a connection finish the request it is in and start
+        // no other; requests pipelined behind it are not read (hyper does the same).
+        if !self.phase.to_idle() {
+            return Err(ReadError::Close);
+        }
+        let head = self.read_head();
+        if !self.phase.to_busy() {
+            return Err(ReadError::Close);
+        }
+        let head = match head {
             Ok(head) => head,
             Err(HeadError::Refuse(status)) => return Err(ReadError::Refuse(status, writer)),
             Err(HeadError::Close) => return Err(ReadError::Close),

@@ -98,13 +98,14 @@ use std::error::Error;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
@@ -146,7 +147,18 @@ pub struct Server {
 
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
+
+    /// Twin Paxos patch: the open connections, which `shut_down` and `stop` close.
+    slots: Arc<util::Slots>,
+
+    /// Twin Paxos patch: the accept thread, which ends with the pool of connection threads it
+    /// started, for `stop` to join. Upstream's threads were all detached.
+    accept_thread: Mutex<Option<thread::JoinHandle<util::TaskPool>>>,
 }
+
+/// Twin Paxos patch: what a server built with [`Server::http_with_handler`] calls for each
+/// request, on the thread that read the request from its connection.
+pub type Handler = Arc<dyn Fn(Request) + Send + Sync + 'static>;
 
 enum Message {
     Error(IoError),
@@ -241,6 +253,32 @@ impl Server {
         Self::from_listener(listener, config.ssl)
     }
 
+    /// Twin Paxos patch: a plain HTTP server that calls `handler` for each request on the thread
+    /// that read it from its connection, instead of queueing the request for `recv`.
+    ///
+    /// Upstream (and [`Server::http`]) hands every request over: the connection's thread reads
+    /// it and queues it, another thread takes it off the queue (`recv`) and handles it, often
+    /// handing it on to a third, and the connection's thread waits until the answer is written
+    /// before it reads the next request. Here the connection's thread reads, handles and answers
+    /// each request itself, so a request costs no hand-off between threads: requests on one
+    /// connection are served one after another (as they must be answered anyway), requests on
+    /// different connections in parallel, up to `max_connections` (see [`Limits`]). `recv` and
+    /// its kin get nothing from such a server.
+    ///
+    /// A panic in `handler` is caught: the request, if not answered, gets an empty `500` (as any
+    /// request dropped unanswered does), and its connection closes.
+    pub fn http_with_handler<A, H>(
+        addr: A,
+        handler: H,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
+    where
+        A: ToSocketAddrs,
+        H: Fn(Request) + Send + Sync + 'static,
+    {
+        let listener = ConfigListenAddr::from_socket_addrs(addr)?.bind()?;
+        Self::start(listener.into(), None, Some(Arc::new(handler)))
+    }
+
     /// Builds a new server using the specified TCP listener.
     ///
     /// This is useful if you've constructed TcpListener using some less usual method
@@ -249,7 +287,16 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = listener.into();
+        Self::start(listener.into(), ssl_config, None)
+    }
+
+    /// Twin Paxos patch: starts the accept thread; each connection's requests go to `handler` on
+    /// the connection's thread if there is one, into the queue for `recv` otherwise.
+    fn start(
+        listener: Listener,
+        ssl_config: Option<SslConfig>,
+        handler: Option<Handler>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
 
@@ -294,7 +341,9 @@ impl Server {
         // Twin Paxos patch: the limits of whoever builds this server (see `Limits::around`).
         let limits = Limits::current();
         let slots = util::Slots::new(limits.max_connections);
-        thread::spawn(move || {
+        let inside_slots = Arc::clone(&slots);
+        let accept_thread = thread::spawn(move || {
+            let slots = inside_slots;
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
 
@@ -305,6 +354,9 @@ impl Server {
                     break;
                 };
                 let new_client = match server.accept() {
+                    // Twin Paxos patch: the connection that wakes a stopping server's accept is
+                    // not served.
+                    Ok(_) if inside_close_trigger.load(Relaxed) => break,
                     Ok((sock, _)) => {
                         use util::RefinedTcpStream;
                         // Twin Paxos patch: a client that stops reading cannot block a response
@@ -312,6 +364,10 @@ impl Server {
                         if sock.set_write_timeout(limits.write_timeout).is_err() {
                             continue;
                         }
+                        // Twin Paxos patch: one socket for both halves and the list of open
+                        // connections (upstream duplicated the descriptor for each half).
+                        let sock = Arc::new(sock);
+                        let phase = slot.attach(Arc::clone(&sock));
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -329,7 +385,12 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable, limits))
+                        Ok(ClientConnection::new(
+                            write_closable,
+                            read_closable,
+                            limits,
+                            phase,
+                        ))
                     }
                     Err(e) => Err(e),
                 };
@@ -337,24 +398,36 @@ impl Server {
                 match new_client {
                     Ok(client) => {
                         let messages = inside_messages.clone();
+                        let handler = handler.clone();
                         let mut client = Some(client);
                         let mut slot = Some(slot);
                         tasks_pool.spawn(Box::new(move || {
                             // Twin Paxos patch: the slot is freed when the connection's thread is
                             // done with it.
                             let _slot = slot.take();
-                            if let Some(client) = client.take() {
+                            let Some(client) = client.take() else {
+                                return;
+                            };
+                            if let Some(handler) = &handler {
+                                // Twin Paxos patch: each request is handled here, on the thread
+                                // that read it. A panic leaves the request answered `500` by its
+                                // drop, and where the next request starts unknown: close.
+                                for rq in client {
+                                    let handled = panic::catch_unwind(AssertUnwindSafe(|| handler(rq)));
+                                    if handled.is_err() {
+                                        break;
+                                    }
+                                }
+                            } else if client.secure() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
+                                let (sender, receiver) = mpsc::channel();
+                                for rq in client {
+                                    messages.push(rq.with_notify_sender(sender.clone()).into());
+                                    receiver.recv().unwrap();
+                                }
+                            } else {
+                                for rq in client {
+                                    messages.push(rq.into());
                                 }
                             }
                         }));
@@ -372,6 +445,7 @@ impl Server {
                 }
             }
             log::debug!("Terminating accept thread");
+            tasks_pool
         });
 
         // result
@@ -379,7 +453,72 @@ impl Server {
             messages,
             close: close_trigger,
             listening_addr: local_addr,
+            slots,
+            accept_thread: Mutex::new(Some(accept_thread)),
         })
+    }
+
+    /// Twin Paxos patch: begins a graceful shutdown. The server stops accepting, closes idle
+    /// connections (those waiting for the first byte of a request head) at once, and lets each
+    /// other connection finish the request it is in and then close, reading nothing after it.
+    /// This is what hyper's graceful shutdown does. Calling it again does nothing more.
+    pub fn shut_down(&self) {
+        if self.close.swap(true, Relaxed) {
+            return;
+        }
+        self.slots.close_idle();
+        self.wake_accept();
+    }
+
+    /// Twin Paxos patch: the connections open now, idle or busy.
+    pub fn open_connections(&self) -> usize {
+        self.slots.open()
+    }
+
+    /// Twin Paxos patch: shuts the server down (see [`Server::shut_down`]), waits up to `grace`
+    /// for the connections still in the middle of a request, then closes the sockets of any
+    /// left, drops the requests queued for `recv` that nobody took, and joins the accept thread
+    /// and every connection thread. Returns how many connections the grace left open.
+    ///
+    /// Once it returns, no thread this server started is running. A handler still running when
+    /// the grace ends finds its socket closed: what it reads or writes fails, and its thread ends
+    /// when the handler returns; this waits for that.
+    pub fn stop(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        self.shut_down();
+        let accept_thread = self.accept_thread.lock().unwrap().take();
+        let Some(accept_thread) = accept_thread else {
+            return 0;
+        };
+        let pool = accept_thread.join();
+        let left = self.slots.wait_closed(deadline);
+        if left > 0 {
+            self.slots.close_all();
+        }
+        // A queued request holds its connection's thread until it is answered; dropped, it
+        // is answered `500` on a socket that is closed by now.
+        while self.messages.try_pop().is_some() {}
+        if let Ok(pool) = pool {
+            pool.join();
+        }
+        left
+    }
+
+    /// Connects briefly to the listening socket, so that an accept thread blocked in `accept`
+    /// wakes and sees the close flag.
+    fn wake_accept(&self) {
+        let maybe_stream = match &self.listening_addr {
+            ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
+            #[cfg(unix)]
+            ListenAddr::Unix(addr) => {
+                // TODO: use connect_addr when its stabilized.
+                let path = addr.as_pathname().unwrap();
+                std::os::unix::net::UnixStream::connect(path).map(Connection::from)
+            }
+        };
+        if let Ok(stream) = maybe_stream {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// Returns an iterator for all the incoming requests.
@@ -446,19 +585,10 @@ impl Iterator for IncomingRequests<'_> {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.close.store(true, Relaxed);
-        // Connect briefly to ourselves to unblock the accept thread
-        let maybe_stream = match &self.listening_addr {
-            ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
-            #[cfg(unix)]
-            ListenAddr::Unix(addr) => {
-                // TODO: use connect_addr when its stabilized.
-                let path = addr.as_pathname().unwrap();
-                std::os::unix::net::UnixStream::connect(path).map(Connection::from)
-            }
-        };
-        if let Ok(stream) = maybe_stream {
-            let _ = stream.shutdown(Shutdown::Both);
+        // Twin Paxos patch: after `stop` the accept thread has ended already.
+        if !self.close.swap(true, Relaxed) {
+            // Connect briefly to ourselves to unblock the accept thread
+            self.wake_accept();
         }
 
         #[cfg(unix)]
@@ -467,5 +597,103 @@ impl Drop for Server {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+/// Twin Paxos patch: a server whose connection threads handle their requests, and how it stops.
+#[cfg(test)]
+mod on_connection_threads {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::mpsc::{channel, Receiver};
+
+    /// A server that answers `GET` with `ok` and, for `POST`, reads the body (telling the test
+    /// when it starts, and waiting for `go` first) and answers with its length.
+    fn server() -> (Server, SocketAddr, Receiver<()>, mpsc::Sender<()>) {
+        let (reading, started) = channel();
+        let (go, wait) = channel::<()>();
+        let (reading, wait) = (Mutex::new(reading), Mutex::new(wait));
+        let server = Server::http_with_handler("127.0.0.1:0", move |mut request: Request| {
+            if request.method() == &Method::Post {
+                reading.lock().unwrap().send(()).unwrap();
+                let _ = wait.lock().unwrap().recv();
+                let mut body = Vec::new();
+                let read = request.as_reader().read_to_end(&mut body);
+                let text = format!("{} {}", read.is_ok(), body.len());
+                let _ = request.respond(Response::from_string(text));
+            } else {
+                let _ = request.respond(Response::from_string("ok"));
+            }
+        })
+        .unwrap();
+        let address = server.server_addr().to_ip().unwrap();
+        (server, address, started, go)
+    }
+
+    fn send(stream: &mut TcpStream, text: &str) {
+        stream.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Reads until the end of the stream (or an error), with a timeout.
+    fn rest(stream: &mut TcpStream) -> String {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn idle_connections_close_at_once_and_requests_in_flight_finish() {
+        let (server, address, started, go) = server();
+        let get = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut idle = TcpStream::connect(address).unwrap();
+        send(&mut idle, get);
+        let mut answer = [0; 512];
+        let n = idle.read(&mut answer).unwrap();
+        assert!(String::from_utf8_lossy(&answer[..n]).ends_with("ok"));
+        let mut busy = TcpStream::connect(address).unwrap();
+        send(&mut busy, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000\r\n\r\n");
+        started.recv().unwrap();
+        let stopped = Instant::now();
+        thread::scope(|scope| {
+            let stopping = scope.spawn(|| server.stop(Duration::from_secs(10)));
+            // The idle connection closes without waiting for the busy one.
+            assert_eq!(rest(&mut idle), "");
+            assert!(stopped.elapsed() < Duration::from_secs(5));
+            go.send(()).unwrap();
+            send(&mut busy, &"x".repeat(2000));
+            assert!(rest(&mut busy).ends_with("true 2000"));
+            assert_eq!(stopping.join().unwrap(), 0);
+        });
+        assert!(TcpStream::connect(address).is_err(), "still listening");
+    }
+
+    #[test]
+    fn a_server_without_a_handler_still_queues_its_requests() {
+        let server = Server::http("127.0.0.1:0").unwrap();
+        let address = server.server_addr().to_ip().unwrap();
+        let mut client = TcpStream::connect(address).unwrap();
+        send(&mut client, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let request = server.recv_timeout(Duration::from_secs(10)).unwrap();
+        let _ = request.unwrap().respond(Response::from_string("queued"));
+        assert!(rest(&mut client).ends_with("queued"));
+        assert_eq!(server.stop(Duration::from_secs(10)), 0);
+    }
+
+    #[test]
+    fn past_the_grace_connections_are_closed() {
+        let (server, address, started, go) = server();
+        let mut stalled = TcpStream::connect(address).unwrap();
+        send(&mut stalled, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000\r\n\r\nx");
+        started.recv().unwrap();
+        go.send(()).unwrap();
+        let stopped = Instant::now();
+        // The handler waits for the rest of the body, which never comes, until the socket is shut.
+        assert_eq!(server.stop(Duration::from_millis(300)), 1);
+        assert!(stopped.elapsed() >= Duration::from_millis(300));
+        let answer = rest(&mut stalled);
+        assert!(!answer.contains("true"), "{}", answer);
     }
 }

@@ -6,7 +6,7 @@ pub use self::messages_queue::MessagesQueue;
 pub use self::refined_tcp_stream::RefinedTcpStream;
 pub use self::sequential::{SequentialReader, SequentialReaderBuilder};
 pub use self::sequential::{SequentialWriter, SequentialWriterBuilder};
-pub(crate) use self::slots::{Slot, Slots};
+pub(crate) use self::slots::{Phase, Slot, Slots};
 pub use self::task_pool::TaskPool;
 
 use std::str::FromStr;

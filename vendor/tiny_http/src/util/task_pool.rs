@@ -1,5 +1,5 @@
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -24,6 +24,13 @@ struct Sharing {
 
     // number of idle worker threads
     waiting_tasks: AtomicUsize,
+
+    /// Twin Paxos patch: set by `join`; idle threads end instead of waiting for tasks.
+    closing: AtomicBool,
+
+    /// Twin Paxos patch: every thread the pool started and has not joined. Upstream detached
+    /// them, so a stopping server could not know when its connection threads had ended.
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
 /// Minimum number of active threads.
@@ -54,6 +61,8 @@ impl TaskPool {
                 condvar: Condvar::new(),
                 active_tasks: AtomicUsize::new(0),
                 waiting_tasks: AtomicUsize::new(0),
+                closing: AtomicBool::new(false),
+                threads: Mutex::new(Vec::new()),
             }),
         };
 
@@ -82,10 +91,36 @@ impl TaskPool {
         }
     }
 
+    /// Twin Paxos patch: ends the pool. Idle threads end at once; the others end when the task
+    /// they run returns (for a server, when its connection closes); this waits for all of them.
+    /// Nothing may be spawned meanwhile.
+    pub fn join(self) {
+        self.sharing.closing.store(true, Ordering::SeqCst);
+        // Taking the lock orders the flag before any idle thread's next look at it.
+        drop(self.sharing.todo.lock().unwrap());
+        self.sharing.condvar.notify_all();
+        let threads = std::mem::take(&mut *self.sharing.threads.lock().unwrap());
+        for thread in threads {
+            // A panic in a task has been reported by the panic hook already.
+            let _ = thread.join();
+        }
+    }
+
     fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // Twin Paxos patch: threads that ended on their own (idle too long) are joined here, so
+        // the list holds only threads that may still run.
+        let mut threads = self.sharing.threads.lock().unwrap();
+        let (ended, running) = std::mem::take(&mut *threads)
+            .into_iter()
+            .partition::<Vec<_>, _>(|thread| thread.is_finished());
+        *threads = running;
+        for thread in ended {
+            let _ = thread.join();
+        }
+
+        let thread = thread::spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -102,6 +137,10 @@ impl TaskPool {
                         if let Some(poped_task) = todo.pop_front() {
                             task = poped_task;
                             break;
+                        }
+                        // Twin Paxos patch: a joined pool takes no more tasks.
+                        if sharing.closing.load(Ordering::SeqCst) {
+                            return;
                         }
                         let _waiting_guard = Registration::new(&sharing.waiting_tasks);
 
@@ -129,6 +168,7 @@ impl TaskPool {
                 task();
             }
         });
+        threads.push(thread);
     }
 }
 
