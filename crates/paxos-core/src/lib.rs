@@ -28,7 +28,8 @@
 //!
 //! *Phase 1, once per leadership.* A member whose election timer expires (it heard no leader for
 //! `election_timeout`, plus random jitter so that candidates rarely collide) picks a ballot above
-//! any it has seen and sends `Prepare(ballot, from_slot)`, where `from_slot` is the first slot it
+//! any it has seen (or, if it is still a candidate that heard of nothing higher, keeps its
+//! ballot) and sends `Prepare(ballot, from_slot)`, where `from_slot` is the first slot it
 //! does not know to be decided. An acceptor whose promise is not higher promises the ballot,
 //! persists the promise, and answers `Promise` with every value it accepted (and every value it
 //! knows decided) from `from_slot` on; otherwise it answers `Nack` with its higher promise. With
@@ -56,6 +57,25 @@
 //! *Durability.* Promises, acceptances and decisions leave the core as [`storage::Record`]s. The
 //! runtime must make them durable before it sends the messages or replies of the same [`Ready`],
 //! so nothing is ever said that a crash could take back.
+//!
+//! *Bounded ballots.* A member drops a message whose ballot round is past
+//! [`MAX_ROUND`](message::MAX_ROUND) (`2^63 - 1`) or more than
+//! [`MAX_ROUND_STEP`](node::MAX_ROUND_STEP) (`2^20`) above the highest round it has seen, so that
+//! no forged or garbled ballot leaves the cluster without one to outbid it. The arithmetic:
+//!
+//! - Honest rounds grow by one per leader change or collision of candidates, never per timeout,
+//!   so they stay far below the step.
+//! - A forger that passes for a member raises a member's round by at most `2^20` per message it
+//!   gets taken; exhausting the round space takes `2^43` (about 8.8 × 10^12) such messages, one
+//!   after another. Short of that, an election outbids every ballot a member holds, and each
+//!   forged ballot taken costs the cluster an election or two (the second when the forged
+//!   ballot names a higher member than the next candidate).
+//! - A member whose round is more than a step below the others' (away while they went through
+//!   more than `2^20` elections, or handed a ballot a few steps up by a forger) drops what they
+//!   say, but the nacks its own elections draw name a ballot one step up each time: it rejoins
+//!   after at most `ceil(gap / 2^20)` elections of its own, with no restart.
+//! - A data dir written before ballots were bounded may hold one past the cap; the member refuses
+//!   to start from it ([`storage::ReplayError::BallotPastMaxRound`]).
 //!
 //! # Driving a node
 //!

@@ -22,6 +22,14 @@ pub type Slot = u64;
 /// above every slot a member holds for the `+ 1`s and windows of its arithmetic.
 pub const MAX_SLOT: Slot = u64::MAX / 2;
 
+/// No honest ballot reaches this round, so a message naming a higher one is garbled or forged,
+/// and a member drops it. Members raise rounds by one per election, and a member takes a round
+/// at most [`MAX_ROUND_STEP`](crate::node::MAX_ROUND_STEP) above the highest it has seen, so
+/// even a forger needs 2^43 messages, one after another, to bring a member here; short of that,
+/// every round a member holds is below this one, and an election outbids it with `round + 1`,
+/// which neither overflows nor passes the cap.
+pub const MAX_ROUND: u64 = u64::MAX / 2;
+
 /// The version of the peer protocol this build speaks. A member drops messages from another
 /// version (and logs why) rather than misreading them.
 pub const PROTOCOL_VERSION: u32 = 3;
@@ -193,6 +201,23 @@ impl Message {
             Message::Commit { commit, .. } => *commit,
             Message::Nack { .. } | Message::Forward { .. } => 0,
             Message::Snapshot { snapshot } => snapshot.slot,
+        }
+    }
+
+    /// The ballot the message is about, if any: the sender's own for a prepare, an accept, a
+    /// commit or a nack, the recipient's for the promise or acceptance that answers it.
+    pub fn ballot(&self) -> Option<Ballot> {
+        match self {
+            Message::Prepare { ballot, .. }
+            | Message::Promise { ballot, .. }
+            | Message::Accept { ballot, .. }
+            | Message::Accepted { ballot, .. }
+            | Message::Nack { ballot }
+            | Message::Commit { ballot, .. } => Some(*ballot),
+            Message::CatchUp { .. }
+            | Message::Decided { .. }
+            | Message::Forward { .. }
+            | Message::Snapshot { .. } => None,
         }
     }
 

@@ -15,12 +15,18 @@
 //! end is dropped (and the runtime truncates the file there). A bad frame with good frames after
 //! it cannot come from a crash; replay refuses it, naming the offset, rather than serve a log
 //! with a hole in it.
+//!
+//! Replay also refuses a record holding a ballot past [`MAX_ROUND`]. Members never take such a
+//! ballot now, but builds from before ballots were bounded did, from one forged or garbled
+//! message. Starting from it would leave the member promised to a ballot no election can
+//! outbid, so that it nacks every leader for good; and lowering the promise would break the
+//! rule that an acceptor never goes back on a promise, so it is not done behind anyone's back.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Ballot, LogValue, Slot};
+use crate::message::{Ballot, LogValue, MAX_ROUND, Slot};
 use crate::snapshot::Snapshot;
 
 /// One durable fact.
@@ -133,6 +139,41 @@ pub struct Replayed {
     pub valid_len: u64,
 }
 
+impl Record {
+    /// The ballot the record holds, if any.
+    fn ballot(&self) -> Option<Ballot> {
+        match self {
+            Record::Promise { ballot } | Record::Accept { ballot, .. } => Some(*ballot),
+            Record::Decide { .. } | Record::Snapshot { .. } | Record::Incarnation { .. } => None,
+        }
+    }
+}
+
+/// Why [`replay`] refuses a log file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReplayError {
+    /// A damaged frame with intact frames after it.
+    Corrupt(Corruption),
+    /// The record at byte `offset` holds `ballot`, whose round is past [`MAX_ROUND`].
+    BallotPastMaxRound { offset: u64, ballot: Ballot },
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayError::Corrupt(corruption) => corruption.fmt(f),
+            ReplayError::BallotPastMaxRound { offset, ballot } => write!(
+                f,
+                "the record at byte offset {offset} holds ballot {ballot}, past the highest \
+                 round a member takes ({MAX_ROUND}); a build from before ballots were bounded \
+                 took it from a forged or garbled message, and no election could outbid it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
 /// A log file that cannot be trusted: a damaged frame with intact frames after it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Corruption {
@@ -153,12 +194,18 @@ impl std::fmt::Display for Corruption {
 impl std::error::Error for Corruption {}
 
 /// Reads a whole log file back.
-pub fn replay(bytes: &[u8]) -> Result<Replayed, Corruption> {
+pub fn replay(bytes: &[u8]) -> Result<Replayed, ReplayError> {
     let mut state = Durable::default();
     let mut offset = 0usize;
     while offset < bytes.len() {
         let reason = match read_frame(&bytes[offset..]) {
             Ok(Some((record, len))) => {
+                if let Some(ballot) = record.ballot().filter(|b| b.round > MAX_ROUND) {
+                    return Err(ReplayError::BallotPastMaxRound {
+                        offset: offset as u64,
+                        ballot,
+                    });
+                }
                 state.apply(record);
                 offset += len;
                 continue;
@@ -173,10 +220,10 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, Corruption> {
         match whole_frame_after(bytes, offset) {
             None => break,
             Some(next) => {
-                return Err(Corruption {
+                return Err(ReplayError::Corrupt(Corruption {
                     offset: offset as u64,
                     reason: format!("{reason}, but a whole record follows at byte offset {next}"),
-                });
+                }));
             }
         }
     }
@@ -308,8 +355,54 @@ mod tests {
     fn refuses_damage_in_the_middle() {
         let mut bytes = encode_all(&records());
         bytes[HEADER + 3] ^= 0xff;
-        let err = replay(&bytes).unwrap_err();
+        let Err(ReplayError::Corrupt(err)) = replay(&bytes) else {
+            panic!("damage in the middle was taken");
+        };
         assert_eq!(err.offset, 0);
         assert!(err.to_string().contains("byte offset 0"));
+    }
+
+    /// A data dir written before ballots were bounded may hold a promise or an acceptance that
+    /// no election can outbid; the member refuses to start from it, naming the record. One at
+    /// the cap itself is a ballot a member may hold, and replays.
+    #[test]
+    fn refuses_a_ballot_past_the_cap() {
+        let past = Ballot {
+            round: MAX_ROUND + 1,
+            member: 0,
+        };
+        let at_cap = Ballot {
+            round: MAX_ROUND,
+            member: 2,
+        };
+        let prefix = encode_all(&records());
+        for record in [
+            Record::Promise { ballot: past },
+            Record::Accept {
+                slot: 2,
+                ballot: past,
+                value: LogValue::Noop,
+            },
+        ] {
+            let mut bytes = prefix.clone();
+            bytes.extend(encode(&record));
+            let err = replay(&bytes).unwrap_err();
+            assert_eq!(
+                err,
+                ReplayError::BallotPastMaxRound {
+                    offset: prefix.len() as u64,
+                    ballot: past,
+                }
+            );
+            let shown = err.to_string();
+            assert!(
+                shown.contains(&format!("byte offset {}", prefix.len()))
+                    && shown.contains("no election"),
+                "{shown}"
+            );
+        }
+        let mut bytes = prefix;
+        bytes.extend(encode(&Record::Promise { ballot: at_cap }));
+        assert_eq!(replay(&bytes).unwrap().state.promised, at_cap);
     }
 }

@@ -27,7 +27,8 @@ use crate::applied::AppliedRequests;
 use crate::command::{Answer, Command};
 use crate::kv::KvStore;
 use crate::message::{
-    AcceptedEntry, Ballot, Entry, LogValue, MAX_SLOT, MemberId, Message, Request, RequestId, Slot,
+    AcceptedEntry, Ballot, Entry, LogValue, MAX_ROUND, MAX_SLOT, MemberId, Message, Request,
+    RequestId, Slot,
 };
 use crate::rng::Rng;
 use crate::snapshot::Snapshot;
@@ -41,6 +42,28 @@ use crate::{Ready, Time, Tuning};
 /// every slot up to it. Decided values are learned up to twice as far, since an acceptor's
 /// decided values run ahead of its commit index by at most its acceptances.
 pub const MAX_SLOT_GAP: Slot = 1 << 16;
+
+/// How far above the highest round it has seen a member takes a ballot. It drops a message with
+/// a ballot further up, and one past [`MAX_ROUND`], and counts it in [`Stats::ballots_refused`]:
+/// otherwise one forged `Prepare` at round `u64::MAX` would make every member promise, durably, a
+/// ballot that no election can outbid.
+///
+/// Honest rounds grow slowly, so they never come near the step. An election takes the highest
+/// round its candidate has seen plus one, and a candidate whose election timed out with no news
+/// of a higher ballot runs again at the same ballot; so a member cut off for hours comes back
+/// with the round it left with, and only leader changes and colliding candidates raise the
+/// cluster's round, by one each. Should the others still have gone through more than 2^20
+/// (about a million) of them while a member was away, it rejoins anyway: a member refusing a
+/// ballot far below its own answers with a ballot just under this step above the refused one
+/// (see `nack`), so the laggard climbs one step per election of its own, at most
+/// `ceil(gap / 2^20)` elections in all, restarted or not.
+///
+/// What it costs a forger: a member takes a forged ballot only this step above what it has
+/// seen, so bringing it from round 0 to [`MAX_ROUND`], where no election can outbid it any more,
+/// takes `ceil((2^63 - 1) / 2^20) = 2^43` (about 8.8 × 10^12) forged messages taken one after
+/// another; at 100,000 a second, almost three years. Short of that, each forged ballot it takes
+/// costs the cluster an election or two.
+pub const MAX_ROUND_STEP: u64 = 1 << 20;
 
 /// What a member is doing right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +108,10 @@ pub struct Stats {
     pub snapshots_sent: u64,
     /// Snapshots taken from other members in place of the slots they stand for.
     pub snapshots_installed: u64,
+    /// Messages dropped for their ballot: one that names no member, one past [`MAX_ROUND`] or
+    /// more than [`MAX_ROUND_STEP`] above the highest round this member has seen, or a promise
+    /// reporting an acceptance above the ballot it promises.
+    pub ballots_refused: u64,
 }
 
 /// A value the leader proposed and the members that accepted it.
@@ -183,6 +210,9 @@ impl Node {
     /// highest incarnation it recorded if that is higher, and records the one it uses. Pass the
     /// time of day (the runtimes pass microseconds since the Unix epoch), so that starts grow even
     /// across a lost data dir.
+    ///
+    /// Panics if `durable` holds a promise past [`MAX_ROUND`], which
+    /// [`storage::replay`](crate::storage::replay) refuses to return.
     pub fn new(
         me: MemberId,
         members: usize,
@@ -193,6 +223,11 @@ impl Node {
         now: Time,
     ) -> Node {
         assert!(me < members && members <= 64, "member {me} of {members}");
+        assert!(
+            durable.promised.round <= MAX_ROUND,
+            "promised {} past MAX_ROUND; storage::replay refuses such a log",
+            durable.promised
+        );
         let incarnation = incarnation.max(durable.incarnation + 1);
         let mut node = Node {
             me,
@@ -274,16 +309,22 @@ impl Node {
         if message.highest_slot() > MAX_SLOT {
             return;
         }
-        // A ballot names the member that owns it; one that names no member of the config is
-        // forged or garbled, and following it would make a leader of nobody.
-        if let Message::Prepare { ballot, .. }
-        | Message::Promise { ballot, .. }
-        | Message::Accept { ballot, .. }
-        | Message::Accepted { ballot, .. }
-        | Message::Nack { ballot }
-        | Message::Commit { ballot, .. } = &message
-            && ballot.member >= self.members
+        if message
+            .ballot()
+            .is_some_and(|ballot| !self.takes_ballot(ballot))
         {
+            self.stats.ballots_refused += 1;
+            return;
+        }
+        // An acceptor accepts at most the ballot it promises, so a promise that reports an
+        // acceptance above its own ballot is forged or garbled, and the reported ballot would
+        // outrank the values every honest acceptor reports for that slot.
+        if let Message::Promise {
+            ballot, accepted, ..
+        } = &message
+            && accepted.iter().any(|entry| entry.ballot > *ballot)
+        {
+            self.stats.ballots_refused += 1;
             return;
         }
         if let Message::Prepare { ballot, .. }
@@ -401,7 +442,7 @@ impl Node {
 
     fn on_prepare(&mut self, from: MemberId, ballot: Ballot, from_slot: Slot) {
         if ballot < self.promised && !self.sabotaged() {
-            self.nack(from);
+            self.nack(from, ballot);
             return;
         }
         if ballot > self.promised {
@@ -424,7 +465,7 @@ impl Node {
 
     fn on_accept(&mut self, from: MemberId, ballot: Ballot, entries: Vec<Entry>, commit: Slot) {
         if ballot < self.promised && !self.sabotaged() {
-            self.nack(from);
+            self.nack(from, ballot);
             return;
         }
         self.follow(ballot);
@@ -440,7 +481,7 @@ impl Node {
 
     fn on_commit(&mut self, from: MemberId, ballot: Ballot, commit: Slot) {
         if ballot < self.promised {
-            self.nack(from);
+            self.nack(from, ballot);
             return;
         }
         self.follow(ballot);
@@ -674,12 +715,29 @@ impl Node {
     // -------------------------------------------------------------- proposer
 
     fn start_election(&mut self) {
-        // A peer may have used the last round there is; no ballot outbids it, so this member
-        // can only follow (and `round + 1` would overflow).
-        let Some(round) = self.promised.max(self.highest_seen).round.checked_add(1) else {
-            self.election_deadline = self.now + self.election_timeout();
+        self.election_deadline = self.now + self.election_timeout();
+        // Still a candidate means that no higher ballot came up since it ran: any message with
+        // one makes it step down. Then it runs again at the same ballot, which keeps honest
+        // rounds from growing by one per timeout (see `MAX_ROUND_STEP`). That is safe because
+        // it never led at that ballot, so it proposed nothing at it: the ballot is new in this
+        // incarnation (an election from any other state takes a round above every one it has
+        // seen), and it leaves the candidate state only to lead or step down. Its Prepare
+        // goes out again as it was, and the promises it already has stay good. After a restart
+        // it has no such state and takes a new round, since it may have led at its last one.
+        if let State::Candidate {
+            ballot, from_slot, ..
+        } = self.state
+        {
+            self.stats.elections_started += 1;
+            self.broadcast(&Message::Prepare { ballot, from_slot });
             return;
-        };
+        }
+        // Someone may have used the last round a member takes: then no ballot outbids it, and
+        // this member can only follow.
+        let round = self.promised.max(self.highest_seen).round + 1;
+        if round > MAX_ROUND {
+            return;
+        }
         self.stats.elections_started += 1;
         let ballot = Ballot {
             round,
@@ -687,7 +745,6 @@ impl Node {
         };
         self.promise(ballot);
         self.leader = None;
-        self.election_deadline = self.now + self.election_timeout();
         let from_slot = self.commit + 1;
         let (accepted, decided, snapshot) = self.report_from(from_slot);
         self.state = State::Candidate {
@@ -1087,9 +1144,30 @@ impl Node {
         base + Time::from_millis(jitter_ms)
     }
 
-    /// Tells `to` that this member promised a higher ballot than the one it used.
-    fn nack(&mut self, to: MemberId) {
-        let ballot = self.promised;
+    /// Whether a message at `ballot` may be taken. A ballot names the member that owns it; one
+    /// that names no member of the config is forged or garbled, and following it would make a
+    /// leader of nobody. So is one past [`MAX_ROUND`] or far above every round this member has
+    /// seen (see [`MAX_ROUND_STEP`]): promising it would leave elections nothing to outbid it
+    /// with.
+    fn takes_ballot(&self, ballot: Ballot) -> bool {
+        let highest = self.promised.max(self.highest_seen).round;
+        ballot.member < self.members
+            && ballot.round <= MAX_ROUND
+            && ballot.round <= highest.saturating_add(MAX_ROUND_STEP)
+    }
+
+    /// Tells `to` that this member promised a higher ballot than `refused`, the one `to` used.
+    /// Where the promise is a step or more above `refused`, `to` would drop it (it has seen
+    /// nothing higher than `refused`), and a member far behind would never learn how far it is;
+    /// so the nack names the ballot just under a step above `refused` instead. That is still
+    /// true (this member promised at least as much), `to` takes it, and its next election, one
+    /// round up, is exactly a step above `refused`, which the members `to` ran with still take.
+    fn nack(&mut self, to: MemberId, refused: Ballot) {
+        let rung = Ballot {
+            round: refused.round + (MAX_ROUND_STEP - 1),
+            member: self.promised.member,
+        };
+        let ballot = self.promised.min(rung);
         self.send(to, Message::Nack { ballot });
     }
 
@@ -1132,15 +1210,23 @@ mod tests {
 
     impl Hand {
         fn new(n: usize) -> Hand {
-            let nodes = (0..n)
-                .map(|m| {
+            Hand::restarted(vec![Durable::default(); n])
+        }
+
+        /// One node per durable state, started from it.
+        fn restarted(durables: Vec<Durable>) -> Hand {
+            let n = durables.len();
+            let nodes = durables
+                .into_iter()
+                .enumerate()
+                .map(|(m, durable)| {
                     Node::new(
                         m,
                         n,
                         Tuning::default(),
                         m as u64,
                         m as u64,
-                        Durable::default(),
+                        durable,
                         Time::ZERO,
                     )
                 })
@@ -1277,6 +1363,201 @@ mod tests {
             panic!("node 0 does not lead");
         };
         assert_eq!(next_slot, 1);
+    }
+
+    fn promised(round: u64, member: MemberId) -> Durable {
+        Durable {
+            promised: Ballot { round, member },
+            ..Durable::default()
+        }
+    }
+
+    /// Fires node `m`'s election timer, and returns the ballot it runs at, if it runs.
+    fn time_out(h: &mut Hand, m: MemberId) -> Option<Ballot> {
+        h.now += Duration::from_secs(10);
+        let now = h.now;
+        let before = h.nodes[m].stats().elections_started;
+        h.nodes[m].handle_timeout(now);
+        h.flush(m);
+        let started = h.nodes[m].stats().elections_started > before;
+        started.then(|| h.nodes[m].status().ballot)
+    }
+
+    /// One forged prepare at the last round there is used to halt the cluster for good: every
+    /// member promised it, durably, and no election could outbid it. Now a member takes no
+    /// ballot past the cap or more than a step above what it has seen, and counts the refusal.
+    #[test]
+    fn a_ballot_far_above_or_past_the_cap_is_refused() {
+        let mut h = Hand::new(3);
+        let forged = [u64::MAX, MAX_ROUND + 1, MAX_ROUND, MAX_ROUND_STEP + 1];
+        for round in forged {
+            for message in [
+                Message::Prepare {
+                    ballot: Ballot { round, member: 0 },
+                    from_slot: 1,
+                },
+                Message::Nack {
+                    ballot: Ballot { round, member: 0 },
+                },
+                Message::Commit {
+                    ballot: Ballot { round, member: 0 },
+                    commit: 0,
+                },
+            ] {
+                let now = h.now;
+                h.nodes[1].handle_message(now, 0, message);
+            }
+        }
+        assert_eq!(h.nodes[1].stats().ballots_refused, 3 * forged.len() as u64);
+        assert_eq!(h.nodes[1].status().ballot, Ballot::ZERO);
+        assert!(
+            h.nodes[1]
+                .take_ready()
+                .persist
+                .iter()
+                .all(|r| !matches!(r, Record::Promise { .. }))
+        );
+        // A step up is taken, and an election outbids it.
+        let step = Ballot {
+            round: MAX_ROUND_STEP,
+            member: 0,
+        };
+        let now = h.now;
+        h.nodes[1].handle_message(
+            now,
+            0,
+            Message::Prepare {
+                ballot: step,
+                from_slot: 1,
+            },
+        );
+        assert_eq!(h.nodes[1].status().ballot, step);
+        h.flush(1);
+        h.wire.clear();
+        let ballot = time_out(&mut h, 1).expect("node 1 runs");
+        assert_eq!(ballot.round, MAX_ROUND_STEP + 1);
+        // Node 2 hears of the step from its owner first; it would not take a ballot two steps
+        // above what it has seen.
+        h.nodes[2].handle_message(
+            now,
+            0,
+            Message::Commit {
+                ballot: step,
+                commit: 0,
+            },
+        );
+        assert_eq!(h.deliver(1, 2, "prepare"), 1);
+        assert_eq!(h.deliver(2, 1, "promise"), 1);
+        assert_eq!(h.nodes[1].status().role, Role::Leader);
+    }
+
+    /// A member holding the highest ballot below the cap can still be outbid; only the cap
+    /// itself, which takes 2^43 forged messages in a row to reach, leaves no election to run.
+    #[test]
+    fn an_election_outbids_every_ballot_below_the_cap() {
+        let top = MAX_ROUND - 1;
+        let mut h = Hand::restarted(vec![promised(top, 2), promised(top, 2), promised(top, 2)]);
+        let ballot = time_out(&mut h, 0).expect("node 0 runs");
+        assert_eq!(
+            ballot,
+            Ballot {
+                round: MAX_ROUND,
+                member: 0
+            }
+        );
+        assert_eq!(h.deliver(0, 1, "prepare"), 1);
+        assert_eq!(h.deliver(1, 0, "promise"), 1);
+        assert_eq!(h.nodes[0].status().role, Role::Leader);
+        let mut h = Hand::restarted(vec![promised(MAX_ROUND, 2), Durable::default()]);
+        assert_eq!(time_out(&mut h, 0), None);
+        assert!(h.wire.is_empty());
+    }
+
+    /// A candidate that hears nothing runs again at the same ballot, so a member cut off for
+    /// hours does not come back a round per timeout ahead; after a restart it takes a new round,
+    /// since it may have led at the old one.
+    #[test]
+    fn a_candidate_that_hears_nothing_runs_again_at_the_same_ballot() {
+        let mut h = Hand::new(3);
+        let first = time_out(&mut h, 0).expect("node 0 runs");
+        for _ in 0..5 {
+            h.wire.clear();
+            assert_eq!(time_out(&mut h, 0), Some(first));
+            let prepares = h.wire.iter().filter(|(_, _, m)| m.kind() == "prepare");
+            assert_eq!(prepares.count(), 2, "the prepare goes out again");
+        }
+        assert_eq!(h.nodes[0].stats().elections_started, 6);
+        // The promise of the first timeout still counts toward the election.
+        assert_eq!(h.deliver(0, 1, "prepare"), 1);
+        assert_eq!(h.deliver(1, 0, "promise"), 1);
+        assert_eq!(h.nodes[0].status().role, Role::Leader);
+        let durable = promised(first.round, 0);
+        let mut h = Hand::restarted(vec![durable, Durable::default(), Durable::default()]);
+        let again = time_out(&mut h, 0).expect("node 0 runs");
+        assert_eq!(again.round, first.round + 1);
+    }
+
+    /// A member whose round is many steps below the others' drops all they say, but the nacks
+    /// its own elections get carry it up a step at a time until it follows the leader.
+    #[test]
+    fn a_member_many_steps_behind_climbs_back() {
+        let ahead = 5 * MAX_ROUND_STEP + 3;
+        let mut h = Hand::restarted(vec![
+            promised(ahead, 0),
+            promised(ahead, 0),
+            Durable::default(),
+        ]);
+        h.elect(0, &[1]);
+        let leader = h.nodes[0].status().ballot;
+        let mut elections = 0;
+        while h.nodes[2].status().leader != Some(0) {
+            let now = h.now;
+            h.nodes[0].handle_timeout(now);
+            h.flush(0);
+            h.deliver(0, 2, "commit");
+            if h.nodes[2].status().leader == Some(0) {
+                break;
+            }
+            assert!(h.nodes[2].stats().ballots_refused > 0);
+            time_out(&mut h, 2).expect("node 2 runs");
+            elections += 1;
+            assert_eq!(h.deliver(2, 0, "prepare"), 1);
+            assert_eq!(h.deliver(0, 2, "nack"), 1);
+            h.wire.retain(|(_, to, _)| *to != 1);
+            assert!(elections <= 6, "node 2 does not climb");
+        }
+        assert_eq!(elections, 5);
+        assert_eq!(
+            h.nodes[0].status().ballot,
+            leader,
+            "node 2 never disturbed the leader"
+        );
+    }
+
+    /// An acceptor never accepts above what it promises, so a promise reporting an acceptance
+    /// above its ballot is forged, and the reported ballot would outrank the honest ones.
+    #[test]
+    fn a_promise_reporting_a_higher_acceptance_is_dropped() {
+        let mut h = Hand::new(3);
+        let ballot = time_out(&mut h, 0).expect("node 0 runs");
+        let above = AcceptedEntry {
+            slot: 1,
+            ballot: Ballot {
+                round: ballot.round,
+                member: 2,
+            },
+            value: LogValue::Noop,
+        };
+        let forged = Message::Promise {
+            ballot,
+            accepted: vec![above],
+            decided: Vec::new(),
+            snapshot: None,
+        };
+        let now = h.now;
+        h.nodes[0].handle_message(now, 1, forged);
+        assert_eq!(h.nodes[0].stats().ballots_refused, 1);
+        assert_eq!(h.nodes[0].status().role, Role::Candidate);
     }
 
     /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided
