@@ -815,10 +815,7 @@ impl Node {
     /// and start taking client requests.
     fn become_leader(&mut self) {
         let State::Candidate {
-            ballot,
-            from_slot,
-            accepted,
-            ..
+            ballot, accepted, ..
         } = mem::replace(&mut self.state, State::Follower)
         else {
             return;
@@ -830,7 +827,6 @@ impl Node {
             .copied()
             .max()
             .unwrap_or(0);
-        let start = from_slot.min(self.commit + 1);
         let mut accepted = accepted;
         self.state = State::Leader {
             ballot,
@@ -841,8 +837,10 @@ impl Node {
         };
         self.leader = Some(self.me);
         self.resend_unanswered();
-        let reproposals: Vec<Entry> = (start..=last_known)
-            .filter(|slot| !self.decided.contains_key(slot) && *slot > self.commit)
+        // From the commit index, not from where phase 1 started: a promise may have carried a
+        // snapshot far ahead of that, and every slot below it is decided.
+        let reproposals: Vec<Entry> = (self.commit + 1..=last_known)
+            .filter(|slot| !self.decided.contains_key(slot))
             .map(|slot| Entry {
                 slot,
                 value: accepted.remove(&slot).map_or(LogValue::Noop, |(_, v)| v),
@@ -1558,6 +1556,38 @@ mod tests {
         h.nodes[0].handle_message(now, 1, forged);
         assert_eq!(h.nodes[0].stats().ballots_refused, 1);
         assert_eq!(h.nodes[0].status().role, Role::Candidate);
+    }
+
+    /// A candidate that takes a snapshot far ahead from a promise re-proposes the open slots
+    /// after it, not every slot from where its phase 1 started: walking those took forever when
+    /// the snapshot's slot was 2^40 (found by fuzz_node).
+    #[test]
+    fn a_snapshot_far_ahead_in_a_promise_leaves_little_to_propose() {
+        let mut h = Hand::new(3);
+        let ballot = time_out(&mut h, 0).expect("node 0 runs");
+        let far = 1 << 40;
+        let promise = Message::Promise {
+            ballot,
+            accepted: vec![AcceptedEntry {
+                slot: far + 2,
+                ballot,
+                value: LogValue::Noop,
+            }],
+            decided: Vec::new(),
+            snapshot: Some(Box::new(Snapshot {
+                slot: far,
+                ..Snapshot::default()
+            })),
+        };
+        let now = h.now;
+        h.nodes[0].handle_message(now, 1, promise);
+        assert_eq!(h.nodes[0].status().role, Role::Leader);
+        assert_eq!(h.nodes[0].status().commit_index, far);
+        assert_eq!(
+            h.nodes[0].stats().slots_proposed,
+            2,
+            "a no-op and the accepted value"
+        );
     }
 
     /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided
