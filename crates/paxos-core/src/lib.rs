@@ -77,6 +77,36 @@
 //! - A data dir written before ballots were bounded may hold one past the cap; the member refuses
 //!   to start from it ([`storage::ReplayError::BallotPastMaxRound`]).
 //!
+//! # What is trusted
+//!
+//! The cluster's secret proves that a sender is a member; the members are assumed to fail only
+//! by crashing, never to lie. A message's sender is whoever the envelope names, so anyone who
+//! holds the secret (anyone at all, where none is set) can speak for any member. The core
+//! checks what is cheap to check, so that such a sender cannot do it with one stray message:
+//!
+//! - no ballot past the cap or more than a step above what the recipient has seen (above);
+//! - a prepare, an accept or a commit only from the ballot's owner;
+//! - decided entries and snapshots only in answer to a catch-up request, from the member asked,
+//!   and those in a promise only from a promise of the candidate's current ballot;
+//! - no promise reporting an acceptance above its own ballot, no slot past
+//!   [`MAX_SLOT`](message::MAX_SLOT) or too far past the commit index
+//!   ([`MAX_SLOT_GAP`](node::MAX_SLOT_GAP)).
+//!
+//! What a holder of the secret can still do, in another member's name:
+//!
+//! - split the members' data: accept and commit messages as the current leader, at its ballot,
+//!   with values of its choosing; acceptances a leader counts toward a majority that no member
+//!   made; a promise reporting made-up accepted values, which the new leader re-proposes; decided
+//!   entries or a snapshot of its choosing in answer to a catch-up request it sees go out (or
+//!   guesses);
+//! - write what it likes, as forwarded requests; one that takes the id of a real request makes
+//!   the members skip the real one as already applied, and answer it with the forged one's
+//!   outcome;
+//! - keep the cluster from making progress: nacks that depose every leader, prepares a step up
+//!   that cost an election or two each, and with `2^43` of those the round space; forwarded
+//!   requests that crowd out the clients';
+//! - read every value, with catch-up requests, which any member answers.
+//!
 //! # Driving a node
 //!
 //! ```text

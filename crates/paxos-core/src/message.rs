@@ -165,13 +165,14 @@ pub enum Message {
     Commit { ballot: Ballot, commit: Slot },
     /// A lagging member asks for decided entries from `from_slot` on.
     CatchUp { from_slot: Slot },
-    /// Decided entries, the answer to [`Message::CatchUp`]. Decided values are final, so a
-    /// member may take them from anyone.
+    /// Decided entries, the answer to [`Message::CatchUp`]. A member takes them only from the
+    /// member it asked.
     Decided { entries: Vec<Entry>, commit: Slot },
     /// A follower hands client requests to the leader it knows.
     Forward { requests: Vec<Request> },
     /// The answer to a [`Message::CatchUp`] for slots the sender compacted away: its whole
-    /// state as of its commit index. Like decided entries, it may come from anyone.
+    /// state as of its commit index. Like decided entries, it is taken only from the member
+    /// asked.
     Snapshot { snapshot: Box<Snapshot> },
 }
 

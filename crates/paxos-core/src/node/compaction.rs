@@ -14,7 +14,7 @@
 //! promise must not let it take them for open ones.
 
 use super::{Node, State};
-use crate::message::Slot;
+use crate::message::{MemberId, Slot};
 use crate::snapshot::Snapshot;
 use crate::storage::Record;
 
@@ -78,7 +78,7 @@ impl Node {
         }
         self.stats.snapshots_installed += 1;
         self.known_commit = self.known_commit.max(snapshot.slot);
-        self.catch_up_sent_at = None;
+        self.catch_up = None;
         self.install(snapshot);
         self.compact_due = true;
         self.answer_from_snapshot();
@@ -119,9 +119,14 @@ impl Node {
     }
 
     /// Takes the snapshot another member sent in answer to this one's catch-up request.
-    pub(super) fn on_snapshot(&mut self, snapshot: Snapshot) {
-        // Like decided entries, a leader learns only from its own quorum (see `on_decided`).
+    pub(super) fn on_snapshot(&mut self, from: MemberId, snapshot: Snapshot) {
+        // Like decided entries, a leader learns only from its own quorum, and anyone else only
+        // from the member it asked (see `on_decided`).
         if matches!(self.state, State::Leader { .. }) {
+            return;
+        }
+        if !self.asked(from) {
+            self.stats.messages_unvouched += 1;
             return;
         }
         let before = self.commit;

@@ -112,6 +112,20 @@ pub struct Stats {
     /// more than [`MAX_ROUND_STEP`] above the highest round this member has seen, or a promise
     /// reporting an acceptance above the ballot it promises.
     pub ballots_refused: u64,
+    /// Messages dropped because their sender cannot vouch for them: a prepare, accept or commit
+    /// from another member than the ballot's owner, and decided entries or a snapshot from a
+    /// member this member is not waiting on a catch-up answer from (a late duplicate of an
+    /// answer already taken is one of those).
+    pub messages_unvouched: u64,
+}
+
+/// The catch-up request a member waits on an answer to. It asks for every slot past its commit
+/// index, so an answer's entries below that are ones it has, and are passed over.
+#[derive(Clone, Copy, Debug)]
+struct CatchUp {
+    /// The member asked: the only one whose answer is taken.
+    to: MemberId,
+    sent_at: Time,
 }
 
 /// A value the leader proposed and the members that accepted it.
@@ -175,7 +189,7 @@ pub struct Node {
     commit: Slot,
     /// The highest commit index any leader announced to us.
     known_commit: Slot,
-    catch_up_sent_at: Option<Time>,
+    catch_up: Option<CatchUp>,
     kv: KvStore,
     /// The requests applied so far, so that a request decided in two slots applies once.
     applied: AppliedRequests,
@@ -246,7 +260,7 @@ impl Node {
             compact_due: false,
             commit: 0,
             known_commit: 0,
-            catch_up_sent_at: None,
+            catch_up: None,
             kv: KvStore::new(),
             applied: AppliedRequests::default(),
             state: State::Follower,
@@ -316,6 +330,16 @@ impl Node {
             self.stats.ballots_refused += 1;
             return;
         }
+        // Only a ballot's owner prepares, proposes and commits at it: taking these from anyone
+        // else would let one member speak for another's leadership.
+        if let Message::Prepare { ballot, .. }
+        | Message::Accept { ballot, .. }
+        | Message::Commit { ballot, .. } = &message
+            && ballot.member != from
+        {
+            self.stats.messages_unvouched += 1;
+            return;
+        }
         // An acceptor accepts at most the ballot it promises, so a promise that reports an
         // acceptance above its own ballot is forged or garbled, and the reported ballot would
         // outrank the values every honest acceptor reports for that slot.
@@ -353,7 +377,7 @@ impl Node {
             Message::CatchUp { from_slot } => self.on_catch_up(from, from_slot),
             Message::Decided { entries, commit } => self.on_decided(from, entries, commit),
             Message::Forward { requests } => self.on_forward(requests),
-            Message::Snapshot { snapshot } => self.on_snapshot(*snapshot),
+            Message::Snapshot { snapshot } => self.on_snapshot(from, *snapshot),
         }
     }
 
@@ -370,10 +394,10 @@ impl Node {
             self.start_election();
         }
         if self
-            .catch_up_sent_at
-            .is_some_and(|at| now >= at + self.tuning.heartbeat_interval)
+            .catch_up
+            .is_some_and(|c| now >= c.sent_at + self.tuning.heartbeat_interval)
         {
-            self.catch_up_sent_at = None;
+            self.catch_up = None;
             self.request_catch_up();
         }
     }
@@ -386,8 +410,8 @@ impl Node {
             State::Leader { heartbeat_at, .. } => heartbeat_at,
             _ => self.election_deadline,
         };
-        match self.catch_up_sent_at {
-            Some(at) => timer.min(at + self.tuning.heartbeat_interval),
+        match self.catch_up {
+            Some(c) => timer.min(c.sent_at + self.tuning.heartbeat_interval),
             None => timer,
         }
     }
@@ -566,7 +590,7 @@ impl Node {
             self.learn(slot, value, true);
         }
         self.apply_decided();
-        if self.commit < self.known_commit && self.catch_up_sent_at.is_none() {
+        if self.commit < self.known_commit && self.catch_up.is_none() {
             self.request_catch_up();
         }
     }
@@ -579,7 +603,10 @@ impl Node {
             return;
         }
         self.stats.catch_up_requests += 1;
-        self.catch_up_sent_at = Some(self.now);
+        self.catch_up = Some(CatchUp {
+            to: leader,
+            sent_at: self.now,
+        });
         let from_slot = self.commit + 1;
         self.send(leader, Message::CatchUp { from_slot });
     }
@@ -620,6 +647,10 @@ impl Node {
         if matches!(self.state, State::Leader { .. }) {
             return;
         }
+        if !self.asked(from) {
+            self.stats.messages_unvouched += 1;
+            return;
+        }
         let before = self.commit;
         for Entry { slot, value } in entries {
             self.learn(slot, value, true);
@@ -632,7 +663,7 @@ impl Node {
         // answers, and the streams would multiply without bound. Losses are covered by the
         // retry timer, which stays armed.
         if self.commit > before {
-            self.catch_up_sent_at = None;
+            self.catch_up = None;
             if self.commit < self.known_commit && self.leader == Some(from) {
                 self.request_catch_up();
             }
@@ -1142,6 +1173,13 @@ impl Node {
         base + Time::from_millis(jitter_ms)
     }
 
+    /// Whether decided entries or a snapshot from `from` answer the catch-up request this
+    /// member waits on. Decided values are final, but anyone can claim a value is decided; only
+    /// the member asked, which the asker believes leads, vouches for them.
+    fn asked(&self, from: MemberId) -> bool {
+        self.catch_up.is_some_and(|c| c.to == from)
+    }
+
     /// Whether a message at `ballot` may be taken. A ballot names the member that owns it; one
     /// that names no member of the config is forged or garbled, and following it would make a
     /// leader of nobody. So is one past [`MAX_ROUND`] or far above every round this member has
@@ -1588,6 +1626,157 @@ mod tests {
             2,
             "a no-op and the accepted value"
         );
+    }
+
+    fn put(value: &str) -> LogValue {
+        LogValue::Request(Request {
+            id: RequestId {
+                member: 1,
+                incarnation: 1,
+                n: 1,
+            },
+            floor: 0,
+            command: Command::new(Op::Put {
+                key: "k".into(),
+                value: value.into(),
+            }),
+        })
+    }
+
+    /// Leads with node 0, decides slot 1 with node 1, and lets node 2 hear only the commit: it
+    /// asks node 0 to catch it up. The request is left on the wire.
+    fn lagging_member() -> Hand {
+        let mut h = Hand::new(3);
+        h.elect(0, &[1]);
+        h.nodes[0].submit(h.now, append("a"));
+        h.flush(0);
+        h.deliver(0, 1, "accept");
+        h.deliver(1, 0, "accepted");
+        h.flush(0);
+        assert_eq!(h.deliver(0, 2, "commit"), 1);
+        assert_eq!(h.nodes[2].status().commit_index, 0);
+        h
+    }
+
+    /// Decided entries are taken only in answer to a catch-up request, from the member asked:
+    /// anyone else claiming a value decided could split a member's data from the others'.
+    #[test]
+    fn decided_entries_are_taken_only_from_the_member_asked() {
+        let mut h = lagging_member();
+        let forged = || Message::Decided {
+            entries: vec![Entry {
+                slot: 1,
+                value: put("forged"),
+            }],
+            commit: 1,
+        };
+        let now = h.now;
+        h.nodes[2].handle_message(now, 1, forged());
+        assert_eq!(h.nodes[2].stats().messages_unvouched, 1);
+        assert_eq!(h.nodes[2].status().commit_index, 0);
+        assert_eq!(h.deliver(2, 0, "catch_up"), 1);
+        let answer = h
+            .wire
+            .iter()
+            .find(|(f, t, m)| (*f, *t, m.kind()) == (0, 2, "decided"))
+            .map(|(_, _, m)| m.clone())
+            .expect("node 0 answers");
+        assert_eq!(h.deliver(0, 2, "decided"), 1);
+        assert_eq!(h.nodes[2].status().commit_index, 1);
+        assert_eq!(h.nodes[2].decided(), h.nodes[0].decided());
+        // The request is answered: a duplicate of the answer is dropped, and so is a member
+        // that asked for nothing.
+        h.nodes[2].handle_message(now, 0, answer);
+        assert_eq!(h.nodes[2].stats().messages_unvouched, 2);
+        h.nodes[1].handle_message(now, 0, forged());
+        assert_eq!(h.nodes[1].stats().messages_unvouched, 1);
+    }
+
+    /// Likewise a snapshot: taken from the member asked, and only while the question stands.
+    #[test]
+    fn a_snapshot_is_taken_only_from_the_member_asked() {
+        let mut h = lagging_member();
+        let forged = Snapshot {
+            slot: 5,
+            ..Snapshot::default()
+        };
+        let now = h.now;
+        h.nodes[2].handle_message(
+            now,
+            1,
+            Message::Snapshot {
+                snapshot: Box::new(forged.clone()),
+            },
+        );
+        assert_eq!(h.nodes[2].stats().messages_unvouched, 1);
+        assert_eq!(h.nodes[2].status().commit_index, 0);
+        h.nodes[2].handle_message(
+            now,
+            0,
+            Message::Snapshot {
+                snapshot: Box::new(forged),
+            },
+        );
+        assert_eq!(h.nodes[2].stats().snapshots_installed, 1);
+        assert_eq!(h.nodes[2].status().commit_index, 5);
+    }
+
+    /// Only a ballot's owner prepares, proposes and commits at it.
+    #[test]
+    fn accepts_and_commits_are_taken_only_from_the_ballot_owner() {
+        let mut h = Hand::new(3);
+        h.elect(0, &[1]);
+        let ballot = h.nodes[0].status().ballot;
+        let now = h.now;
+        let accept = Message::Accept {
+            ballot,
+            entries: vec![Entry {
+                slot: 1,
+                value: put("forged"),
+            }],
+            commit: 1,
+        };
+        h.nodes[2].handle_message(now, 1, accept);
+        h.nodes[2].handle_message(now, 1, Message::Commit { ballot, commit: 1 });
+        h.nodes[2].handle_message(
+            now,
+            1,
+            Message::Prepare {
+                ballot,
+                from_slot: 1,
+            },
+        );
+        assert_eq!(h.nodes[2].stats().messages_unvouched, 3);
+        let ready = h.nodes[2].take_ready();
+        assert!(ready.messages.is_empty(), "{:?}", ready.messages);
+        assert_eq!(h.nodes[2].status().leader, None);
+        assert!(h.nodes[2].accepted.is_empty());
+    }
+
+    /// The decided entries and snapshot in a promise are taken only from a promise of the
+    /// candidate's current ballot, which answers its own prepare.
+    #[test]
+    fn a_promise_teaches_only_at_the_current_ballot() {
+        let mut h = Hand::new(3);
+        let ballot = time_out(&mut h, 0).expect("node 0 runs");
+        let stale = Ballot {
+            round: ballot.round - 1,
+            member: 0,
+        };
+        let promise = |ballot| Message::Promise {
+            ballot,
+            accepted: Vec::new(),
+            decided: vec![Entry {
+                slot: 1,
+                value: LogValue::Noop,
+            }],
+            snapshot: None,
+        };
+        let now = h.now;
+        h.nodes[0].handle_message(now, 1, promise(stale));
+        assert_eq!(h.nodes[0].status().commit_index, 0);
+        h.nodes[0].handle_message(now, 1, promise(ballot));
+        assert_eq!(h.nodes[0].status().commit_index, 1);
     }
 
     /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided

@@ -88,6 +88,7 @@ struct Outcome {
     snapshots_installed: u64,
     forgeries: u64,
     ballots_refused: u64,
+    unvouched: u64,
     messages: u64,
 }
 
@@ -125,6 +126,7 @@ fn run_seeds(first: u64, runs: u64, sabotage: bool, stop_after: usize) -> Outcom
                             outcome.snapshots_installed += report.snapshots_installed;
                             outcome.forgeries += report.forgeries;
                             outcome.ballots_refused += report.ballots_refused;
+                            outcome.unvouched += report.unvouched;
                             outcome.messages += report.messages;
                         }
                         Err(failure) => {
@@ -159,7 +161,7 @@ fn seeded_runs() {
     println!(
         "  {} client operations ({} with unknown outcome, {} retries), {} crashes, {} elections \
          won, {} catch-up requests, {} compactions, {} snapshots taken from others, {} forged \
-         messages, {} messages refused for their ballot, {} messages",
+         messages, {} messages refused for their ballot, {} unvouched ones dropped, {} messages",
         outcome.ops,
         outcome.unknown,
         outcome.retries,
@@ -170,6 +172,7 @@ fn seeded_runs() {
         outcome.snapshots_installed,
         outcome.forgeries,
         outcome.ballots_refused,
+        outcome.unvouched,
         outcome.messages,
     );
     if let Some(failure) = outcome.failures.first() {

@@ -73,6 +73,8 @@ pub struct Report {
     /// Forged messages delivered, one per target.
     pub forgeries: u64,
     pub ballots_refused: u64,
+    /// Messages dropped because their sender could not vouch for them.
+    pub unvouched: u64,
     /// Operations whose outcome stayed unknown.
     pub unknown: usize,
     /// Extra attempts of exactly-once operations.
@@ -295,6 +297,7 @@ impl Sim {
             snapshots_installed: nodes.snapshots_installed,
             forgeries: self.forgeries,
             ballots_refused: nodes.ballots_refused,
+            unvouched: nodes.messages_unvouched,
             unknown: ops.iter().filter(|op| op.completion.is_none()).count(),
             retries: ops.iter().map(|op| u64::from(op.attempts - 1)).sum(),
             members: self.cluster.size(),
