@@ -119,7 +119,8 @@
 //!     // Then carry out what it asks, in this order:
 //!     let ready = node.take_ready();
 //!     write and fsync ready.persist;
-//!     send ready.messages; answer ready.replies;
+//!     send ready.messages (encode a `To::Peers` one once, for every other member);
+//!     answer ready.replies;
 //! }
 //! ```
 //!
@@ -208,9 +209,18 @@ pub struct Ready {
     /// When set, `persist` is everything the node needs to restart: it replaces the log file
     /// (atomically: a crash must leave the old file or the new one) instead of extending it.
     pub rewrite: bool,
-    pub messages: Vec<(MemberId, Message)>,
+    pub messages: Vec<(To, Message)>,
     /// Answers to this member's own client requests, by the id [`Node::submit`] returned.
     pub replies: Vec<(RequestId, Answer)>,
+}
+
+/// Whom a message in [`Ready::messages`] goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum To {
+    Member(MemberId),
+    /// Every member but the sender. A broadcast is one message, not a copy per peer, so that a
+    /// large value is held, and can be encoded, once.
+    Peers,
 }
 
 impl Ready {

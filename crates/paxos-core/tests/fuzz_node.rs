@@ -13,8 +13,8 @@
 //! - a slot's decided value never changes once decided (and persisted, across a restart);
 //! - every `Accepted` it sends for a slot comes with that slot's acceptance at that ballot
 //!   persisted in the same `Ready` or an earlier one, or with the slot's decision persisted;
-//! - it sends messages only to other members of its config, and answers each of its client
-//!   requests at most once;
+//! - it sends messages only to other members of its config (and broadcasts only when it has
+//!   peers), and answers each of its client requests at most once;
 //! - the ballot it reports never passes `MAX_ROUND`, nor climbs more than `MAX_ROUND_STEP` in
 //!   one input, whatever ballots it is sent: those near the top of the range, and those a step
 //!   and a step and one above its own.
@@ -38,7 +38,8 @@ use paxos_core::message::{AcceptedEntry, Entry, MAX_ROUND};
 use paxos_core::node::MAX_ROUND_STEP;
 use paxos_core::storage::{self, Record};
 use paxos_core::{
-    Ballot, Command, LogValue, MemberId, Message, Node, Ready, RequestId, Role, Slot, Time, Tuning,
+    Ballot, Command, LogValue, MemberId, Message, Node, Ready, RequestId, Role, Slot, Time, To,
+    Tuning,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -343,12 +344,15 @@ impl Harness {
             }
         }
         for (to, message) in &ready.messages {
-            prop_assert!(
-                *to < self.members && *to != self.me,
-                "{} sent to member {}",
-                message.kind(),
-                to
-            );
+            match *to {
+                To::Member(to) => prop_assert!(
+                    to < self.members && to != self.me,
+                    "{} sent to member {}",
+                    message.kind(),
+                    to
+                ),
+                To::Peers => prop_assert!(self.members > 1, "{} sent to no peer", message.kind()),
+            }
             if let Message::Accepted { ballot, slots } = message {
                 for slot in slots {
                     // A member acknowledges a slot it knows decided without recording an

@@ -33,7 +33,7 @@ use crate::message::{
 use crate::rng::Rng;
 use crate::snapshot::Snapshot;
 use crate::storage::{Durable, Record};
-use crate::{Ready, Time, Tuning};
+use crate::{Ready, Time, To, Tuning};
 
 /// How far past its commit index a member accepts a slot. A leader proposes at most its
 /// in-flight window past its own commit index, so only a member far behind meets a slot past
@@ -760,7 +760,7 @@ impl Node {
         } = self.state
         {
             self.stats.elections_started += 1;
-            self.broadcast(&Message::Prepare { ballot, from_slot });
+            self.broadcast(Message::Prepare { ballot, from_slot });
             return;
         }
         // Someone may have used the last round a member takes: then no ballot outbids it, and
@@ -784,7 +784,7 @@ impl Node {
             promised_by: 0,
             accepted: BTreeMap::new(),
         };
-        self.broadcast(&Message::Prepare { ballot, from_slot });
+        self.broadcast(Message::Prepare { ballot, from_slot });
         // The candidate is one of the acceptors it needs.
         self.on_promise(self.me, ballot, accepted, decided, snapshot);
     }
@@ -921,7 +921,7 @@ impl Node {
                 entries,
                 commit: self.commit,
             };
-            self.broadcast(&accept);
+            self.broadcast(accept);
         }
         // With one member, its own acceptance is a majority.
         self.count_acks(self.me, ballot, &own);
@@ -1086,7 +1086,7 @@ impl Node {
                 self.send(member, accept);
             }
         }
-        self.broadcast(&Message::Commit { ballot, commit });
+        self.broadcast(Message::Commit { ballot, commit });
         self.commit_announced = commit;
     }
 
@@ -1148,7 +1148,7 @@ impl Node {
         {
             self.commit_announced = self.commit;
             let commit = self.commit;
-            self.broadcast(&Message::Commit { ballot, commit });
+            self.broadcast(Message::Commit { ballot, commit });
         }
     }
 
@@ -1208,13 +1208,12 @@ impl Node {
     }
 
     fn send(&mut self, to: MemberId, message: Message) {
-        self.ready.messages.push((to, message));
+        self.ready.messages.push((To::Member(to), message));
     }
 
-    fn broadcast(&mut self, message: &Message) {
-        let me = self.me;
-        for member in (0..self.members).filter(|&m| m != me) {
-            self.send(member, message.clone());
+    fn broadcast(&mut self, message: Message) {
+        if self.members > 1 {
+            self.ready.messages.push((To::Peers, message));
         }
     }
 
@@ -1277,8 +1276,15 @@ mod tests {
         /// Collects what node `m` wants to send.
         fn flush(&mut self, m: MemberId) -> Vec<(RequestId, Answer)> {
             let ready = self.nodes[m].take_ready();
+            let n = self.nodes.len();
             for (to, msg) in ready.messages {
-                self.wire.push((m, to, msg));
+                match to {
+                    To::Member(to) => self.wire.push((m, to, msg)),
+                    To::Peers => {
+                        let peers = (0..n).filter(|&p| p != m);
+                        self.wire.extend(peers.map(|p| (m, p, msg.clone())));
+                    }
+                }
             }
             ready.replies
         }

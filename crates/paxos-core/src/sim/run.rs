@@ -33,7 +33,7 @@ use super::queue::Queue;
 use crate::check::History;
 use crate::check::linearizability;
 use crate::rng::Rng;
-use crate::{Answer, MemberId, RequestId, Time, storage};
+use crate::{Answer, MemberId, RequestId, Time, To, storage};
 
 /// After healing, every command must complete within this much simulated time.
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(30);
@@ -506,7 +506,14 @@ impl Sim {
             self.cluster.members[m].disk.extend_from_slice(&bytes);
         }
         for (to, msg) in ready.messages {
-            self.net.send(&mut self.rng, self.now, m, to, msg);
+            match to {
+                To::Member(to) => self.net.send(&mut self.rng, self.now, m, to, msg),
+                To::Peers => {
+                    for peer in (0..self.cluster.size()).filter(|&p| p != m) {
+                        self.net.send(&mut self.rng, self.now, m, peer, msg.clone());
+                    }
+                }
+            }
         }
         for (id, answer) in ready.replies {
             self.reply(id, answer);
