@@ -183,6 +183,14 @@ pub struct Tuning {
     /// How many applied slots a member lets its log file grow by before it compacts: it writes
     /// a snapshot of the store and drops the slots behind it.
     pub snapshot_every: u64,
+    /// How many bytes of values (by [`LogValue::wire_size`]) a member lets its log file grow by
+    /// before it compacts, however few slots they fill: a few thousand large values would
+    /// otherwise make a file of gigabytes.
+    pub snapshot_bytes: usize,
+    /// The most bytes of applied values a member keeps in memory (besides at most
+    /// `catch_up_batch` of them) to catch up members a little behind; one further behind gets a
+    /// snapshot. Values decided but not applied yet are kept whatever their size.
+    pub max_decided_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -197,6 +205,8 @@ impl Default for Tuning {
             catch_up_batch: 1024,
             request_timeout: Duration::from_secs(5),
             snapshot_every: 10_000,
+            snapshot_bytes: 64 << 20,
+            max_decided_bytes: 32 << 20,
         }
     }
 }

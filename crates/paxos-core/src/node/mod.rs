@@ -179,12 +179,17 @@ pub struct Node {
     // Learner.
     /// Decided values from `log_start` on; the slots before it were compacted away.
     decided: BTreeMap<Slot, LogValue>,
+    /// The bytes of the values in `decided`, held under [`Tuning::max_decided_bytes`].
+    decided_bytes: usize,
     /// The first slot whose decided value this member still holds, if it is decided.
     log_start: Slot,
     /// The slot of the snapshot at the head of the log file: it grows from there.
     snapshot_slot: Slot,
     /// Set when the log file should be replaced by a fresh snapshot at the next `take_ready`.
     compact_due: bool,
+    /// The bytes of values appended to the log file since it was last replaced, held under
+    /// [`Tuning::snapshot_bytes`].
+    log_bytes: usize,
     /// Every slot up to here is decided and applied.
     commit: Slot,
     /// The highest commit index any leader announced to us.
@@ -243,6 +248,15 @@ impl Node {
             durable.promised
         );
         let incarnation = incarnation.max(durable.incarnation + 1);
+        // At least these values are in the log file since its snapshot.
+        let log_bytes = durable
+            .accepted
+            .values()
+            .map(|(_, value)| value)
+            .chain(durable.decided.values())
+            .map(LogValue::wire_size)
+            .sum();
+        let compact_due = log_bytes >= tuning.snapshot_bytes;
         let mut node = Node {
             me,
             members,
@@ -255,9 +269,11 @@ impl Node {
             highest_seen: durable.promised,
             accepted: durable.accepted,
             decided: BTreeMap::new(),
+            decided_bytes: 0,
             log_start: 1,
             snapshot_slot: 0,
-            compact_due: false,
+            compact_due,
+            log_bytes,
             commit: 0,
             known_commit: 0,
             catch_up: None,
@@ -530,11 +546,13 @@ impl Node {
             return false;
         }
         self.promised = self.promised.max(ballot);
-        self.ready.persist.push(Record::Accept {
+        let size = value.wire_size();
+        let record = Record::Accept {
             slot,
             ballot,
             value: value.clone(),
-        });
+        };
+        self.persist_value(record, size);
         self.accepted.insert(slot, (ballot, value));
         true
     }
@@ -680,11 +698,13 @@ impl Node {
         if slot > self.commit.saturating_add(2 * MAX_SLOT_GAP) {
             return;
         }
+        let size = value.wire_size();
         if persist {
-            self.ready.persist.push(Record::Decide {
+            let record = Record::Decide {
                 slot,
                 value: value.clone(),
-            });
+            };
+            self.persist_value(record, size);
         }
         self.accepted.remove(&slot);
         if let State::Leader {
@@ -699,6 +719,7 @@ impl Node {
         #[cfg(test)]
         self.learned.insert(slot, value.clone());
         self.decided.insert(slot, value);
+        self.decided_bytes += size;
         self.stats.slots_decided += 1;
     }
 
@@ -723,6 +744,7 @@ impl Node {
             }
         }
         self.outgrow_a_newer_self();
+        self.trim_decided();
         if self.commit >= self.snapshot_slot + self.tuning.snapshot_every {
             self.compact_due = true;
         }
@@ -1207,6 +1229,16 @@ impl Node {
         self.send(to, Message::Nack { ballot });
     }
 
+    /// Queues a record holding a value of `size` bytes, and has the log file compacted once
+    /// such records have grown it by [`Tuning::snapshot_bytes`].
+    fn persist_value(&mut self, record: Record, size: usize) {
+        self.ready.persist.push(record);
+        self.log_bytes += size;
+        if self.log_bytes >= self.tuning.snapshot_bytes {
+            self.compact_due = true;
+        }
+    }
+
     fn send(&mut self, to: MemberId, message: Message) {
         self.ready.messages.push((To::Member(to), message));
     }
@@ -1241,6 +1273,10 @@ mod tests {
         /// Undelivered messages: (from, to, message).
         wire: Vec<(MemberId, MemberId, Message)>,
         now: Time,
+        /// Per node, the bytes of values appended to its log file since it was last replaced.
+        appended: Vec<usize>,
+        /// The most any node had appended that way.
+        most_appended: usize,
     }
 
     impl Hand {
@@ -1250,6 +1286,14 @@ mod tests {
 
         /// One node per durable state, started from it.
         fn restarted(durables: Vec<Durable>) -> Hand {
+            Hand::start(durables, Tuning::default())
+        }
+
+        fn tuned(n: usize, tuning: Tuning) -> Hand {
+            Hand::start(vec![Durable::default(); n], tuning)
+        }
+
+        fn start(durables: Vec<Durable>, tuning: Tuning) -> Hand {
             let n = durables.len();
             let nodes = durables
                 .into_iter()
@@ -1258,7 +1302,7 @@ mod tests {
                     Node::new(
                         m,
                         n,
-                        Tuning::default(),
+                        tuning.clone(),
                         m as u64,
                         m as u64,
                         durable,
@@ -1270,12 +1314,20 @@ mod tests {
                 nodes,
                 wire: Vec::new(),
                 now: Time::ZERO,
+                appended: vec![0; n],
+                most_appended: 0,
             }
         }
 
         /// Collects what node `m` wants to send.
         fn flush(&mut self, m: MemberId) -> Vec<(RequestId, Answer)> {
             let ready = self.nodes[m].take_ready();
+            if ready.rewrite {
+                self.appended[m] = 0;
+            } else {
+                self.appended[m] += ready.persist.iter().map(value_bytes).sum::<usize>();
+                self.most_appended = self.most_appended.max(self.appended[m]);
+            }
             let n = self.nodes.len();
             for (to, msg) in ready.messages {
                 match to {
@@ -1322,6 +1374,13 @@ mod tests {
 
         fn drop_all(&mut self, from: MemberId) {
             self.wire.retain(|(f, _, _)| *f != from);
+        }
+    }
+
+    fn value_bytes(record: &Record) -> usize {
+        match record {
+            Record::Accept { value, .. } | Record::Decide { value, .. } => value.wire_size(),
+            Record::Promise { .. } | Record::Snapshot { .. } | Record::Incarnation { .. } => 0,
         }
     }
 
@@ -1783,6 +1842,61 @@ mod tests {
         assert_eq!(h.nodes[0].status().commit_index, 0);
         h.nodes[0].handle_message(now, 1, promise(ballot));
         assert_eq!(h.nodes[0].status().commit_index, 1);
+    }
+
+    /// Puts `count` values of `size` bytes through a leader and two followers, and returns the
+    /// most bytes of values any of them appended to its log file between two compactions, and
+    /// the most it held in its decided values.
+    fn large_values(tuning: Tuning, count: usize, size: usize) -> (usize, usize) {
+        let mut h = Hand::tuned(3, tuning);
+        h.elect(0, &[1, 2]);
+        let mut most_decided = 0;
+        for i in 0..count {
+            let value = "v".repeat(size);
+            h.nodes[0].submit(
+                h.now,
+                Command::new(Op::Put {
+                    key: format!("k{i}"),
+                    value,
+                }),
+            );
+            h.flush(0);
+            for f in [1, 2] {
+                assert_eq!(h.deliver(0, f, "accept"), 1);
+                h.deliver(f, 0, "accepted");
+            }
+            h.flush(0);
+            for f in [1, 2] {
+                h.deliver(0, f, "commit");
+            }
+            for node in &h.nodes {
+                assert_eq!(node.status().commit_index, i as Slot + 1);
+                let held: usize = node.decided().values().map(LogValue::wire_size).sum();
+                most_decided = most_decided.max(held);
+            }
+        }
+        (h.most_appended, most_decided)
+    }
+
+    /// Large values: the values a member keeps in memory stay within `max_decided_bytes`, and
+    /// those it appends to its log file between compactions within `snapshot_bytes`, whatever
+    /// the slot counts allow. With the default budgets, the same run goes past both.
+    #[test]
+    fn large_values_stay_within_the_byte_budgets() {
+        let (log_budget, memory_budget) = (1 << 20, 512 << 10);
+        let tuning = Tuning {
+            snapshot_bytes: log_budget,
+            max_decided_bytes: memory_budget,
+            ..Tuning::default()
+        };
+        let (appended, decided) = large_values(tuning, 40, 100 << 10);
+        assert!(appended < log_budget, "{appended} bytes appended");
+        assert!(
+            decided <= memory_budget,
+            "{decided} bytes decided in memory"
+        );
+        let (appended, decided) = large_values(Tuning::default(), 40, 100 << 10);
+        assert!(appended > log_budget && decided > memory_budget);
     }
 
     /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided
