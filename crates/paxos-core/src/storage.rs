@@ -22,7 +22,7 @@
 //! outbid, so that it nacks every leader for good; and lowering the promise would break the
 //! rule that an acceptor never goes back on a promise, so it is not done behind anyone's back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,10 @@ pub enum Record {
     },
     /// `value` is decided for `slot`.
     Decide { slot: Slot, value: LogValue },
+    /// The value this member accepted for `slot` at `ballot`, in a [`Record::Accept`] earlier
+    /// in the file, is decided. A member that learns a decision it accepted writes this, not
+    /// the value a second time.
+    DecideAccepted { slot: Slot, ballot: Ballot },
     /// The applied state as of `snapshot.slot`, which stands for every slot up to it.
     Snapshot { snapshot: Box<Snapshot> },
     /// The node started as `incarnation`; the next start must use a higher one.
@@ -100,6 +104,16 @@ impl Durable {
                     self.decided.insert(slot, value);
                 }
             }
+            // No member writes one without the acceptance it names before it, after any
+            // snapshot that covers the slot; one that names none is passed over.
+            Record::DecideAccepted { slot, ballot } => {
+                if let btree_map::Entry::Occupied(acceptance) = self.accepted.entry(slot)
+                    && acceptance.get().0 == ballot
+                {
+                    let (_, value) = acceptance.remove();
+                    self.decided.insert(slot, value);
+                }
+            }
             Record::Snapshot { snapshot } => {
                 if self
                     .snapshot
@@ -143,7 +157,9 @@ impl Record {
     /// The ballot the record holds, if any.
     fn ballot(&self) -> Option<Ballot> {
         match self {
-            Record::Promise { ballot } | Record::Accept { ballot, .. } => Some(*ballot),
+            Record::Promise { ballot }
+            | Record::Accept { ballot, .. }
+            | Record::DecideAccepted { ballot, .. } => Some(*ballot),
             Record::Decide { .. } | Record::Snapshot { .. } | Record::Incarnation { .. } => None,
         }
     }
@@ -349,6 +365,58 @@ mod tests {
             panic!("not a decided request: {record:?}");
         };
         assert_eq!(request.floor, 0);
+    }
+
+    /// A decision that names an acceptance takes that acceptance's value; one that names an
+    /// acceptance the log no longer holds (another ballot replaced it) decides nothing.
+    #[test]
+    fn a_decision_takes_the_value_of_the_acceptance_it_names() {
+        let (b, later) = (
+            Ballot {
+                round: 2,
+                member: 1,
+            },
+            Ballot {
+                round: 3,
+                member: 0,
+            },
+        );
+        let accept = |slot, ballot| Record::Accept {
+            slot,
+            ballot,
+            value: LogValue::Noop,
+        };
+        let log = [
+            accept(1, b),
+            accept(2, b),
+            accept(2, later),
+            Record::DecideAccepted { slot: 1, ballot: b },
+            Record::DecideAccepted { slot: 2, ballot: b },
+        ];
+        let state = replay(&encode_all(&log)).unwrap().state;
+        assert_eq!(state.decided.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(state.accepted.keys().copied().collect::<Vec<_>>(), vec![2]);
+        let json = serde_json::to_string(&log[3]).unwrap();
+        assert_eq!(
+            json,
+            r#"{"record":"decide_accepted","slot":1,"ballot":{"round":2,"member":1}}"#
+        );
+    }
+
+    /// Logs from before decisions named acceptances repeat the value in a plain decision, which
+    /// replays as it always did.
+    #[test]
+    fn replays_decisions_that_repeat_the_accepted_value() {
+        let old = [
+            r#"{"record":"accept","slot":1,"ballot":{"round":2,"member":1},"value":{"kind":"noop"}}"#,
+            r#"{"record":"decide","slot":1,"value":{"kind":"noop"}}"#,
+        ];
+        let records: Vec<Record> = old
+            .iter()
+            .map(|json| serde_json::from_str(json).unwrap())
+            .collect();
+        let state = replay(&encode_all(&records)).unwrap().state;
+        assert_eq!(state.decided.get(&1), Some(&LogValue::Noop));
     }
 
     #[test]

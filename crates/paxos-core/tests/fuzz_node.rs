@@ -340,6 +340,13 @@ impl Harness {
                     let first = self.decided.entry(*slot).or_insert_with(|| value.clone());
                     prop_assert_eq!(&*first, value, "slot {} persisted another value", slot);
                 }
+                // It names an acceptance the log holds; its value is checked as decided.
+                Record::DecideAccepted { slot, ballot } => prop_assert!(
+                    self.accepted.contains(&(*slot, *ballot)),
+                    "decided slot {} as accepted at {}, which it never persisted",
+                    slot,
+                    ballot
+                ),
                 Record::Snapshot { .. } | Record::Incarnation { .. } => {}
             }
         }

@@ -19,7 +19,7 @@
 mod batches;
 mod compaction;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque, btree_map};
 use std::mem;
 
 use self::batches::batches;
@@ -37,7 +37,8 @@ use crate::{Ready, Time, To, Tuning};
 
 /// How far past its commit index a member accepts a slot. A leader proposes at most its
 /// in-flight window past its own commit index, so only a member far behind meets a slot past
-/// this; it refuses it until it has caught up, and the rest of the cluster goes on. The bound is
+/// this; it refuses it until it has caught up, and the rest of the cluster goes on. (A leader
+/// accepts its own proposals wherever they are; a promise may have reported one twice as far.) The bound is
 /// what keeps a forged or garbled slot number (up to `u64::MAX`) from making a new leader fill
 /// every slot up to it. Decided values are learned up to twice as far, since an acceptor's
 /// decided values run ahead of its commit index by at most its acceptances.
@@ -128,10 +129,13 @@ struct CatchUp {
     sent_at: Time,
 }
 
-/// A value the leader proposed and the members that accepted it.
+/// A value the leader proposed and the members that accepted it. The value itself is in the
+/// leader's `accepted`, at its ballot, until it is decided: the leader accepts everything it
+/// proposes.
 #[derive(Debug)]
 struct Proposal {
-    value: LogValue,
+    /// The value's [`LogValue::wire_size`], counted in the leader's in-flight bytes.
+    size: usize,
     /// Bit `m` is set once member `m` accepted.
     acks: u64,
     sent_at: Time,
@@ -545,6 +549,11 @@ impl Node {
         if slot > self.commit.saturating_add(MAX_SLOT_GAP) {
             return false;
         }
+        self.record_acceptance(slot, ballot, value);
+        true
+    }
+
+    fn record_acceptance(&mut self, slot: Slot, ballot: Ballot, value: LogValue) {
         self.promised = self.promised.max(ballot);
         let size = value.wire_size();
         let record = Record::Accept {
@@ -554,7 +563,6 @@ impl Node {
         };
         self.persist_value(record, size);
         self.accepted.insert(slot, (ballot, value));
-        true
     }
 
     /// What this acceptor knows from `from_slot` on, for a promise. Slots it compacted away go
@@ -598,14 +606,14 @@ impl Node {
         // A half-open range, because an inclusive `commit + 1..=commit` (a heartbeat that brings
         // nothing new, the common case) has its start past its end, and `BTreeMap::range`
         // panics on that.
-        let learnable: Vec<(Slot, LogValue)> = self
+        let learnable: Vec<Slot> = self
             .accepted
             .range(self.commit + 1..commit.max(self.commit).saturating_add(1))
             .filter(|(_, (accepted_at, _))| *accepted_at == ballot)
-            .map(|(&slot, (_, value))| (slot, value.clone()))
+            .map(|(&slot, _)| slot)
             .collect();
-        for (slot, value) in learnable {
-            self.learn(slot, value, true);
+        for slot in learnable {
+            self.learn_accepted(slot, ballot);
         }
         self.apply_decided();
         if self.commit < self.known_commit && self.catch_up.is_none() {
@@ -698,14 +706,36 @@ impl Node {
         if slot > self.commit.saturating_add(2 * MAX_SLOT_GAP) {
             return;
         }
-        let size = value.wire_size();
         if persist {
+            let size = value.wire_size();
             let record = Record::Decide {
                 slot,
                 value: value.clone(),
             };
             self.persist_value(record, size);
         }
+        self.decide(slot, value);
+    }
+
+    /// Records that the value this member accepted for `slot` at `ballot` is decided, if it
+    /// still holds that acceptance. The record names the acceptance, which is in the log file
+    /// already, rather than write the value a second time.
+    fn learn_accepted(&mut self, slot: Slot, ballot: Ballot) {
+        let btree_map::Entry::Occupied(acceptance) = self.accepted.entry(slot) else {
+            return;
+        };
+        if acceptance.get().0 != ballot {
+            return;
+        }
+        let (_, value) = acceptance.remove();
+        self.ready
+            .persist
+            .push(Record::DecideAccepted { slot, ballot });
+        self.decide(slot, value);
+    }
+
+    /// Moves a slot's value among the decided ones, out of the acceptances and proposals.
+    fn decide(&mut self, slot: Slot, value: LogValue) {
         self.accepted.remove(&slot);
         if let State::Leader {
             proposals,
@@ -714,12 +744,12 @@ impl Node {
         } = &mut self.state
             && let Some(proposal) = proposals.remove(&slot)
         {
-            *in_flight_bytes -= proposal.value.wire_size();
+            *in_flight_bytes -= proposal.size;
         }
         #[cfg(test)]
         self.learned.insert(slot, value.clone());
+        self.decided_bytes += value.wire_size();
         self.decided.insert(slot, value);
-        self.decided_bytes += size;
         self.stats.slots_decided += 1;
     }
 
@@ -911,12 +941,13 @@ impl Node {
             return;
         }
         self.stats.slots_proposed += entries.len() as u64;
-        // The leader is one of the acceptors, under the same rules as the others.
-        let own: Vec<Slot> = entries
-            .iter()
-            .filter(|e| self.accept(e.slot, ballot, e.value.clone()))
-            .map(|e| e.slot)
-            .collect();
+        // The leader is one of the acceptors, and it accepts every slot it proposes in: they
+        // are all open, and it keeps their values only there. That includes a slot further than
+        // MAX_SLOT_GAP past its commit index, which a promise may report (up to twice as far).
+        for entry in &entries {
+            self.record_acceptance(entry.slot, ballot, entry.value.clone());
+        }
+        let own: Vec<Slot> = entries.iter().map(|e| e.slot).collect();
         let now = self.now;
         if let State::Leader {
             proposals,
@@ -926,13 +957,13 @@ impl Node {
         {
             for entry in &entries {
                 let proposal = Proposal {
-                    value: entry.value.clone(),
+                    size: entry.value.wire_size(),
                     acks: 0,
                     sent_at: now,
                 };
-                *in_flight_bytes += entry.value.wire_size();
+                *in_flight_bytes += proposal.size;
                 if let Some(replaced) = proposals.insert(entry.slot, proposal) {
-                    *in_flight_bytes -= replaced.value.wire_size();
+                    *in_flight_bytes -= replaced.size;
                 }
             }
         }
@@ -971,12 +1002,12 @@ impl Node {
             if let Some(proposal) = proposals.get_mut(slot) {
                 proposal.acks |= 1 << from;
                 if proposal.acks.count_ones() as usize >= majority {
-                    chosen.push((*slot, proposal.value.clone()));
+                    chosen.push(*slot);
                 }
             }
         }
-        for (slot, value) in chosen {
-            self.learn(slot, value, true);
+        for slot in chosen {
+            self.learn_accepted(slot, ballot);
         }
         self.apply_decided();
     }
@@ -1083,8 +1114,11 @@ impl Node {
         let (max_count, max_bytes) = (self.tuning.max_batch, self.tuning.max_batch_bytes);
         let me = self.me;
         for (&slot, proposal) in proposals.iter_mut().filter(|(_, p)| p.sent_at <= stale) {
+            let Some((_, value)) = self.accepted.get(&slot) else {
+                continue;
+            };
             proposal.sent_at = self.now;
-            let size = proposal.value.wire_size();
+            let size = proposal.size;
             for (member, entries) in resend.iter_mut().enumerate() {
                 let room = entries.is_empty()
                     || (entries.len() < max_count && resend_bytes[member] + size <= max_bytes);
@@ -1092,7 +1126,7 @@ impl Node {
                     resend_bytes[member] += size;
                     entries.push(Entry {
                         slot,
-                        value: proposal.value.clone(),
+                        value: value.clone(),
                     });
                 }
             }
@@ -1265,7 +1299,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{Op, Value};
+    use crate::{Op, Value, storage};
 
     /// Five nodes driven by hand: every message is held until the test delivers it.
     struct Hand {
@@ -1273,6 +1307,8 @@ mod tests {
         /// Undelivered messages: (from, to, message).
         wire: Vec<(MemberId, MemberId, Message)>,
         now: Time,
+        /// Per node, its log file: the records it persisted since it was last replaced.
+        logs: Vec<Vec<Record>>,
         /// Per node, the bytes of values appended to its log file since it was last replaced.
         appended: Vec<usize>,
         /// The most any node had appended that way.
@@ -1314,6 +1350,7 @@ mod tests {
                 nodes,
                 wire: Vec::new(),
                 now: Time::ZERO,
+                logs: vec![Vec::new(); n],
                 appended: vec![0; n],
                 most_appended: 0,
             }
@@ -1324,10 +1361,12 @@ mod tests {
             let ready = self.nodes[m].take_ready();
             if ready.rewrite {
                 self.appended[m] = 0;
+                self.logs[m].clear();
             } else {
                 self.appended[m] += ready.persist.iter().map(value_bytes).sum::<usize>();
                 self.most_appended = self.most_appended.max(self.appended[m]);
             }
+            self.logs[m].extend(ready.persist);
             let n = self.nodes.len();
             for (to, msg) in ready.messages {
                 match to {
@@ -1380,7 +1419,10 @@ mod tests {
     fn value_bytes(record: &Record) -> usize {
         match record {
             Record::Accept { value, .. } | Record::Decide { value, .. } => value.wire_size(),
-            Record::Promise { .. } | Record::Snapshot { .. } | Record::Incarnation { .. } => 0,
+            Record::Promise { .. }
+            | Record::DecideAccepted { .. }
+            | Record::Snapshot { .. }
+            | Record::Incarnation { .. } => 0,
         }
     }
 
@@ -1897,6 +1939,43 @@ mod tests {
         );
         let (appended, decided) = large_values(Tuning::default(), 40, 100 << 10);
         assert!(appended > log_budget && decided > memory_budget);
+    }
+
+    /// A member that learns a decision it accepted writes the value once, in its acceptance:
+    /// the decision names the acceptance. Followers wrote every value twice.
+    #[test]
+    fn a_decided_value_is_written_once() {
+        let mut h = Hand::new(3);
+        h.elect(0, &[1, 2]);
+        h.nodes[0].submit(h.now, append("x"));
+        h.flush(0);
+        for f in [1, 2] {
+            h.deliver(0, f, "accept");
+            h.deliver(f, 0, "accepted");
+        }
+        h.flush(0);
+        for f in [1, 2] {
+            h.deliver(0, f, "commit");
+        }
+        for m in 0..3 {
+            let log = &h.logs[m];
+            let decided = h.nodes[m]
+                .decided()
+                .get(&1)
+                .expect("slot 1 decided")
+                .clone();
+            let holding = log.iter().filter(|r| value_bytes(r) > 0).count();
+            assert_eq!(
+                holding, 1,
+                "node {m} wrote the value {holding} times: {log:?}"
+            );
+            assert!(
+                log.iter()
+                    .any(|r| matches!(r, Record::DecideAccepted { slot: 1, .. }))
+            );
+            let replayed = storage::replay(&storage::encode_all(log)).unwrap().state;
+            assert_eq!(replayed.decided.get(&1), Some(&decided), "node {m}");
+        }
     }
 
     /// A leader that hears, from an old catch-up answer, that a slot it proposed in was decided

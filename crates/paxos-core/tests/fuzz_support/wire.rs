@@ -192,6 +192,8 @@ pub fn record(slots: Slots) -> impl Strategy<Value = Record> {
             }
         }),
         (slot(slots), log_value()).prop_map(|(slot, value)| Record::Decide { slot, value }),
+        (slot(slots), held_ballot())
+            .prop_map(|(slot, ballot)| Record::DecideAccepted { slot, ballot }),
         snapshot(slots).prop_map(|snapshot| Record::Snapshot {
             snapshot: Box::new(snapshot)
         }),
@@ -200,7 +202,7 @@ pub fn record(slots: Slots) -> impl Strategy<Value = Record> {
 }
 
 /// How many variants [`Record`] has; [`record_kind`] numbers them.
-pub const RECORD_KINDS: usize = 5;
+pub const RECORD_KINDS: usize = 6;
 
 /// Numbers `record`'s variant, as [`variant`] does messages.
 pub fn record_kind(record: &Record) -> usize {
@@ -210,6 +212,7 @@ pub fn record_kind(record: &Record) -> usize {
         Record::Decide { .. } => 2,
         Record::Snapshot { .. } => 3,
         Record::Incarnation { .. } => 4,
+        Record::DecideAccepted { .. } => 5,
     }
 }
 
