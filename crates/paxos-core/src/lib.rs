@@ -187,9 +187,10 @@ pub struct Tuning {
     /// before it compacts, however few slots they fill: a few thousand large values would
     /// otherwise make a file of gigabytes.
     pub snapshot_bytes: usize,
-    /// The most bytes of applied values a member keeps in memory (besides at most
-    /// `catch_up_batch` of them) to catch up members a little behind; one further behind gets a
-    /// snapshot. Values decided but not applied yet are kept whatever their size.
+    /// A member keeps the newest applied values in memory, to catch up members a little behind
+    /// with entries: at most `catch_up_batch` of them, and at most this many bytes. A member
+    /// further behind gets a snapshot. Values decided but not applied yet are kept whatever
+    /// their size.
     pub max_decided_bytes: usize,
 }
 

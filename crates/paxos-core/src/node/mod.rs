@@ -92,6 +92,7 @@ pub struct Status {
 /// Counters for `/metrics`; they only ever grow.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Elections this member ran, a candidate running again at the same ballot included.
     pub elections_started: u64,
     pub elections_won: u64,
     pub slots_proposed: u64,
