@@ -28,7 +28,8 @@
 //!
 //! *Phase 1, once per leadership.* A member whose election timer expires (it heard no leader for
 //! `election_timeout`, plus random jitter so that candidates rarely collide) picks a ballot above
-//! any it has seen and sends `Prepare(ballot, from_slot)`, where `from_slot` is the first slot it
+//! any it has seen (or, if it is still a candidate that heard of nothing higher, keeps its
+//! ballot) and sends `Prepare(ballot, from_slot)`, where `from_slot` is the first slot it
 //! does not know to be decided. An acceptor whose promise is not higher promises the ballot,
 //! persists the promise, and answers `Promise` with every value it accepted (and every value it
 //! knows decided) from `from_slot` on; otherwise it answers `Nack` with its higher promise. With
@@ -57,6 +58,55 @@
 //! runtime must make them durable before it sends the messages or replies of the same [`Ready`],
 //! so nothing is ever said that a crash could take back.
 //!
+//! *Bounded ballots.* A member drops a message whose ballot round is past
+//! [`MAX_ROUND`](message::MAX_ROUND) (`2^63 - 1`) or more than
+//! [`MAX_ROUND_STEP`](node::MAX_ROUND_STEP) (`2^20`) above the highest round it has seen, so that
+//! no forged or garbled ballot leaves the cluster without one to outbid it. The arithmetic:
+//!
+//! - Honest rounds grow by one per leader change or collision of candidates, never per timeout,
+//!   so they stay far below the step.
+//! - A forger that passes for a member raises a member's round by at most `2^20` per message it
+//!   gets taken; exhausting the round space takes `2^43` (about 8.8 × 10^12) such messages, one
+//!   after another. Short of that, an election outbids every ballot a member holds, and each
+//!   forged ballot taken costs the cluster an election or two (the second when the forged
+//!   ballot names a higher member than the next candidate).
+//! - A member whose round is more than a step below the others' (away while they went through
+//!   more than `2^20` elections, or handed a ballot a few steps up by a forger) drops what they
+//!   say, but the nacks its own elections draw name a ballot one step up each time: it rejoins
+//!   after at most `ceil(gap / 2^20)` elections of its own, with no restart.
+//! - A data dir written before ballots were bounded may hold one past the cap; the member refuses
+//!   to start from it ([`storage::ReplayError::BallotPastMaxRound`]).
+//!
+//! # What is trusted
+//!
+//! The cluster's secret proves that a sender is a member; the members are assumed to fail only
+//! by crashing, never to lie. A message's sender is whoever the envelope names, so anyone who
+//! holds the secret (anyone at all, where none is set) can speak for any member. The core
+//! checks what is cheap to check, so that such a sender cannot do it with one stray message:
+//!
+//! - no ballot past the cap or more than a step above what the recipient has seen (above);
+//! - a prepare, an accept or a commit only from the ballot's owner;
+//! - decided entries and snapshots only in answer to a catch-up request, from the member asked,
+//!   and those in a promise only from a promise of the candidate's current ballot;
+//! - no promise reporting an acceptance above its own ballot, no slot past
+//!   [`MAX_SLOT`](message::MAX_SLOT) or too far past the commit index
+//!   ([`MAX_SLOT_GAP`](node::MAX_SLOT_GAP)).
+//!
+//! What a holder of the secret can still do, in another member's name:
+//!
+//! - split the members' data: accept and commit messages as the current leader, at its ballot,
+//!   with values of its choosing; acceptances a leader counts toward a majority that no member
+//!   made; a promise reporting made-up accepted values, which the new leader re-proposes; decided
+//!   entries or a snapshot of its choosing in answer to a catch-up request it sees go out (or
+//!   guesses);
+//! - write what it likes, as forwarded requests; one that takes the id of a real request makes
+//!   the members skip the real one as already applied, and answer it with the forged one's
+//!   outcome;
+//! - keep the cluster from making progress: nacks that depose every leader, prepares a step up
+//!   that cost an election or two each, and with `2^43` of those the round space; forwarded
+//!   requests that crowd out the clients';
+//! - read every value, with catch-up requests, which any member answers.
+//!
 //! # Driving a node
 //!
 //! ```text
@@ -69,7 +119,8 @@
 //!     // Then carry out what it asks, in this order:
 //!     let ready = node.take_ready();
 //!     write and fsync ready.persist;
-//!     send ready.messages; answer ready.replies;
+//!     send ready.messages (encode a `To::Peers` one once, for every other member);
+//!     answer ready.replies;
 //! }
 //! ```
 //!
@@ -132,6 +183,15 @@ pub struct Tuning {
     /// How many applied slots a member lets its log file grow by before it compacts: it writes
     /// a snapshot of the store and drops the slots behind it.
     pub snapshot_every: u64,
+    /// How many bytes of values (by [`LogValue::wire_size`]) a member lets its log file grow by
+    /// before it compacts, however few slots they fill: a few thousand large values would
+    /// otherwise make a file of gigabytes.
+    pub snapshot_bytes: usize,
+    /// A member keeps the newest applied values in memory, to catch up members a little behind
+    /// with entries: at most `catch_up_batch` of them, and at most this many bytes. A member
+    /// further behind gets a snapshot. Values decided but not applied yet are kept whatever
+    /// their size.
+    pub max_decided_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -146,6 +206,8 @@ impl Default for Tuning {
             catch_up_batch: 1024,
             request_timeout: Duration::from_secs(5),
             snapshot_every: 10_000,
+            snapshot_bytes: 64 << 20,
+            max_decided_bytes: 32 << 20,
         }
     }
 }
@@ -158,9 +220,18 @@ pub struct Ready {
     /// When set, `persist` is everything the node needs to restart: it replaces the log file
     /// (atomically: a crash must leave the old file or the new one) instead of extending it.
     pub rewrite: bool,
-    pub messages: Vec<(MemberId, Message)>,
+    pub messages: Vec<(To, Message)>,
     /// Answers to this member's own client requests, by the id [`Node::submit`] returned.
     pub replies: Vec<(RequestId, Answer)>,
+}
+
+/// Whom a message in [`Ready::messages`] goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum To {
+    Member(MemberId),
+    /// Every member but the sender. A broadcast is one message, not a copy per peer, so that a
+    /// large value is held, and can be encoded, once.
+    Peers,
 }
 
 impl Ready {

@@ -22,6 +22,14 @@ pub type Slot = u64;
 /// above every slot a member holds for the `+ 1`s and windows of its arithmetic.
 pub const MAX_SLOT: Slot = u64::MAX / 2;
 
+/// No honest ballot reaches this round, so a message naming a higher one is garbled or forged,
+/// and a member drops it. Members raise rounds by one per election, and a member takes a round
+/// at most [`MAX_ROUND_STEP`](crate::node::MAX_ROUND_STEP) above the highest it has seen, so
+/// even a forger needs 2^43 messages, one after another, to bring a member here; short of that,
+/// every round a member holds is below this one, and an election outbids it with `round + 1`,
+/// which neither overflows nor passes the cap.
+pub const MAX_ROUND: u64 = u64::MAX / 2;
+
 /// The version of the peer protocol this build speaks. A member drops messages from another
 /// version (and logs why) rather than misreading them.
 pub const PROTOCOL_VERSION: u32 = 3;
@@ -157,13 +165,14 @@ pub enum Message {
     Commit { ballot: Ballot, commit: Slot },
     /// A lagging member asks for decided entries from `from_slot` on.
     CatchUp { from_slot: Slot },
-    /// Decided entries, the answer to [`Message::CatchUp`]. Decided values are final, so a
-    /// member may take them from anyone.
+    /// Decided entries, the answer to [`Message::CatchUp`]. A member takes them only from the
+    /// member it asked.
     Decided { entries: Vec<Entry>, commit: Slot },
     /// A follower hands client requests to the leader it knows.
     Forward { requests: Vec<Request> },
     /// The answer to a [`Message::CatchUp`] for slots the sender compacted away: its whole
-    /// state as of its commit index. Like decided entries, it may come from anyone.
+    /// state as of its commit index. Like decided entries, it is taken only from the member
+    /// asked.
     Snapshot { snapshot: Box<Snapshot> },
 }
 
@@ -193,6 +202,23 @@ impl Message {
             Message::Commit { commit, .. } => *commit,
             Message::Nack { .. } | Message::Forward { .. } => 0,
             Message::Snapshot { snapshot } => snapshot.slot,
+        }
+    }
+
+    /// The ballot the message is about, if any: the sender's own for a prepare, an accept, a
+    /// commit or a nack, the recipient's for the promise or acceptance that answers it.
+    pub fn ballot(&self) -> Option<Ballot> {
+        match self {
+            Message::Prepare { ballot, .. }
+            | Message::Promise { ballot, .. }
+            | Message::Accept { ballot, .. }
+            | Message::Accepted { ballot, .. }
+            | Message::Nack { ballot }
+            | Message::Commit { ballot, .. } => Some(*ballot),
+            Message::CatchUp { .. }
+            | Message::Decided { .. }
+            | Message::Forward { .. }
+            | Message::Snapshot { .. } => None,
         }
     }
 

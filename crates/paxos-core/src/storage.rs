@@ -15,12 +15,18 @@
 //! end is dropped (and the runtime truncates the file there). A bad frame with good frames after
 //! it cannot come from a crash; replay refuses it, naming the offset, rather than serve a log
 //! with a hole in it.
+//!
+//! Replay also refuses a record holding a ballot past [`MAX_ROUND`]. Members never take such a
+//! ballot now, but builds from before ballots were bounded did, from one forged or garbled
+//! message. Starting from it would leave the member promised to a ballot no election can
+//! outbid, so that it nacks every leader for good; and lowering the promise would break the
+//! rule that an acceptor never goes back on a promise, so it is not done behind anyone's back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Ballot, LogValue, Slot};
+use crate::message::{Ballot, LogValue, MAX_ROUND, Slot};
 use crate::snapshot::Snapshot;
 
 /// One durable fact.
@@ -37,6 +43,10 @@ pub enum Record {
     },
     /// `value` is decided for `slot`.
     Decide { slot: Slot, value: LogValue },
+    /// The value this member accepted for `slot` at `ballot`, in a [`Record::Accept`] earlier
+    /// in the file, is decided. A member that learns a decision it accepted writes this, not
+    /// the value a second time.
+    DecideAccepted { slot: Slot, ballot: Ballot },
     /// The applied state as of `snapshot.slot`, which stands for every slot up to it.
     Snapshot { snapshot: Box<Snapshot> },
     /// The node started as `incarnation`; the next start must use a higher one.
@@ -94,6 +104,16 @@ impl Durable {
                     self.decided.insert(slot, value);
                 }
             }
+            // No member writes one without the acceptance it names before it, after any
+            // snapshot that covers the slot; one that names none is passed over.
+            Record::DecideAccepted { slot, ballot } => {
+                if let btree_map::Entry::Occupied(acceptance) = self.accepted.entry(slot)
+                    && acceptance.get().0 == ballot
+                {
+                    let (_, value) = acceptance.remove();
+                    self.decided.insert(slot, value);
+                }
+            }
             Record::Snapshot { snapshot } => {
                 if self
                     .snapshot
@@ -133,6 +153,43 @@ pub struct Replayed {
     pub valid_len: u64,
 }
 
+impl Record {
+    /// The ballot the record holds, if any.
+    fn ballot(&self) -> Option<Ballot> {
+        match self {
+            Record::Promise { ballot }
+            | Record::Accept { ballot, .. }
+            | Record::DecideAccepted { ballot, .. } => Some(*ballot),
+            Record::Decide { .. } | Record::Snapshot { .. } | Record::Incarnation { .. } => None,
+        }
+    }
+}
+
+/// Why [`replay`] refuses a log file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReplayError {
+    /// A damaged frame with intact frames after it.
+    Corrupt(Corruption),
+    /// The record at byte `offset` holds `ballot`, whose round is past [`MAX_ROUND`].
+    BallotPastMaxRound { offset: u64, ballot: Ballot },
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayError::Corrupt(corruption) => corruption.fmt(f),
+            ReplayError::BallotPastMaxRound { offset, ballot } => write!(
+                f,
+                "the record at byte offset {offset} holds ballot {ballot}, past the highest \
+                 round a member takes ({MAX_ROUND}); a build from before ballots were bounded \
+                 took it from a forged or garbled message, and no election could outbid it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
 /// A log file that cannot be trusted: a damaged frame with intact frames after it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Corruption {
@@ -153,12 +210,18 @@ impl std::fmt::Display for Corruption {
 impl std::error::Error for Corruption {}
 
 /// Reads a whole log file back.
-pub fn replay(bytes: &[u8]) -> Result<Replayed, Corruption> {
+pub fn replay(bytes: &[u8]) -> Result<Replayed, ReplayError> {
     let mut state = Durable::default();
     let mut offset = 0usize;
     while offset < bytes.len() {
         let reason = match read_frame(&bytes[offset..]) {
             Ok(Some((record, len))) => {
+                if let Some(ballot) = record.ballot().filter(|b| b.round > MAX_ROUND) {
+                    return Err(ReplayError::BallotPastMaxRound {
+                        offset: offset as u64,
+                        ballot,
+                    });
+                }
                 state.apply(record);
                 offset += len;
                 continue;
@@ -173,10 +236,10 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, Corruption> {
         match whole_frame_after(bytes, offset) {
             None => break,
             Some(next) => {
-                return Err(Corruption {
+                return Err(ReplayError::Corrupt(Corruption {
                     offset: offset as u64,
                     reason: format!("{reason}, but a whole record follows at byte offset {next}"),
-                });
+                }));
             }
         }
     }
@@ -304,12 +367,110 @@ mod tests {
         assert_eq!(request.floor, 0);
     }
 
+    /// A decision that names an acceptance takes that acceptance's value; one that names an
+    /// acceptance the log no longer holds (another ballot replaced it) decides nothing.
+    #[test]
+    fn a_decision_takes_the_value_of_the_acceptance_it_names() {
+        let (b, later) = (
+            Ballot {
+                round: 2,
+                member: 1,
+            },
+            Ballot {
+                round: 3,
+                member: 0,
+            },
+        );
+        let accept = |slot, ballot| Record::Accept {
+            slot,
+            ballot,
+            value: LogValue::Noop,
+        };
+        let log = [
+            accept(1, b),
+            accept(2, b),
+            accept(2, later),
+            Record::DecideAccepted { slot: 1, ballot: b },
+            Record::DecideAccepted { slot: 2, ballot: b },
+        ];
+        let state = replay(&encode_all(&log)).unwrap().state;
+        assert_eq!(state.decided.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(state.accepted.keys().copied().collect::<Vec<_>>(), vec![2]);
+        let json = serde_json::to_string(&log[3]).unwrap();
+        assert_eq!(
+            json,
+            r#"{"record":"decide_accepted","slot":1,"ballot":{"round":2,"member":1}}"#
+        );
+    }
+
+    /// Logs from before decisions named acceptances repeat the value in a plain decision, which
+    /// replays as it always did.
+    #[test]
+    fn replays_decisions_that_repeat_the_accepted_value() {
+        let old = [
+            r#"{"record":"accept","slot":1,"ballot":{"round":2,"member":1},"value":{"kind":"noop"}}"#,
+            r#"{"record":"decide","slot":1,"value":{"kind":"noop"}}"#,
+        ];
+        let records: Vec<Record> = old
+            .iter()
+            .map(|json| serde_json::from_str(json).unwrap())
+            .collect();
+        let state = replay(&encode_all(&records)).unwrap().state;
+        assert_eq!(state.decided.get(&1), Some(&LogValue::Noop));
+    }
+
     #[test]
     fn refuses_damage_in_the_middle() {
         let mut bytes = encode_all(&records());
         bytes[HEADER + 3] ^= 0xff;
-        let err = replay(&bytes).unwrap_err();
+        let Err(ReplayError::Corrupt(err)) = replay(&bytes) else {
+            panic!("damage in the middle was taken");
+        };
         assert_eq!(err.offset, 0);
         assert!(err.to_string().contains("byte offset 0"));
+    }
+
+    /// A data dir written before ballots were bounded may hold a promise or an acceptance that
+    /// no election can outbid; the member refuses to start from it, naming the record. One at
+    /// the cap itself is a ballot a member may hold, and replays.
+    #[test]
+    fn refuses_a_ballot_past_the_cap() {
+        let past = Ballot {
+            round: MAX_ROUND + 1,
+            member: 0,
+        };
+        let at_cap = Ballot {
+            round: MAX_ROUND,
+            member: 2,
+        };
+        let prefix = encode_all(&records());
+        for record in [
+            Record::Promise { ballot: past },
+            Record::Accept {
+                slot: 2,
+                ballot: past,
+                value: LogValue::Noop,
+            },
+        ] {
+            let mut bytes = prefix.clone();
+            bytes.extend(encode(&record));
+            let err = replay(&bytes).unwrap_err();
+            assert_eq!(
+                err,
+                ReplayError::BallotPastMaxRound {
+                    offset: prefix.len() as u64,
+                    ballot: past,
+                }
+            );
+            let shown = err.to_string();
+            assert!(
+                shown.contains(&format!("byte offset {}", prefix.len()))
+                    && shown.contains("no election"),
+                "{shown}"
+            );
+        }
+        let mut bytes = prefix;
+        bytes.extend(encode(&Record::Promise { ballot: at_cap }));
+        assert_eq!(replay(&bytes).unwrap().state.promised, at_cap);
     }
 }

@@ -13,8 +13,15 @@
 //! - a slot's decided value never changes once decided (and persisted, across a restart);
 //! - every `Accepted` it sends for a slot comes with that slot's acceptance at that ballot
 //!   persisted in the same `Ready` or an earlier one, or with the slot's decision persisted;
-//! - it sends messages only to other members of its config, and answers each of its client
-//!   requests at most once.
+//! - it sends messages only to other members of its config (and broadcasts only when it has
+//!   peers), and answers each of its client requests at most once;
+//! - the ballot it reports never passes `MAX_ROUND`, nor climbs more than `MAX_ROUND_STEP` in
+//!   one input, whatever ballots it is sent: those near the top of the range, and those a step
+//!   and a step and one above its own.
+//!
+//! At the end of every run it must still be elected past every ballot it took: it runs at a
+//! higher one, and a majority's promises make it lead. Only a ballot at the cap, which its
+//! durable state may hold, leaves it no round to run at.
 
 mod fuzz_support;
 #[path = "fuzz_support/wire.rs"]
@@ -27,10 +34,12 @@ use wire::Slots;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use paxos_core::message::{AcceptedEntry, Entry};
+use paxos_core::message::{AcceptedEntry, Entry, MAX_ROUND};
+use paxos_core::node::MAX_ROUND_STEP;
 use paxos_core::storage::{self, Record};
 use paxos_core::{
-    Ballot, Command, LogValue, MemberId, Message, Node, Ready, RequestId, Slot, Time, Tuning,
+    Ballot, Command, LogValue, MemberId, Message, Node, Ready, RequestId, Role, Slot, Time, To,
+    Tuning,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -53,6 +62,12 @@ enum Step {
     Accepted {
         from: MemberId,
         slots: Vec<Slot>,
+    },
+    /// A message whose ballot (if it has one) is `by` rounds above the one the node reports.
+    Above {
+        from: MemberId,
+        message: Message,
+        by: u64,
     },
     Timeout,
     Submit(Command),
@@ -79,6 +94,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (from(), vec(wire::accepted_entry(Slots::Any), 0..3), vec(wire::entry(Slots::Any), 0..2))
             .prop_map(|(from, accepted, decided)| Step::Promise { from, accepted, decided }),
         2 => (from(), vec(0u64..12, 0..4)).prop_map(|(from, slots)| Step::Accepted { from, slots }),
+        // A whole step above, which the node takes, or one round more, which it drops.
+        2 => (from(), wire::message(Slots::Small), prop_oneof![Just(MAX_ROUND_STEP), Just(MAX_ROUND_STEP + 1)])
+            .prop_map(|(from, message, by)| Step::Above { from, message, by }),
         3 => Just(Step::Timeout),
         3 => wire::command().prop_map(Step::Submit),
         1 => Just(Step::Restart),
@@ -194,7 +212,7 @@ impl Harness {
             now: Time::ZERO,
             node,
             log,
-            ballot: Ballot::ZERO,
+            ballot: promised,
             promised,
             accepted,
             commit: 0,
@@ -236,6 +254,10 @@ impl Harness {
                 self.node
                     .handle_message(now, *from, Message::Accepted { ballot, slots });
             }
+            Step::Above { from, message, by } => {
+                let message = with_round(message.clone(), ballot.round.saturating_add(*by));
+                self.node.handle_message(now, *from, message);
+            }
             Step::Timeout => self.node.handle_timeout(now),
             Step::Submit(command) => {
                 let id = self.node.submit(now, command.clone());
@@ -260,6 +282,13 @@ impl Harness {
             status.ballot
         );
         prop_assert!(status.ballot >= self.promised);
+        prop_assert!(
+            status.ballot.round <= MAX_ROUND
+                && status.ballot.round <= self.ballot.round.saturating_add(MAX_ROUND_STEP),
+            "ballot went from {} to {}",
+            self.ballot,
+            status.ballot
+        );
         prop_assert!(status.commit_index >= self.commit, "commit index decreased");
         prop_assert!(
             status.applied_index >= self.applied,
@@ -311,16 +340,26 @@ impl Harness {
                     let first = self.decided.entry(*slot).or_insert_with(|| value.clone());
                     prop_assert_eq!(&*first, value, "slot {} persisted another value", slot);
                 }
+                // It names an acceptance the log holds; its value is checked as decided.
+                Record::DecideAccepted { slot, ballot } => prop_assert!(
+                    self.accepted.contains(&(*slot, *ballot)),
+                    "decided slot {} as accepted at {}, which it never persisted",
+                    slot,
+                    ballot
+                ),
                 Record::Snapshot { .. } | Record::Incarnation { .. } => {}
             }
         }
         for (to, message) in &ready.messages {
-            prop_assert!(
-                *to < self.members && *to != self.me,
-                "{} sent to member {}",
-                message.kind(),
-                to
-            );
+            match *to {
+                To::Member(to) => prop_assert!(
+                    to < self.members && to != self.me,
+                    "{} sent to member {}",
+                    message.kind(),
+                    to
+                ),
+                To::Peers => prop_assert!(self.members > 1, "{} sent to no peer", message.kind()),
+            }
             if let Message::Accepted { ballot, slots } = message {
                 for slot in slots {
                     // A member acknowledges a slot it knows decided without recording an
@@ -347,6 +386,56 @@ impl Harness {
         self.durable_commit = self.commit;
         self.durable_decided = self.decided.clone();
         Ok(())
+    }
+
+    /// Checks that the node can still be elected, past every ballot it took: its timers fire
+    /// until it runs (a catch-up retry may come first), at a ballot above every one it
+    /// reported, and the promises of the other members make it lead. Only a round at the cap
+    /// leaves it nothing to run at.
+    fn elect(&mut self) -> Result<(), TestCaseError> {
+        let before = self.node.status().ballot;
+        for _ in 0..100 {
+            if self.node.status().role != Role::Follower {
+                break;
+            }
+            self.now = self.now.max(self.node.poll_timeout());
+            self.node.handle_timeout(self.now);
+            self.check_status()?;
+            self.take()?;
+        }
+        let status = self.node.status();
+        if before.round == MAX_ROUND && status.role == Role::Follower {
+            return Ok(());
+        }
+        prop_assert_ne!(status.role, Role::Follower, "never ran past {}", before);
+        // A candidate or leader already runs at the highest ballot it knows.
+        prop_assert!(
+            status.ballot >= before && status.ballot.member == self.me,
+            "ran at {} past {}",
+            status.ballot,
+            before
+        );
+        let me = self.me;
+        for from in (0..self.members).filter(|&m| m != me) {
+            if self.node.status().role == Role::Leader {
+                break;
+            }
+            let promise = Message::Promise {
+                ballot: status.ballot,
+                accepted: Vec::new(),
+                decided: Vec::new(),
+                snapshot: None,
+            };
+            self.node.handle_message(self.now, from, promise);
+            self.check_status()?;
+        }
+        prop_assert_eq!(
+            self.node.status().role,
+            Role::Leader,
+            "not elected at {}",
+            status.ballot
+        );
+        self.take()
     }
 
     /// Crashes the node, losing what it had not persisted, and restarts it from its log.
@@ -391,6 +480,20 @@ impl Harness {
     }
 }
 
+/// `message` with its ballot, if it has one, at `round`.
+fn with_round(mut message: Message, round: u64) -> Message {
+    if let Message::Prepare { ballot, .. }
+    | Message::Promise { ballot, .. }
+    | Message::Accept { ballot, .. }
+    | Message::Accepted { ballot, .. }
+    | Message::Nack { ballot }
+    | Message::Commit { ballot, .. } = &mut message
+    {
+        ballot.round = round;
+    }
+    message
+}
+
 proptest! {
     #![proptest_config(fuzz_support::config(256))]
 
@@ -400,6 +503,7 @@ proptest! {
         for input in &scenario.inputs {
             harness.run(input)?;
         }
+        harness.elect()?;
         harness.restart()?;
     }
 }

@@ -4,14 +4,17 @@
 //! same result again (so truncating the file there, as the runtime does, changes nothing on the
 //! next start); a valid log cut anywhere replays to exactly the whole frames before the cut;
 //! damage to one frame is refused, naming that frame's offset, when whole frames follow it, and
-//! when it is the last frame, either refused the same way or dropped like a torn tail.
+//! when it is the last frame, either refused the same way or dropped like a torn tail; a record
+//! holding a ballot past `MAX_ROUND` is refused, naming its offset, wherever it is.
 
 mod fuzz_support;
 #[path = "fuzz_support/wire.rs"]
 #[allow(dead_code)] // This target builds records; it has no use for messages.
 mod wire;
 
-use paxos_core::storage::{self, Durable, Record};
+use paxos_core::message::MAX_ROUND;
+use paxos_core::storage::{self, Durable, Record, ReplayError};
+use paxos_core::{Ballot, LogValue};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -67,6 +70,31 @@ proptest! {
         prop_assert_eq!(replayed.state, fold(&records));
     }
 
+    /// A data dir from before ballots were bounded may hold one past the cap, in a promise or
+    /// an acceptance; replay refuses it, naming its record, wherever it is.
+    #[test]
+    fn a_ballot_past_the_cap_is_refused(
+        (records, _, _) in log(),
+        at in any::<Index>(),
+        round in MAX_ROUND + 1..=u64::MAX,
+        accepted in any::<bool>(),
+    ) {
+        let ballot = Ballot { round, member: 0 };
+        let past = if accepted {
+            Record::Accept { slot: 1, ballot, value: LogValue::Noop }
+        } else {
+            Record::Promise { ballot }
+        };
+        let at = at.index(records.len() + 1);
+        let before = storage::encode_all(&records[..at]);
+        let mut bytes = before.clone();
+        bytes.extend(storage::encode(&past));
+        bytes.extend(storage::encode_all(&records[at..]));
+        let refused = storage::replay(&bytes).map(|r| r.valid_len);
+        let expected = ReplayError::BallotPastMaxRound { offset: before.len() as u64, ballot };
+        prop_assert_eq!(refused, Err(expected));
+    }
+
     #[test]
     fn a_cut_drops_the_torn_frame((records, bytes, starts) in log(), cut in any::<Index>()) {
         let cut = cut.index(bytes.len() + 1);
@@ -105,7 +133,10 @@ proptest! {
         prop_assume!(damaged != bytes);
         let last = frame + 1 == records.len();
         match storage::replay(&damaged) {
-            Err(corruption) => {
+            Err(ReplayError::BallotPastMaxRound { offset, ballot }) => {
+                prop_assert!(false, "ballot {} at byte offset {} was never written", ballot, offset);
+            }
+            Err(ReplayError::Corrupt(corruption)) => {
                 prop_assert_eq!(corruption.offset, start as u64);
                 let names_it = format!("byte offset {start}");
                 prop_assert!(corruption.to_string().contains(&names_it), "{}", corruption);

@@ -1,20 +1,25 @@
 //! Log compaction: replacing the slots behind the commit index by a snapshot of the state they
 //! built, on disk and in memory, and taking such snapshots from other members.
 //!
-//! Every [`Tuning::snapshot_every`](crate::Tuning::snapshot_every) applied slots, a node asks
-//! its runtime to replace its log file by a handful of records that say all the old file did:
-//! its incarnation and promise, a [`Snapshot`] of the store and of the applied-requests table at
-//! the commit index, and the acceptances and decisions after it. That bounds the file by the size
-//! of the store plus the slots of one interval, however many writes the cluster takes.
+//! Every [`Tuning::snapshot_every`](crate::Tuning::snapshot_every) applied slots, or sooner once
+//! the values it appended since weigh [`Tuning::snapshot_bytes`](crate::Tuning::snapshot_bytes),
+//! a node asks its runtime to replace its log file by a handful of records that say all the old
+//! file did: its incarnation and promise, a [`Snapshot`] of the store and of the applied-requests
+//! table at the commit index, and the acceptances and decisions after it. That bounds the file by
+//! the size of the store plus one interval's slots and bytes, however many writes the cluster
+//! takes and however large their values.
 //!
 //! In memory, the node keeps the last [`Tuning::catch_up_batch`](crate::Tuning::catch_up_batch)
-//! decided values behind the commit index, so that a member a little behind catches up with
-//! entries. A member that asks for anything older gets the snapshot instead, and so does a
+//! decided values behind the commit index, as far as they fit in
+//! [`Tuning::max_decided_bytes`](crate::Tuning::max_decided_bytes), so that a member a little
+//! behind catches up with entries. A member that asks for anything older gets the snapshot instead, and so does a
 //! candidate whose phase 1 starts before the oldest value kept: those slots are decided, and a
 //! promise must not let it take them for open ones.
 
 use super::{Node, State};
-use crate::message::Slot;
+use std::mem;
+
+use crate::message::{LogValue, MemberId, Slot};
 use crate::snapshot::Snapshot;
 use crate::storage::Record;
 
@@ -28,17 +33,12 @@ impl Node {
         }
     }
 
-    /// Replaces the log file by a snapshot and what follows it, and forgets decided values
-    /// that no member slightly behind will ask for.
+    /// Replaces the log file by a snapshot and what follows it.
     pub(super) fn compact(&mut self) {
         self.compact_due = false;
         self.stats.compactions += 1;
         self.snapshot_slot = self.commit;
-        let keep_from = self
-            .commit
-            .saturating_sub(self.tuning.catch_up_batch as Slot)
-            + 1;
-        self.forget_before(keep_from);
+        self.log_bytes = 0;
         let mut records = vec![
             Record::Incarnation {
                 incarnation: self.incarnation,
@@ -78,7 +78,7 @@ impl Node {
         }
         self.stats.snapshots_installed += 1;
         self.known_commit = self.known_commit.max(snapshot.slot);
-        self.catch_up_sent_at = None;
+        self.catch_up = None;
         self.install(snapshot);
         self.compact_due = true;
         self.answer_from_snapshot();
@@ -113,15 +113,40 @@ impl Node {
         self.forget_before(snapshot.slot + 1);
     }
 
+    /// Forgets the applied values beyond the newest `catch_up_batch` and beyond
+    /// `max_decided_bytes`: they are in the store and on disk, and a member that asks for them
+    /// gets the snapshot instead. Values not applied yet stay, whatever their size, since the
+    /// store needs them once the slots before them are decided.
+    pub(super) fn trim_decided(&mut self) {
+        let by_count = self
+            .commit
+            .saturating_sub(self.tuning.catch_up_batch as Slot)
+            + 1;
+        self.forget_before(by_count);
+        while self.decided_bytes > self.tuning.max_decided_bytes
+            && let Some((&oldest, _)) = self.decided.first_key_value()
+            && oldest <= self.commit
+        {
+            self.forget_before(oldest + 1);
+        }
+    }
+
     fn forget_before(&mut self, slot: Slot) {
-        self.decided = self.decided.split_off(&slot);
+        let kept = self.decided.split_off(&slot);
+        let forgotten = mem::replace(&mut self.decided, kept);
+        self.decided_bytes -= forgotten.values().map(LogValue::wire_size).sum::<usize>();
         self.log_start = self.log_start.max(slot);
     }
 
     /// Takes the snapshot another member sent in answer to this one's catch-up request.
-    pub(super) fn on_snapshot(&mut self, snapshot: Snapshot) {
-        // Like decided entries, a leader learns only from its own quorum (see `on_decided`).
+    pub(super) fn on_snapshot(&mut self, from: MemberId, snapshot: Snapshot) {
+        // Like decided entries, a leader learns only from its own quorum, and anyone else only
+        // from the member it asked (see `on_decided`).
         if matches!(self.state, State::Leader { .. }) {
+            return;
+        }
+        if !self.asked(from) {
+            self.stats.messages_unvouched += 1;
             return;
         }
         let before = self.commit;

@@ -126,4 +126,6 @@ fn add(total: &mut Stats, more: &Stats) {
     total.compactions += more.compactions;
     total.snapshots_sent += more.snapshots_sent;
     total.snapshots_installed += more.snapshots_installed;
+    total.ballots_refused += more.ballots_refused;
+    total.messages_unvouched += more.messages_unvouched;
 }

@@ -64,6 +64,10 @@ impl Config {
             request_timeout: client_timeout,
             // Small intervals compact often, so that snapshots get sent and taken in most runs.
             snapshot_every: *rng.pick(&[10, 50, 500, 10_000]),
+            // Values weigh about 170 bytes here: the small budgets compact every few dozen
+            // slots, and keep a few (or no) decided values in memory.
+            snapshot_bytes: *rng.pick(&[2_000, 20_000, 64 << 20]),
+            max_decided_bytes: *rng.pick(&[100, 1_000, 10_000, 32 << 20]),
         };
         // Sometimes long enough for a message to arrive several elections late.
         let longest_delay = election * *rng.pick(&[2, 10]);

@@ -14,6 +14,8 @@
 //!
 //! - 3 or 5 members, with timeouts, batch sizes and in-flight limits drawn from wide ranges.
 //! - Messages lost, duplicated, delayed at random (hence reordered), a few held very long.
+//! - A forger that passes for a member: now and then it sends one member or all a prepare,
+//!   accept, commit, nack or promise in another's name, at a ballot no honest member uses.
 //! - Partitions that heal by themselves: one member cut off, a split in two, a member that can
 //!   only send or only receive, or a random mesh of broken links.
 //! - Crashes at any time, which lose the node's memory and whatever it had not yet carried out;
@@ -43,6 +45,7 @@ mod checks;
 mod client;
 mod cluster;
 mod config;
+mod forger;
 mod network;
 mod queue;
 mod run;
@@ -83,6 +86,9 @@ struct Outcome {
     catch_ups: u64,
     compactions: u64,
     snapshots_installed: u64,
+    forgeries: u64,
+    ballots_refused: u64,
+    unvouched: u64,
     messages: u64,
 }
 
@@ -118,6 +124,9 @@ fn run_seeds(first: u64, runs: u64, sabotage: bool, stop_after: usize) -> Outcom
                             outcome.catch_ups += report.catch_ups;
                             outcome.compactions += report.compactions;
                             outcome.snapshots_installed += report.snapshots_installed;
+                            outcome.forgeries += report.forgeries;
+                            outcome.ballots_refused += report.ballots_refused;
+                            outcome.unvouched += report.unvouched;
                             outcome.messages += report.messages;
                         }
                         Err(failure) => {
@@ -151,7 +160,8 @@ fn seeded_runs() {
     );
     println!(
         "  {} client operations ({} with unknown outcome, {} retries), {} crashes, {} elections \
-         won, {} catch-up requests, {} compactions, {} snapshots taken from others, {} messages",
+         won, {} catch-up requests, {} compactions, {} snapshots taken from others, {} forged \
+         messages, {} messages refused for their ballot, {} unvouched ones dropped, {} messages",
         outcome.ops,
         outcome.unknown,
         outcome.retries,
@@ -160,6 +170,9 @@ fn seeded_runs() {
         outcome.catch_ups,
         outcome.compactions,
         outcome.snapshots_installed,
+        outcome.forgeries,
+        outcome.ballots_refused,
+        outcome.unvouched,
         outcome.messages,
     );
     if let Some(failure) = outcome.failures.first() {

@@ -27,12 +27,13 @@ use super::checks;
 use super::client::{Client, Current, Kind, LIST_KEYS, REGISTER_KEY};
 use super::cluster::Cluster;
 use super::config::Config;
+use super::forger::{self, Forgery};
 use super::network::{Network, Partition};
 use super::queue::Queue;
 use crate::check::History;
 use crate::check::linearizability;
 use crate::rng::Rng;
-use crate::{Answer, MemberId, RequestId, Time, storage};
+use crate::{Answer, MemberId, RequestId, Time, To, storage};
 
 /// After healing, every command must complete within this much simulated time.
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(30);
@@ -69,6 +70,11 @@ pub struct Report {
     pub compactions: u64,
     /// Snapshots members took from others in place of slots.
     pub snapshots_installed: u64,
+    /// Forged messages delivered, one per target.
+    pub forgeries: u64,
+    pub ballots_refused: u64,
+    /// Messages dropped because their sender could not vouch for them.
+    pub unvouched: u64,
     /// Operations whose outcome stayed unknown.
     pub unknown: usize,
     /// Extra attempts of exactly-once operations.
@@ -106,6 +112,7 @@ struct Sim {
     elections: Vec<Time>,
     attempts: u64,
     partitions: u32,
+    forgeries: u64,
     steps: u64,
     /// Set when the run must stop: something was violated while it ran.
     halted: Option<String>,
@@ -131,6 +138,7 @@ pub fn run(seed: u64, sabotage: bool) -> Result<Report, Failure> {
         elections: Vec::new(),
         attempts: 0,
         partitions: 0,
+        forgeries: 0,
         steps: 0,
         halted: None,
         trace: std::env::var_os("PAXOS_SIM_TRACE").is_some(),
@@ -287,6 +295,9 @@ impl Sim {
             catch_ups: nodes.catch_up_requests,
             compactions: nodes.compactions,
             snapshots_installed: nodes.snapshots_installed,
+            forgeries: self.forgeries,
+            ballots_refused: nodes.ballots_refused,
+            unvouched: nodes.messages_unvouched,
             unknown: ops.iter().filter(|op| op.completion.is_none()).count(),
             retries: ops.iter().map(|op| u64::from(op.attempts - 1)).sum(),
             members: self.cluster.size(),
@@ -495,7 +506,14 @@ impl Sim {
             self.cluster.members[m].disk.extend_from_slice(&bytes);
         }
         for (to, msg) in ready.messages {
-            self.net.send(&mut self.rng, self.now, m, to, msg);
+            match to {
+                To::Member(to) => self.net.send(&mut self.rng, self.now, m, to, msg),
+                To::Peers => {
+                    for peer in (0..self.cluster.size()).filter(|&p| p != m) {
+                        self.net.send(&mut self.rng, self.now, m, peer, msg.clone());
+                    }
+                }
+            }
         }
         for (id, answer) in ready.replies {
             self.reply(id, answer);
@@ -583,11 +601,31 @@ impl Sim {
                 self.partitions += 1;
                 self.net.partition(partition);
             }
+            65..=74 => self.forge(),
             _ => {}
         }
         let every = self.config.chaos_every;
         let next = self.now + self.rng.duration(every.0, every.1);
         self.events.push(next, Event::Chaos);
+    }
+
+    /// Delivers a forged message to its targets at once: the forger needs no network.
+    fn forge(&mut self) {
+        let Some(Forgery { from, to, message }) = forger::draw(&mut self.rng, &mut self.cluster)
+        else {
+            return;
+        };
+        for m in to {
+            trace!(self, "forged {from} -> {m}: {}", brief(&message));
+            self.forgeries += 1;
+            let now = self.now;
+            let node = self
+                .cluster
+                .node(m)
+                .expect("forgeries go to members that are up");
+            node.handle_message(now, from, message.clone());
+            self.dirty(m);
+        }
     }
 
     // ------------------------------------------------------------------ clients

@@ -9,7 +9,8 @@
 use paxos_core::Snapshot;
 use paxos_core::applied::AppliedRequests;
 use paxos_core::kv::KvStore;
-use paxos_core::message::{AcceptedEntry, Entry};
+use paxos_core::message::{AcceptedEntry, Entry, MAX_ROUND};
+use paxos_core::node::MAX_ROUND_STEP;
 use paxos_core::storage::Record;
 use paxos_core::{Ballot, Command, LogValue, MemberId, Message, Op, Request, RequestId, Slot};
 use proptest::collection::vec;
@@ -42,8 +43,31 @@ pub fn slot(slots: Slots) -> BoxedStrategy<Slot> {
     }
 }
 
+/// Rounds a member may hold: mostly small ones, which the node's own rounds meet, and those at
+/// the edges of what a member takes: a whole step above round 0, and the cap and just under it.
+fn held_round() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        12 => 0u64..5,
+        1 => Just(MAX_ROUND_STEP),
+        1 => Just(MAX_ROUND - 1),
+        1 => Just(MAX_ROUND),
+    ]
+}
+
+/// A ballot a member may hold, as its log records do.
+pub fn held_ballot() -> impl Strategy<Value = Ballot> {
+    (held_round(), member()).prop_map(|(round, member)| Ballot { round, member })
+}
+
+/// Any ballot a message may carry: those a member may hold, and rounds no member takes from
+/// a member that has seen nothing: just past a step, just past the cap, and the last one.
 pub fn ballot() -> impl Strategy<Value = Ballot> {
-    let round = prop_oneof![8 => 0u64..5, 1 => Just(u64::MAX)];
+    let round = prop_oneof![
+        15 => held_round(),
+        1 => Just(MAX_ROUND_STEP + 1),
+        1 => Just(MAX_ROUND + 1),
+        1 => Just(u64::MAX),
+    ];
     (round, member()).prop_map(|(round, member)| Ballot { round, member })
 }
 
@@ -156,10 +180,11 @@ pub fn message(slots: Slots) -> impl Strategy<Value = Message> {
     ]
 }
 
+/// A record as a member writes it: its ballots are ones it may hold.
 pub fn record(slots: Slots) -> impl Strategy<Value = Record> {
     prop_oneof![
-        ballot().prop_map(|ballot| Record::Promise { ballot }),
-        (slot(slots), ballot(), log_value()).prop_map(|(slot, ballot, value)| {
+        held_ballot().prop_map(|ballot| Record::Promise { ballot }),
+        (slot(slots), held_ballot(), log_value()).prop_map(|(slot, ballot, value)| {
             Record::Accept {
                 slot,
                 ballot,
@@ -167,6 +192,8 @@ pub fn record(slots: Slots) -> impl Strategy<Value = Record> {
             }
         }),
         (slot(slots), log_value()).prop_map(|(slot, value)| Record::Decide { slot, value }),
+        (slot(slots), held_ballot())
+            .prop_map(|(slot, ballot)| Record::DecideAccepted { slot, ballot }),
         snapshot(slots).prop_map(|snapshot| Record::Snapshot {
             snapshot: Box::new(snapshot)
         }),
@@ -175,7 +202,7 @@ pub fn record(slots: Slots) -> impl Strategy<Value = Record> {
 }
 
 /// How many variants [`Record`] has; [`record_kind`] numbers them.
-pub const RECORD_KINDS: usize = 5;
+pub const RECORD_KINDS: usize = 6;
 
 /// Numbers `record`'s variant, as [`variant`] does messages.
 pub fn record_kind(record: &Record) -> usize {
@@ -185,6 +212,7 @@ pub fn record_kind(record: &Record) -> usize {
         Record::Decide { .. } => 2,
         Record::Snapshot { .. } => 3,
         Record::Incarnation { .. } => 4,
+        Record::DecideAccepted { .. } => 5,
     }
 }
 
