@@ -16,8 +16,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
-use paxos_core::{MemberId, Message};
-use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
+use paxos_core::{MemberId, Message, To};
+use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, Outgoing, POST_TIMEOUT};
 use paxos_host::probe;
 use paxos_host::routing::Route;
 use paxos_host::{http, log};
@@ -30,7 +30,7 @@ use crate::Shared;
 /// The queues of every peer, indexed by member; `None` at this server's own index.
 #[derive(Debug)]
 pub struct Peers {
-    queues: Vec<Option<mpsc::UnboundedSender<Message>>>,
+    queues: Vec<Option<mpsc::UnboundedSender<Arc<Outgoing>>>>,
     tasks: TaskTracker,
 }
 
@@ -58,11 +58,14 @@ impl Peers {
     }
 
     /// Queues messages for their peers; never blocks.
-    pub fn send(&self, messages: Vec<(MemberId, Message)>) {
+    pub fn send(&self, messages: Vec<(To, Message)>) {
         for (to, message) in messages {
-            if let Some(Some(queue)) = self.queues.get(to) {
-                // A sender task only ends when its queue is dropped, so this cannot fail.
-                let _ = queue.send(message);
+            let outgoing = Outgoing::new(message);
+            for member in peer::recipients(to, self.queues.len()) {
+                if let Some(Some(queue)) = self.queues.get(member) {
+                    // A sender task only ends when its queue is dropped, so this cannot fail.
+                    let _ = queue.send(Arc::clone(&outgoing));
+                }
             }
         }
     }
@@ -83,14 +86,13 @@ struct Sender {
 }
 
 impl Sender {
-    async fn run(self, mut inbox: mpsc::UnboundedReceiver<Message>) {
+    async fn run(self, mut inbox: mpsc::UnboundedReceiver<Arc<Outgoing>>) {
         let authorization = peer::authorization(self.shared.config.secret.as_deref());
         let mut link = None;
         let mut messages = Vec::new();
         // Sleeps until a message is queued, then takes every other one already there.
         while inbox.recv_many(&mut messages, MAX_DRAIN).await > 0 {
-            for body in peer::envelopes(&self.shared.config, self.me, std::mem::take(&mut messages))
-            {
+            for body in peer::envelopes(&self.shared.config, self.me, &messages) {
                 let posting = async {
                     let request = self.request(body.json, authorization.as_deref())?;
                     post(&self.server, &mut link, request).await
@@ -117,6 +119,7 @@ impl Sender {
                     }
                 }
             }
+            messages.clear();
         }
     }
 

@@ -13,6 +13,8 @@
 //!   "request_timeout_ms": 5000,
 //!   "max_batch": 256,
 //!   "snapshot_every": 10000,
+//!   "snapshot_bytes": 67108864,
+//!   "max_decided_bytes": 33554432,
 //!   "client_timeout_ms": 30000,
 //!   "max_connections": 8192
 //! }
@@ -88,6 +90,14 @@ pub struct Config {
     /// snapshot of the store and drops the slots behind it.
     #[serde(default = "defaults::snapshot_every")]
     pub snapshot_every: u64,
+    /// How many bytes of values the log file may grow by before the member compacts it, however
+    /// few slots they fill: large values compact sooner.
+    #[serde(default = "defaults::snapshot_bytes")]
+    pub snapshot_bytes: usize,
+    /// The most bytes of applied values a member keeps in memory to catch up members slightly
+    /// behind; a member further behind gets a snapshot.
+    #[serde(default = "defaults::max_decided_bytes")]
+    pub max_decided_bytes: usize,
     /// How long a connection may take to send a request head, counted from when the server
     /// starts waiting for it (the accept, or the previous answer on a keep-alive connection), and
     /// again to send a body, counted from the end of the head. Past it the connection is closed:
@@ -138,6 +148,12 @@ mod defaults {
     }
     pub fn snapshot_every() -> u64 {
         10_000
+    }
+    pub fn snapshot_bytes() -> usize {
+        paxos_core::Tuning::default().snapshot_bytes
+    }
+    pub fn max_decided_bytes() -> usize {
+        paxos_core::Tuning::default().max_decided_bytes
     }
     /// Long enough for any honest client on a slow network, short enough that a slow-loris
     /// client frees its connection (and, on threads, its thread) within half a minute. It is
@@ -201,6 +217,8 @@ impl Config {
             request_timeout_ms: defaults::request_timeout_ms(),
             max_batch: defaults::max_batch(),
             snapshot_every: defaults::snapshot_every(),
+            snapshot_bytes: defaults::snapshot_bytes(),
+            max_decided_bytes: defaults::max_decided_bytes(),
             client_timeout_ms: defaults::client_timeout_ms(),
             max_connections: defaults::max_connections(),
         }
@@ -246,6 +264,8 @@ impl Config {
             ("request_timeout_ms", self.request_timeout_ms),
             ("max_batch", self.max_batch as u64),
             ("snapshot_every", self.snapshot_every),
+            ("snapshot_bytes", self.snapshot_bytes as u64),
+            ("max_decided_bytes", self.max_decided_bytes as u64),
             ("client_timeout_ms", self.client_timeout_ms),
             ("max_connections", self.max_connections as u64),
         ];
@@ -306,6 +326,8 @@ impl Config {
             max_batch: self.max_batch,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             snapshot_every: self.snapshot_every,
+            snapshot_bytes: self.snapshot_bytes,
+            max_decided_bytes: self.max_decided_bytes,
             ..paxos_core::Tuning::default()
         }
     }

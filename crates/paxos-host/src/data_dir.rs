@@ -20,7 +20,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use paxos_core::storage::{self, Corruption, Durable, Record};
+use paxos_core::storage::{self, Durable, Record, ReplayError};
 
 /// The name of the log file inside the data dir.
 pub const LOG_FILE: &str = "paxos.log";
@@ -60,11 +60,9 @@ pub enum DataDirError {
         action: &'static str,
         error: io::Error,
     },
-    /// The log has a damaged frame with intact frames after it, which no crash produces.
-    Corrupt {
-        log: PathBuf,
-        corruption: Corruption,
-    },
+    /// The log cannot be trusted: a damaged frame with intact frames after it, which no crash
+    /// produces, or a ballot past the highest round a member takes.
+    Unreplayable { log: PathBuf, error: ReplayError },
 }
 
 impl fmt::Display for DataDirError {
@@ -76,11 +74,17 @@ impl fmt::Display for DataDirError {
             DataDirError::Io { dir, action, error } => {
                 write!(f, "data dir {}: could not {action}: {error}", dir.display())
             }
-            DataDirError::Corrupt { log, corruption } => write!(
+            DataDirError::Unreplayable {
+                log,
+                error: ReplayError::Corrupt(corruption),
+            } => write!(
                 f,
                 "{}: {corruption}; refusing to start from a log with a hole in it",
                 log.display()
             ),
+            DataDirError::Unreplayable { log, error } => {
+                write!(f, "{}: {error}; refusing to start", log.display())
+            }
         }
     }
 }
@@ -143,9 +147,9 @@ impl DataDir {
         log.seek(SeekFrom::Start(0))
             .and_then(|_| log.read_to_end(&mut bytes))
             .map_err(io_error("read its log"))?;
-        let replayed = storage::replay(&bytes).map_err(|corruption| DataDirError::Corrupt {
+        let replayed = storage::replay(&bytes).map_err(|error| DataDirError::Unreplayable {
             log: log_path.clone(),
-            corruption,
+            error,
         })?;
         let torn_bytes = bytes.len() as u64 - replayed.valid_len;
         if torn_bytes > 0 {

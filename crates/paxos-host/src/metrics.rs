@@ -408,6 +408,19 @@ impl Metrics {
                 "Snapshots taken from other members in place of the slots they stand for.",
                 stats.snapshots_installed,
             ),
+            (
+                "paxos_ballots_refused_total",
+                "Peer messages dropped for a ballot naming no member, past the highest round, or \
+                 more than a step above any this member has seen.",
+                stats.ballots_refused,
+            ),
+            (
+                "paxos_messages_unvouched_total",
+                "Peer messages dropped because their sender cannot vouch for them: a prepare, \
+                 accept or commit not from its ballot's owner, decided entries or a snapshot from \
+                 a member not asked.",
+                stats.messages_unvouched,
+            ),
         ];
         for (name, help, value) in core {
             family(name, "counter", help, &[("", value as f64)]);

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use paxos_core::{Envelope, MemberId, Message};
+use std::sync::{Arc, OnceLock};
+
+use paxos_core::{Envelope, MemberId, Message, To};
 use serde_json::value::{RawValue, to_raw_value};
 
 use crate::Config;
@@ -40,22 +42,54 @@ pub struct Body {
     pub json: Vec<u8>,
 }
 
+/// A message queued for one peer or several. A broadcast is one `Outgoing` shared by every
+/// peer's queue, and encoded once, by whichever sender needs it first.
+#[derive(Debug)]
+pub struct Outgoing {
+    message: Message,
+    encoded: OnceLock<Box<RawValue>>,
+}
+
+impl Outgoing {
+    pub fn new(message: Message) -> Arc<Outgoing> {
+        Arc::new(Outgoing {
+            message,
+            encoded: OnceLock::new(),
+        })
+    }
+
+    /// The message's JSON.
+    pub fn encoded(&self) -> &RawValue {
+        self.encoded
+            .get_or_init(|| to_raw_value(&self.message).expect("messages always serialize"))
+    }
+}
+
+/// The members `to` names among `members`, this one included for [`To::Peers`]: each server
+/// keeps no queue at its own index, so its own is skipped there.
+pub fn recipients(to: To, members: usize) -> std::ops::Range<MemberId> {
+    match to {
+        To::Member(member) => member..member + 1,
+        To::Peers => 0..members,
+    }
+}
+
 /// Turns queued messages into as few envelopes as [`MAX_ENVELOPE_BYTES`] allows, in order.
-/// A message bigger than the limit on its own still goes, alone. Each message is encoded once:
-/// its encoding is what the envelope is cut by, and then what it carries.
-pub fn envelopes(config: &Config, from: MemberId, messages: Vec<Message>) -> Vec<Body> {
+/// A message bigger than the limit on its own still goes, alone. Each message's encoding is what
+/// the envelope is cut by, and then what it carries.
+pub fn envelopes(config: &Config, from: MemberId, messages: &[Arc<Outgoing>]) -> Vec<Body> {
     let (cluster, membership) = (config.cluster.as_str(), config.membership());
     let mut bodies = Vec::new();
-    let mut batch: Vec<Box<RawValue>> = Vec::new();
+    let mut batch: Vec<&RawValue> = Vec::new();
     let mut bytes = 0;
-    let mut close = |batch: Vec<Box<RawValue>>| {
+    let mut close = |batch: Vec<&RawValue>| {
         let messages = batch.len();
         let envelope = Envelope::new(cluster, membership, from, batch);
         let json = serde_json::to_vec(&envelope).expect("envelopes always serialize");
         bodies.push(Body { messages, json });
     };
     for message in messages {
-        let encoded = to_raw_value(&message).expect("messages always serialize");
+        let encoded = message.encoded();
         if !batch.is_empty() && bytes + encoded.get().len() > MAX_ENVELOPE_BYTES {
             close(std::mem::take(&mut batch));
             bytes = 0;
@@ -91,13 +125,14 @@ mod tests {
             })
             .collect();
         let config = config("c\"1");
-        let bodies = envelopes(&config, 2, messages.clone());
+        let queued: Vec<_> = messages.iter().cloned().map(Outgoing::new).collect();
+        let bodies = envelopes(&config, 2, &queued);
         assert_eq!(bodies.len(), 1);
         assert_eq!(bodies[0].messages, 3);
         let envelope: Envelope = serde_json::from_slice(&bodies[0].json).unwrap();
         let membership = config.membership();
         assert_eq!(envelope, Envelope::new("c\"1", membership, 2, messages));
-        assert!(envelopes(&config, 0, Vec::new()).is_empty());
+        assert!(envelopes(&config, 0, &[]).is_empty());
     }
 
     #[test]
@@ -118,7 +153,8 @@ mod tests {
             }],
         };
         let messages: Vec<Message> = (1..=5).map(forward).collect();
-        let bodies = envelopes(&config("c"), 0, messages.clone());
+        let queued: Vec<_> = messages.iter().cloned().map(Outgoing::new).collect();
+        let bodies = envelopes(&config("c"), 0, &queued);
         assert_eq!(
             bodies.iter().map(|b| b.messages).collect::<Vec<_>>(),
             [2, 2, 1]
@@ -130,5 +166,21 @@ mod tests {
             back.extend(envelope.messages);
         }
         assert_eq!(back, messages);
+    }
+
+    #[test]
+    fn a_broadcast_goes_to_every_queue_but_is_encoded_once() {
+        assert_eq!(recipients(To::Member(2), 3), 2..3);
+        assert_eq!(recipients(To::Peers, 3), 0..3);
+        let shared = Outgoing::new(Message::Commit {
+            ballot: Ballot::ZERO,
+            commit: 9,
+        });
+        let first: *const RawValue = shared.encoded();
+        let again: *const RawValue = Arc::clone(&shared).encoded();
+        assert_eq!(
+            first, again,
+            "the second sender reuses the first's encoding"
+        );
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
-use paxos_core::{MemberId, Message};
-use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, POST_TIMEOUT};
+use paxos_core::{MemberId, Message, To};
+use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, Outgoing, POST_TIMEOUT};
 use paxos_host::probe;
 use paxos_host::{http, log};
 
@@ -20,7 +20,7 @@ use crate::Shared;
 /// The queues of every peer, indexed by member; `None` at this server's own index.
 #[derive(Debug)]
 pub struct Peers {
-    queues: Vec<Option<mpsc::Sender<Message>>>,
+    queues: Vec<Option<mpsc::Sender<Arc<Outgoing>>>>,
     threads: Vec<thread::JoinHandle<()>>,
 }
 
@@ -53,11 +53,14 @@ impl Peers {
     }
 
     /// Queues messages for their peers; never blocks.
-    pub fn send(&self, messages: Vec<(MemberId, Message)>) {
+    pub fn send(&self, messages: Vec<(To, Message)>) {
         for (to, message) in messages {
-            if let Some(Some(queue)) = self.queues.get(to) {
-                // A sender thread only ends when its queue is dropped, so this cannot fail.
-                let _ = queue.send(message);
+            let outgoing = Outgoing::new(message);
+            for member in peer::recipients(to, self.queues.len()) {
+                if let Some(Some(queue)) = self.queues.get(member) {
+                    // A sender thread only ends when its queue is dropped, so this cannot fail.
+                    let _ = queue.send(Arc::clone(&outgoing));
+                }
             }
         }
     }
@@ -82,14 +85,14 @@ struct Sender {
 }
 
 impl Sender {
-    fn run(self, inbox: &mpsc::Receiver<Message>) {
+    fn run(self, inbox: &mpsc::Receiver<Arc<Outgoing>>) {
         let url = peer::messages_url(&self.server);
         let authorization = peer::authorization(self.shared.config.secret.as_deref());
         // Blocks until a message is queued, then takes every other one already there.
         while let Ok(first) = inbox.recv() {
             let mut messages = vec![first];
             messages.extend(inbox.try_iter().take(MAX_DRAIN - 1));
-            for body in peer::envelopes(&self.shared.config, self.me, messages) {
+            for body in peer::envelopes(&self.shared.config, self.me, &messages) {
                 let mut request = self.client.post(&url).content_type(http::JSON);
                 if let Some(authorization) = &authorization {
                     request = request.header("Authorization", authorization);

@@ -108,6 +108,9 @@ impl Node {
         self.commit = snapshot.slot;
         self.known_commit = self.known_commit.max(snapshot.slot);
         self.kv = snapshot.kv;
+        // A snapshot written before modification indexes existed stands for changes up to its
+        // slot that it does not date.
+        self.kv.assume_changed_by(snapshot.slot);
         self.applied = snapshot.applied;
         self.accepted = self.accepted.split_off(&(snapshot.slot + 1));
         self.forget_before(snapshot.slot + 1);
