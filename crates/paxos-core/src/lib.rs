@@ -163,7 +163,8 @@ pub struct Tuning {
     /// How long a follower waits without hearing a leader before it runs for election. Each wait
     /// is drawn between this and twice this, so candidates rarely collide.
     pub election_timeout: Duration,
-    /// The most entries in one accept, forward or catch-up message.
+    /// The most entries in one accept or forward message (a catch-up answer has its own
+    /// bound, `catch_up_batch`).
     pub max_batch: usize,
     /// The most bytes of values (by [`LogValue::wire_size`]) in one such message, so that a
     /// batch of large values never outgrows a peer's body limit. A single larger value still

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::command::{Command, Op};
 use crate::snapshot::Snapshot;
 
-/// A member's position in the config's `servers` list. Every member must list the servers in the
-/// same order (spellings may differ), so an index names the same member everywhere; it is also the
-/// tie-breaker that keeps two members' ballots distinct.
+/// A member's position in the config's `servers` list. Every member is given the same list (see
+/// [`Membership`]), so an index names the same member everywhere; it is also the tie-breaker that
+/// keeps two members' ballots distinct.
 pub type MemberId = usize;
 
 /// A log position. Slot 0 is never used, so "nothing decided yet" is commit index 0.
@@ -58,8 +58,8 @@ impl std::fmt::Display for Ballot {
 }
 
 /// Names one client request across the cluster: the member that received it, in one run of that
-/// member (`incarnation` is random per start, so a restarted member never mistakes an old log
-/// entry for a request it is waiting on), and a counter.
+/// member (`incarnation` grows from start to start, so a restarted member never mistakes an old
+/// log entry for a request it is waiting on), and a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RequestId {
     pub member: MemberId,

@@ -83,7 +83,7 @@ pub struct Config {
     /// `503` (its outcome then unknown).
     #[serde(default = "defaults::request_timeout_ms")]
     pub request_timeout_ms: u64,
-    /// The most log entries in one accept, forward or catch-up message.
+    /// The most log entries in one accept or forward message.
     #[serde(default = "defaults::max_batch")]
     pub max_batch: usize,
     /// How many applied slots the log file may grow by before the member compacts it: writes a
