@@ -58,9 +58,11 @@ fn large_values_stay_within_the_byte_budgets(runtime: Runtime) {
     }
     // One budget of values, the store (one value) and the records of a slot or two more.
     let bound = SNAPSHOT_BYTES + (4 << 20);
-    // The runtime, its buffers and the values in flight, with room for an allocator that keeps
-    // what it freed: far below the 200 MB that passed through.
-    let peak_bound = 160 << 20;
+    // The runtime, its buffers, the values in flight and those queued for slow peers, with room
+    // for an allocator that keeps what it freed. Sequential runs peak at 25 to 40 MiB; a leader
+    // whose followers fall behind on a busy machine has peaked near 200 MiB, its peer queues
+    // holding re-sent values. Counted by slots, 3,000 such puts took a member to 1.6 GiB.
+    let peak_bound = 320 << 20;
     for i in 0..cluster.len() {
         let size = dir_size(&cluster.members[i].data_dir);
         assert!(
@@ -69,6 +71,7 @@ fn large_values_stay_within_the_byte_budgets(runtime: Runtime) {
         );
         let pid = cluster.pid(i).expect("member runs");
         let peak = peak_memory(pid);
+        println!("member {i}: peak memory {} MiB, data dir {} MiB", peak >> 20, size >> 20);
         assert!(
             peak < peak_bound,
             "member {i} peaked at {peak} bytes of memory, over {peak_bound}"
