@@ -71,7 +71,11 @@ fn large_values_stay_within_the_byte_budgets(runtime: Runtime) {
         );
         let pid = cluster.pid(i).expect("member runs");
         let peak = peak_memory(pid);
-        println!("member {i}: peak memory {} MiB, data dir {} MiB", peak >> 20, size >> 20);
+        println!(
+            "member {i}: peak memory {} MiB, data dir {} MiB",
+            peak >> 20,
+            size >> 20
+        );
         assert!(
             peak < peak_bound,
             "member {i} peaked at {peak} bytes of memory, over {peak_bound}"

@@ -12,8 +12,10 @@ use std::time::Instant;
 
 use paxos_core::storage::Durable;
 use paxos_core::{Answer, MemberId, Node, Ready};
+use paxos_host::clients::Clients;
 use paxos_host::data_dir::Opened;
-use paxos_host::{Clock, DataDir, RunError, Waiters, log};
+use paxos_host::watches::Seen;
+use paxos_host::{Clock, DataDir, RunError, log};
 use tokio::sync::mpsc;
 use tokio::task::{self, JoinHandle};
 
@@ -26,7 +28,7 @@ const MAX_EVENTS_PER_TURN: usize = 4096;
 
 /// What the driver's channel carries: client commands with the resolver that wakes their
 /// handler, peer messages, and the request to stop.
-pub type Event = paxos_host::Event<Resolver<Answer>>;
+pub type Event = paxos_host::Event<Resolver<Answer>, Resolver<Seen>>;
 
 /// The running driver task.
 #[derive(Debug)]
@@ -68,7 +70,7 @@ struct Loop {
     /// `None` only while an fsync holds it on the blocking pool.
     data_dir: Option<DataDir>,
     peers: Peers,
-    waiters: Waiters<Resolver<Answer>>,
+    clients: Clients<Resolver<Answer>, Resolver<Seen>>,
     clock: Clock,
 }
 
@@ -90,7 +92,7 @@ impl Loop {
             data_dir: Some(data_dir),
             peers: Peers::start(&shared, me),
             shared,
-            waiters: Waiters::new(),
+            clients: Clients::new(),
             clock,
         }
     }
@@ -98,7 +100,11 @@ impl Loop {
     async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Event>) -> Result<(), RunError> {
         let mut stopping = false;
         while !stopping {
-            let timer = self.clock.instant(self.node.poll_timeout());
+            let node_timer = self.clock.instant(self.node.poll_timeout());
+            let timer = self
+                .clients
+                .next_deadline()
+                .map_or(node_timer, |t| t.min(node_timer));
             let mut events = 0;
             tokio::select! {
                 event = inbox.recv() => match event {
@@ -128,14 +134,14 @@ impl Loop {
             self.carry_out(ready).await?;
         }
         // Whoever still waits gets `503` now rather than at its deadline.
-        self.waiters.drain().for_each(drop);
+        self.clients.drain();
         self.peers.stop().await;
         Ok(())
     }
 
     /// Feeds one event to the node; true if it asks the driver to stop.
     fn handle(&mut self, event: Event) -> bool {
-        event.feed(&mut self.node, &mut self.waiters, self.clock.now())
+        event.feed(&mut self.node, &mut self.clients, self.clock.now())
     }
 
     /// Persists, then sends and answers, in that order.
@@ -177,7 +183,7 @@ impl Loop {
             }
         }
         self.peers.send(messages);
-        self.waiters.answer(replies, Instant::now());
+        self.clients.settle(&self.node, replies, Instant::now());
         self.shared.status.update(&self.node, &self.shared.config);
         Ok(())
     }

@@ -32,6 +32,7 @@ use paxos_host::handling::{self, Budget, Refused, Share};
 use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply};
 use paxos_host::metrics;
 use paxos_host::routing::{self, Route};
+use paxos_host::watches::Seen;
 use paxos_host::{RunError, log};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -205,6 +206,7 @@ async fn route_handler(shared: &Shared, route: Route, request: Request) -> Respo
     let reply = match route {
         Route::ServerId => http::server_id(shared.id.as_str()),
         Route::ClientRequest => client_request(shared, request).await,
+        Route::Watch => watch(shared, &request.uri().to_string()).await,
         Route::Status => status(shared),
         Route::Metrics => return metrics(shared),
         Route::PaxosMessages => paxos_messages(shared, request).await,
@@ -243,6 +245,33 @@ async fn run_command(shared: &Shared, request: Request) -> Result<Answer, Refuse
         .map_err(|_| handling::not_submitted())?;
     let answer = pending.wait_deadline(deadline).await;
     handling::answered(answer, shared.shutdown.is_cancelled(), timeout)
+}
+
+/// `GET /watch?key=K&after=I&wait=S`: waits for discovery, hands the watch to the driver, waits
+/// for a change or the watch's deadline. The steps are [`handling`]'s.
+async fn watch(shared: &Shared, target: &str) -> Reply {
+    let result = run_watch(shared, target).await;
+    handling::finish_watch(&shared.metrics, result)
+}
+
+async fn run_watch(shared: &Shared, target: &str) -> Result<Seen, Refused> {
+    handling::open(shared.shutdown.is_cancelled())?;
+    let watch = handling::watch(target, &shared.config)?;
+    let _watching = handling::watching(&shared.metrics, &shared.config)?;
+    let (deadline, wait) = (watch.deadline, shared.config.max_watch_wait());
+    // Watches that arrive before the server has found itself wait here too.
+    handling::discovered(shared.found.wait_deadline(deadline).await, wait)?;
+    let (reply, pending) = promise::pending();
+    let event = Event::Watch { watch, reply };
+    shared
+        .events
+        .send(event)
+        .map_err(|_| handling::not_submitted())?;
+    handling::seen(
+        pending
+            .wait_deadline(deadline + handling::WATCH_GRACE)
+            .await,
+    )
 }
 
 /// `GET /status`.

@@ -16,6 +16,8 @@
 //!   "snapshot_bytes": 67108864,
 //!   "max_decided_bytes": 33554432,
 //!   "client_timeout_ms": 30000,
+//!   "max_watches": 4096,
+//!   "max_watch_wait_ms": 300000,
 //!   "max_connections": 8192
 //! }
 //! ```
@@ -105,6 +107,14 @@ pub struct Config {
     /// keep-alive timeout (hyper, under the async server, has one clock for both).
     #[serde(default = "defaults::client_timeout_ms")]
     pub client_timeout_ms: u64,
+    /// The most watches waiting at once; more are refused `503` at once. Each holds a connection
+    /// (and on the threaded server its thread), so the bound stays under `max_connections`,
+    /// leaving room for peers and other clients.
+    #[serde(default = "defaults::max_watches")]
+    pub max_watches: usize,
+    /// The longest a watch may ask to wait for a change (`wait`), in milliseconds.
+    #[serde(default = "defaults::max_watch_wait_ms")]
+    pub max_watch_wait_ms: u64,
     /// The most connections served at once, peers' and clients' together. At the bound the
     /// server stops accepting until one closes, which `client_timeout_ms` bounds. The threaded
     /// server holds a thread and two file descriptors per connection, so the bound must stay
@@ -160,6 +170,14 @@ mod defaults {
     /// hyper's own default header timeout.
     pub fn client_timeout_ms() -> u64 {
         30_000
+    }
+    /// Half the default connection bound: thousands of watchers, and room beside them.
+    pub fn max_watches() -> usize {
+        4096
+    }
+    /// Five minutes: a watcher asks again after each answer, so longer waits buy little.
+    pub fn max_watch_wait_ms() -> u64 {
+        300_000
     }
     /// Comfortably above the 5,000 idle or slow connections a member must survive, and within
     /// a 20,000 open-files limit at the threaded server's two descriptors per connection.
@@ -220,6 +238,8 @@ impl Config {
             snapshot_bytes: defaults::snapshot_bytes(),
             max_decided_bytes: defaults::max_decided_bytes(),
             client_timeout_ms: defaults::client_timeout_ms(),
+            max_watches: defaults::max_watches(),
+            max_watch_wait_ms: defaults::max_watch_wait_ms(),
             max_connections: defaults::max_connections(),
         }
     }
@@ -268,11 +288,20 @@ impl Config {
             ("max_decided_bytes", self.max_decided_bytes as u64),
             ("client_timeout_ms", self.client_timeout_ms),
             ("max_connections", self.max_connections as u64),
+            ("max_watches", self.max_watches as u64),
+            ("max_watch_wait_ms", self.max_watch_wait_ms),
         ];
         for (field, value) in positive {
             if value == 0 {
                 return Err(format!("`{field}` must be at least 1"));
             }
+        }
+        if self.max_watches >= self.max_connections {
+            return Err(format!(
+                "`max_watches` ({}) must be below `max_connections` ({}), or waiting watches \
+                 could hold every connection and shut peers out",
+                self.max_watches, self.max_connections
+            ));
         }
         if self.election_timeout_ms <= self.heartbeat_ms {
             return Err(format!(
@@ -344,6 +373,10 @@ impl Config {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    pub fn max_watch_wait(&self) -> Duration {
+        Duration::from_millis(self.max_watch_wait_ms)
+    }
+
     pub fn client_timeout(&self) -> Duration {
         Duration::from_millis(self.client_timeout_ms)
     }
@@ -369,7 +402,7 @@ mod tests {
         let text = r#"{"servers": ["h:1"], "secret": "s", "heartbeat_ms": 10,
             "election_timeout_ms": 50, "discovery_retry_ms": 20, "discovery_timeout_ms": 300,
             "request_timeout_ms": 700, "max_batch": 8, "client_timeout_ms": 900,
-            "max_connections": 100}"#;
+            "max_connections": 100, "max_watches": 50, "max_watch_wait_ms": 2000}"#;
         let config = Config::parse(text).unwrap();
         assert_eq!(config.secret.as_deref(), Some("s"));
         assert_eq!(config.cluster, "twin-paxos", "the default name");

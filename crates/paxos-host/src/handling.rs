@@ -20,13 +20,14 @@
 
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use paxos_core::{Answer, Command, Envelope};
 
 use crate::http::{self, MAX_WAITING_CLIENTS, Reply};
-use crate::metrics::{Metrics, Outcome, WaitingGuard};
+use crate::metrics::{Metrics, Outcome, WaitingGuard, WatchGuard};
 use crate::routing::Route;
+use crate::watches::{Seen, Watch};
 use crate::{Config, Found, log, routing};
 
 /// A client request that ends without an answer from the log: the reply, and the outcome the
@@ -149,6 +150,56 @@ pub fn envelope(
     }
     metrics.peer_received(envelope.messages.len());
     Ok(envelope)
+}
+
+/// A watch, step by step as a command's: [`open`], [`watch`] (its query), [`watching`] (a place
+/// among the waiting watches), [`discovered`], then the runtime hands it to the driver and waits
+/// until its deadline (and [`WATCH_GRACE`] past it, for the driver's "unchanged"), and
+/// [`finish_watch`] replies.
+pub fn watch(target: &str, config: &Config) -> Result<Watch, Refused> {
+    let (key, after, wait) = watch_query(target, config.max_watch_wait())
+        .map_err(|reply| Refused::new(Outcome::BadRequest, reply))?;
+    Ok(Watch {
+        key,
+        after,
+        deadline: Instant::now() + wait,
+    })
+}
+
+/// How long past a watch's deadline its handler waits for the driver to answer "unchanged": the
+/// driver looks at the time between batches, so a little after.
+pub const WATCH_GRACE: Duration = Duration::from_secs(1);
+
+/// Counts a watch as waiting until the guard drops; `503` past `max_watches`.
+pub fn watching<'m>(metrics: &'m Metrics, config: &Config) -> Result<WatchGuard<'m>, Refused> {
+    let waiting = metrics.watch_waiting();
+    let now = metrics.watches_waiting_now();
+    if now > config.max_watches as u64 {
+        return Err(Refused::new(
+            Outcome::Unavailable,
+            http::too_many_watches(now),
+        ));
+    }
+    Ok(waiting)
+}
+
+/// The driver's answer to a watch, or why there is none: the server stopped.
+pub fn seen(seen: Option<Seen>) -> Result<Seen, Refused> {
+    seen.ok_or_else(|| Refused::new(Outcome::Unavailable, http::shutting_down()))
+}
+
+/// The reply to a watch, its outcome counted.
+pub fn finish_watch(metrics: &Metrics, result: Result<Seen, Refused>) -> Reply {
+    match result {
+        Ok(seen) => {
+            metrics.watch_answered(Some(matches!(seen, Seen::Changed { .. })));
+            Reply::new(200, seen.body())
+        }
+        Err(refused) => {
+            metrics.watch_answered(None);
+            refused.reply
+        }
+    }
 }
 
 /// What `GET /watch?key=K&after=I&wait=S` asks: the key, the index after which a change is

@@ -137,6 +137,15 @@ pub fn bodies_over_budget(taken: usize, limit: usize) -> Reply {
     error(503, &sentence)
 }
 
+/// `503` for a watch refused because too many wait already.
+pub fn too_many_watches(waiting: u64) -> Reply {
+    let sentence = format!(
+        "the server has {waiting} watches waiting, past its `max_watches`; retry later, or \
+         watch through another member"
+    );
+    error(503, &sentence)
+}
+
 /// `403` for a peer envelope from another cluster: its sender knows the secret (or there is
 /// none), but belongs elsewhere, so nothing it says may count here.
 pub fn other_cluster(theirs: &str, ours: &str) -> Reply {

@@ -23,6 +23,7 @@
 //! - [`metrics`]: counters and the Prometheus text rendering, under one set of names.
 //! - [`waiters`]: the driver's table of client requests waiting for their answers.
 //! - [`watches`]: the driver's table of watches waiting for a key to change.
+//! - [`clients`]: both tables together, settled after every batch.
 //! - [`log`]: the subscriber (level from `PAXOS_LOG`) and every log line, one function each.
 //! - This file: the random [`ServerId`], the [`Clock`] that turns instants into the core's
 //!   time, the [`startup`] both `main`s call, and [`RunError`], a failure at run time.
@@ -34,6 +35,7 @@
 //! error is one line on stderr.
 
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod data_dir;
 pub mod events;

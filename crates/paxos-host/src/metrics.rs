@@ -95,6 +95,11 @@ pub struct Metrics {
     fsync_nanos: AtomicU64,
     records_persisted: AtomicU64,
     handler_panics: AtomicU64,
+    /// Gauge: watches waiting for their key to change.
+    watches_waiting: AtomicU64,
+    watches_changed: AtomicU64,
+    watches_unchanged: AtomicU64,
+    watches_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -180,6 +185,27 @@ impl Metrics {
         self.fsync_nanos.fetch_add(nanos, Relaxed);
     }
 
+    /// Counts a watch as waiting until the returned guard drops.
+    pub fn watch_waiting(&self) -> WatchGuard<'_> {
+        self.watches_waiting.fetch_add(1, Relaxed);
+        WatchGuard(self)
+    }
+
+    /// The number of watches waiting right now.
+    pub fn watches_waiting_now(&self) -> u64 {
+        self.watches_waiting.load(Relaxed)
+    }
+
+    /// A watch answered: with a change, with none by its deadline, or refused (`400`, `503`).
+    pub fn watch_answered(&self, changed: Option<bool>) {
+        let counter = match changed {
+            Some(true) => &self.watches_changed,
+            Some(false) => &self.watches_unchanged,
+            None => &self.watches_refused,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
     /// A request whose handler panicked, answered `500`.
     pub fn handler_panic(&self) {
         self.handler_panics.fetch_add(1, Relaxed);
@@ -218,7 +244,7 @@ impl Metrics {
             "Client requests answered, by outcome.",
             &samples,
         );
-        let counters: [(&str, &str, &AtomicU64); 13] = [
+        let counters: [(&str, &str, &AtomicU64); 17] = [
             (
                 "paxos_client_requests_waiting",
                 "Client requests waiting for their command to commit.",
@@ -284,6 +310,26 @@ impl Metrics {
                 "paxos_handler_panics_total",
                 "Requests whose handler panicked; each was answered 500 and the member served on.",
                 &self.handler_panics,
+            ),
+            (
+                "paxos_watches_waiting",
+                "Watches waiting for their key to change.",
+                &self.watches_waiting,
+            ),
+            (
+                "paxos_watches_changed_total",
+                "Watches answered with a change.",
+                &self.watches_changed,
+            ),
+            (
+                "paxos_watches_unchanged_total",
+                "Watches answered that nothing changed by their deadline.",
+                &self.watches_unchanged,
+            ),
+            (
+                "paxos_watches_refused_total",
+                "Watches refused: bad input, too many waiting, or the member stopping.",
+                &self.watches_refused,
             ),
         ];
         for (name, help, counter) in counters {
@@ -426,6 +472,16 @@ impl Metrics {
             family(name, "counter", help, &[("", value as f64)]);
         }
         out
+    }
+}
+
+/// Decrements the waiting-watches gauge when dropped.
+#[derive(Debug)]
+pub struct WatchGuard<'a>(&'a Metrics);
+
+impl Drop for WatchGuard<'_> {
+    fn drop(&mut self) {
+        self.0.watches_waiting.fetch_sub(1, Relaxed);
     }
 }
 

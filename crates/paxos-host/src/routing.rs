@@ -17,15 +17,17 @@ use crate::{Config, log};
 pub enum Route {
     ServerId,
     ClientRequest,
+    Watch,
     Status,
     Metrics,
     PaxosMessages,
 }
 
 impl Route {
-    pub const ALL: [Route; 5] = [
+    pub const ALL: [Route; 6] = [
         Route::ServerId,
         Route::ClientRequest,
+        Route::Watch,
         Route::Status,
         Route::Metrics,
         Route::PaxosMessages,
@@ -35,6 +37,7 @@ impl Route {
         match self {
             Route::ServerId => "/server_id",
             Route::ClientRequest => "/client-request",
+            Route::Watch => "/watch",
             Route::Status => "/status",
             Route::Metrics => "/metrics",
             Route::PaxosMessages => "/paxos/messages",
@@ -44,7 +47,7 @@ impl Route {
     /// The one method each route answers.
     pub fn method(self) -> &'static str {
         match self {
-            Route::ServerId | Route::Status | Route::Metrics => "GET",
+            Route::ServerId | Route::Watch | Route::Status | Route::Metrics => "GET",
             Route::ClientRequest | Route::PaxosMessages => "POST",
         }
     }

@@ -12,17 +12,14 @@
 //! sweeps it for deadlines. The table maps keys to whatever the runtime uses to wake the waiting
 //! client, as [`Waiters`](crate::Waiters) does for commands.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use paxos_core::kv::KvStore;
 use paxos_core::{Slot, Value};
 use serde_json::json;
 
 use crate::waiters::Resolve;
-
-/// How often [`Watches::expire`] looks through the table; see `waiters::SWEEP_INTERVAL`.
-const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a client asked to watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,20 +60,23 @@ impl Seen {
     }
 }
 
-/// Waiting watches by key, generic over the runtime's way of answering them.
+/// Waiting watches, generic over the runtime's way of answering them, found by key when keys
+/// change and by deadline when time passes.
 #[derive(Debug)]
 pub struct Watches<R> {
-    by_key: HashMap<String, Vec<(Watch, R)>>,
-    len: usize,
-    next_sweep: Option<Instant>,
+    waiting: HashMap<u64, (Watch, R)>,
+    by_key: HashMap<String, Vec<u64>>,
+    by_deadline: BTreeSet<(Instant, u64)>,
+    next_id: u64,
 }
 
 impl<R> Default for Watches<R> {
     fn default() -> Self {
         Watches {
+            waiting: HashMap::new(),
             by_key: HashMap::new(),
-            len: 0,
-            next_sweep: None,
+            by_deadline: BTreeSet::new(),
+            next_id: 0,
         }
     }
 }
@@ -89,16 +89,14 @@ impl<R: Resolve<Seen>> Watches<R> {
     /// Answers `watch` at once if its key changed after its index in `store` (applied up to
     /// `applied`), or keeps it until it does or its deadline passes.
     pub fn insert(&mut self, store: &KvStore, applied: Slot, watch: Watch, reply: R) {
-        match seen(store, applied, &watch) {
-            Some(changed) => reply.resolve(changed),
-            None => {
-                self.len += 1;
-                self.by_key
-                    .entry(watch.key.clone())
-                    .or_default()
-                    .push((watch, reply));
-            }
+        if let Some(changed) = seen(store, applied, &watch) {
+            return reply.resolve(changed);
         }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_key.entry(watch.key.clone()).or_default().push(id);
+        self.by_deadline.insert((watch.deadline, id));
+        self.waiting.insert(id, (watch, reply));
     }
 
     /// Answers the watches of `keys` that `store` now shows changed past their index. A key
@@ -124,45 +122,45 @@ impl<R: Resolve<Seen>> Watches<R> {
         }
     }
 
-    /// Answers "unchanged up to `applied`" to every watch whose deadline has passed, looking at
-    /// most once a [`SWEEP_INTERVAL`]; returns how many.
+    /// Answers "unchanged up to `applied`" to every watch whose deadline has passed by `now`;
+    /// returns how many.
     pub fn expire(&mut self, now: Instant, applied: Slot) -> usize {
-        if self.next_sweep.is_some_and(|at| now < at) {
-            return 0;
-        }
-        self.next_sweep = Some(now + SWEEP_INTERVAL);
         let mut expired = 0;
-        self.by_key.retain(|_, watches| {
-            let (due, waiting): (Vec<_>, Vec<_>) =
-                watches.drain(..).partition(|(w, _)| w.deadline <= now);
-            expired += due.len();
-            for (_, reply) in due {
-                reply.resolve(Seen::Unchanged { index: applied });
+        while let Some(&(deadline, id)) = self.by_deadline.first()
+            && deadline <= now
+        {
+            self.by_deadline.pop_first();
+            let (watch, reply) = self.waiting.remove(&id).expect("indexed watches wait");
+            if let Some(ids) = self.by_key.get_mut(&watch.key) {
+                ids.retain(|&other| other != id);
+                if ids.is_empty() {
+                    self.by_key.remove(&watch.key);
+                }
             }
-            *watches = waiting;
-            !watches.is_empty()
-        });
-        self.len -= expired;
+            reply.resolve(Seen::Unchanged { index: applied });
+            expired += 1;
+        }
         expired
     }
 
     fn check(&mut self, store: &KvStore, applied: Slot, key: &str) {
-        let Some(watches) = self.by_key.get_mut(key) else {
+        let Some(ids) = self.by_key.remove(key) else {
             return;
         };
-        let (answered, waiting): (Vec<_>, Vec<_>) = watches
-            .drain(..)
-            .partition(|(watch, _)| store.modified(key) > watch.after);
-        self.len -= answered.len();
-        for (watch, reply) in answered {
-            let changed = seen(store, applied, &watch).expect("it changed past its index");
-            reply.resolve(changed);
-        }
-        match waiting.is_empty() {
-            true => {
-                self.by_key.remove(key);
+        let mut still = Vec::new();
+        for id in ids {
+            let (watch, _) = &self.waiting[&id];
+            match seen(store, applied, watch) {
+                Some(changed) => {
+                    let (watch, reply) = self.waiting.remove(&id).expect("indexed watches wait");
+                    self.by_deadline.remove(&(watch.deadline, id));
+                    reply.resolve(changed);
+                }
+                None => still.push(id),
             }
-            false => *watches = waiting,
+        }
+        if !still.is_empty() {
+            self.by_key.insert(key.to_owned(), still);
         }
     }
 }
@@ -170,24 +168,23 @@ impl<R: Resolve<Seen>> Watches<R> {
 impl<R> Watches<R> {
     /// Takes every watch, at shutdown; dropping a reply unresolved wakes its client.
     pub fn drain(&mut self) -> impl Iterator<Item = R> + '_ {
-        self.len = 0;
-        self.by_key
-            .drain()
-            .flat_map(|(_, watches)| watches.into_iter().map(|(_, reply)| reply))
+        self.by_key.clear();
+        self.by_deadline.clear();
+        self.waiting.drain().map(|(_, (_, reply))| reply)
+    }
+
+    /// When the next watch runs out of time, if any waits.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.by_deadline.first().map(|&(deadline, _)| deadline)
     }
 
     /// How many watches wait.
     pub fn len(&self) -> usize {
-        self.len
+        self.waiting.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Whether anyone watches `key`.
-    pub fn watches(&self, key: &str) -> bool {
-        self.by_key.contains_key(key)
+        self.waiting.is_empty()
     }
 }
 
@@ -205,6 +202,8 @@ fn seen(store: &KvStore, applied: Slot, watch: &Watch) -> Option<Seen> {
 mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
+
+    use std::time::Duration;
 
     use paxos_core::{Command, Op};
 

@@ -33,6 +33,7 @@ use paxos_host::handling::{self, Budget, Refused, Share};
 use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply};
 use paxos_host::metrics;
 use paxos_host::routing::{self, Route};
+use paxos_host::watches::Seen;
 use paxos_host::{RunError, log};
 
 use crate::deadline;
@@ -179,6 +180,7 @@ fn route_handler(shared: &Shared, route: Route, request: &rouille::Request) -> r
     let reply = match route {
         Route::ServerId => http::server_id(shared.id.as_str()),
         Route::ClientRequest => client_request(shared, request),
+        Route::Watch => watch(shared, request.raw_url()),
         Route::Status => status(shared),
         Route::Metrics => return metrics(shared),
         Route::PaxosMessages => paxos_messages(shared, request),
@@ -215,6 +217,29 @@ fn run_command(shared: &Shared, request: &rouille::Request) -> Result<Answer, Re
         .map_err(|_| handling::not_submitted())?;
     let answer = pending.wait_deadline(deadline);
     handling::answered(answer, shared.shutdown.is_cancelled(), timeout)
+}
+
+/// `GET /watch?key=K&after=I&wait=S`: waits for discovery, hands the watch to the driver, waits
+/// for a change or the watch's deadline. The steps are [`handling`]'s.
+fn watch(shared: &Shared, target: &str) -> Reply {
+    let result = run_watch(shared, target);
+    handling::finish_watch(&shared.metrics, result)
+}
+
+fn run_watch(shared: &Shared, target: &str) -> Result<Seen, Refused> {
+    handling::open(shared.shutdown.is_cancelled())?;
+    let watch = handling::watch(target, &shared.config)?;
+    let _watching = handling::watching(&shared.metrics, &shared.config)?;
+    let (deadline, wait) = (watch.deadline, shared.config.max_watch_wait());
+    // Watches that arrive before the server has found itself wait here too.
+    handling::discovered(shared.found.wait_deadline(deadline), wait)?;
+    let (reply, pending) = promise::pending();
+    let event = Event::Watch { watch, reply };
+    shared
+        .events
+        .send(event)
+        .map_err(|_| handling::not_submitted())?;
+    handling::seen(pending.wait_deadline(deadline + handling::WATCH_GRACE))
 }
 
 /// `GET /status`.
