@@ -40,13 +40,23 @@ pub fn shape(value: &Json) -> Json {
 /// Panics unless `answer` (a `/client-request` body answered with `status`) has the shape and
 /// status of one of the samples of `answers.json`. Returns that sample's name.
 pub fn assert_answer_shape(status: u16, answer: &Json) -> String {
+    assert_shape_of("answers.json", status, answer)
+}
+
+/// Panics unless `answer` (a `/watch` body answered with `status`) has the shape and status of
+/// one of the samples of `watches.json`. Returns that sample's name.
+pub fn assert_watch_shape(status: u16, answer: &Json) -> String {
+    assert_shape_of("watches.json", status, answer)
+}
+
+fn assert_shape_of(file: &str, status: u16, answer: &Json) -> String {
     let got = shape(answer);
-    for sample in load("answers.json") {
+    for sample in load(file) {
         if sample["status"] == json!(status) && shape(&sample["answer"]) == got {
             return sample["name"].as_str().unwrap_or_default().to_owned();
         }
     }
-    panic!("answer {status} {answer} has the shape of no sample in answers.json");
+    panic!("answer {status} {answer} has the shape of no sample in {file}");
 }
 
 /// Panics unless `body` is an error body of `errors.json` for `status`: `{"error": <sentence>}`.

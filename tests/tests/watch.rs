@@ -7,6 +7,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use paxos_tests::fixtures::{assert_error_shape, assert_watch_shape};
 use paxos_tests::{Client, Cluster, Json, Runtime, json, scenarios, wait_until};
 
 scenarios! {
@@ -23,7 +24,19 @@ fn watch(cluster: &Cluster, i: usize, query: &str) -> (u16, Json) {
     let response = client
         .get(&cluster.url(i, &format!("/watch?{query}")))
         .unwrap_or_else(|e| panic!("watch {query} on member {i}: {e}"));
-    (response.status, response.json())
+    checked(response.status, response.json())
+}
+
+/// Checks an answer against the fixtures: `watches.json` for a `200`, `errors.json` otherwise.
+fn checked(status: u16, body: Json) -> (u16, Json) {
+    match status {
+        200 => assert_watch_shape(status, &body),
+        _ => {
+            assert_error_shape(status, &body);
+            String::new()
+        }
+    };
+    (status, body)
 }
 
 /// Starts the same watch on its own thread.
@@ -31,7 +44,7 @@ fn watch_later(cluster: &Cluster, i: usize, query: &str) -> thread::JoinHandle<(
     let url = cluster.url(i, &format!("/watch?{query}"));
     thread::spawn(move || {
         let response = Client::new(Duration::from_secs(60)).get(&url).unwrap();
-        (response.status, response.json())
+        checked(response.status, response.json())
     })
 }
 
