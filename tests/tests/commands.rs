@@ -377,6 +377,26 @@ fn status_and_metrics(runtime: Runtime) {
                 "member {i}"
             );
         }
+        // The histograms time what they count: the put, every fsync, every peer post.
+        let put = r#"paxos_client_request_duration_seconds_count{op="put",outcome="ok"}"#;
+        if i == leader {
+            assert_eq!(sample(put), 1.0, "member {i}");
+        }
+        // Peers post on every heartbeat, so a post may land between the counter and the
+        // histogram as the page is written: they agree to within a post or two.
+        let agree = |histogram: f64, counted: f64| (counted..=counted + 2.0).contains(&histogram);
+        let fsyncs = sample("paxos_fsyncs_total");
+        assert!(
+            agree(sample("paxos_fsync_duration_seconds_count"), fsyncs),
+            "member {i}"
+        );
+        let posts =
+            sample("paxos_peer_envelopes_sent_total") + sample("paxos_peer_send_errors_total");
+        assert!(
+            agree(sample("paxos_peer_post_duration_seconds_count"), posts),
+            "member {i}"
+        );
+        assert!(sample("paxos_leader_changes_total") >= 1.0, "member {i}");
     }
     assert_eq!(ids.len(), cluster.len(), "server ids are not distinct");
 }

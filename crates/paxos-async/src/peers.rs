@@ -10,6 +10,7 @@
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::{Request, header};
 use http_body_util::{BodyExt, Full};
@@ -97,7 +98,10 @@ impl Sender {
                     let request = self.request(body.json, authorization.as_deref())?;
                     post(&self.server, &mut link, request).await
                 };
-                match tokio::time::timeout(POST_TIMEOUT, posting).await {
+                let started = Instant::now();
+                let posted = tokio::time::timeout(POST_TIMEOUT, posting).await;
+                self.shared.metrics.peer_post(started.elapsed());
+                match posted {
                     Ok(Ok(204)) => {
                         self.shared.metrics.peer_sent(body.messages);
                     }

@@ -217,17 +217,22 @@ async fn route_handler(shared: &Shared, route: Route, request: Request) -> Respo
 /// `POST /client-request`: reads the command, waits for discovery, submits, waits for the
 /// answer. The steps are [`handling`]'s.
 async fn client_request(shared: &Shared, request: Request) -> Reply {
-    let result = run_command(shared, request).await;
-    handling::finish(&shared.metrics, result)
+    let mut timing = handling::Timing::start();
+    let result = run_command(shared, request, &mut timing).await;
+    handling::finish(&shared.metrics, timing, result)
 }
 
-async fn run_command(shared: &Shared, request: Request) -> Result<Answer, Refused> {
+async fn run_command(
+    shared: &Shared,
+    request: Request,
+    timing: &mut handling::Timing,
+) -> Result<Answer, Refused> {
     handling::open(shared.shutdown.is_cancelled())?;
     let budget = &shared.bodies.clients;
     let (body, _share) = read_body(shared, request, budget, MAX_BODY)
         .await
         .map_err(handling::unread)?;
-    let command = handling::command(&body)?;
+    let command = handling::command(&body, timing)?;
     let _waiting = handling::queue(&shared.metrics)?;
     let timeout = shared.config.request_timeout();
     let deadline = Instant::now() + timeout;

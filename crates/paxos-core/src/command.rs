@@ -38,6 +38,17 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operation's name, as the `op` field of a command spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Get { .. } => "get",
+            Op::Put { .. } => "put",
+            Op::Delete { .. } => "delete",
+            Op::Cas { .. } => "cas",
+            Op::Append { .. } => "append",
+        }
+    }
+
     /// The key this operation reads or writes. Every operation touches exactly one key, which is
     /// what lets the linearizability checker judge each key on its own.
     pub fn key(&self) -> &str {

@@ -63,10 +63,30 @@ pub fn unread(reply: Reply) -> Refused {
     Refused::new(outcome, reply)
 }
 
-/// Step 3: the command in a client request's body.
-pub fn command(body: &[u8]) -> Result<Command, Refused> {
-    Command::from_json(body)
-        .map_err(|sentence| Refused::new(Outcome::BadRequest, http::bad_request(&sentence)))
+/// A client request's record for the metrics: when it arrived, and its operation once its body
+/// has been read as a command.
+#[derive(Debug)]
+pub struct Timing {
+    started: Instant,
+    op: Option<&'static str>,
+}
+
+impl Timing {
+    /// Starts the clock of a request that has just arrived.
+    pub fn start() -> Timing {
+        Timing {
+            started: Instant::now(),
+            op: None,
+        }
+    }
+}
+
+/// Step 3: the command in a client request's body, noted in its `timing`.
+pub fn command(body: &[u8], timing: &mut Timing) -> Result<Command, Refused> {
+    let command = Command::from_json(body)
+        .map_err(|sentence| Refused::new(Outcome::BadRequest, http::bad_request(&sentence)))?;
+    timing.op = Some(command.op.name());
+    Ok(command)
 }
 
 /// Step 4: counts the request as waiting until the guard drops; `503` if too many wait.
@@ -110,13 +130,13 @@ pub fn answered(
     }
 }
 
-/// Step 6: the reply to a client request, its outcome counted.
-pub fn finish(metrics: &Metrics, result: Result<Answer, Refused>) -> Reply {
+/// Step 6: the reply to a client request, its outcome and duration counted.
+pub fn finish(metrics: &Metrics, timing: Timing, result: Result<Answer, Refused>) -> Reply {
     let (outcome, reply) = match result {
         Ok(answer) => (Outcome::of(&answer), http::answer(&answer)),
         Err(refused) => (refused.outcome, refused.reply),
     };
-    metrics.client_request(outcome);
+    metrics.client_request(timing.op, outcome, timing.started.elapsed());
     reply
 }
 

@@ -359,6 +359,7 @@ mod tests {
                 applied_index: 7,
             }),
             stats: Default::default(),
+            leader_changes: 1,
         };
         let json: serde_json::Value =
             serde_json::from_str(&status("id", "async", &config, &snapshot).body).unwrap();

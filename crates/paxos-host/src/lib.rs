@@ -20,7 +20,8 @@
 //! - [`handling`]: the steps of a client or peer request, less the runtime's reading and
 //!   waiting, and the byte budgets of bodies held at once.
 //! - [`status`]: the snapshot of the node the driver publishes for `/status` and `/metrics`.
-//! - [`metrics`]: counters and the Prometheus text rendering, under one set of names.
+//! - [`metrics`]: counters, gauges and histograms, and their Prometheus text rendering, under one
+//!   set of names; [`histogram`]: the histogram type and its encoding.
 //! - [`waiters`]: the driver's table of client requests waiting for their answers.
 //! - [`watches`]: the driver's table of watches waiting for a key to change.
 //! - [`clients`]: both tables together, settled after every batch.
@@ -40,6 +41,7 @@ pub mod config;
 pub mod data_dir;
 pub mod events;
 pub mod handling;
+pub mod histogram;
 pub mod http;
 pub mod log;
 pub mod metrics;

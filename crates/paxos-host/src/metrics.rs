@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use paxos_core::{Membership, Role};
 
+use crate::histogram::{self, Histogram};
 use crate::status::Snapshot;
 
 /// How many distinct member lists of senders get their own sample in
@@ -73,8 +74,12 @@ impl Outcome {
     }
 }
 
-/// The counters both servers keep. Every field only grows, except the gauges noted.
-#[derive(Debug, Default)]
+/// The `op` label of `paxos_client_request_duration_seconds`: each command's name, and `none`
+/// for a request refused before its body was a command.
+const OPS: [&str; 6] = ["get", "put", "delete", "cas", "append", "none"];
+
+/// The counters, gauges and histograms both servers keep. Every counter only grows.
+#[derive(Debug)]
 pub struct Metrics {
     client_requests: [AtomicU64; Outcome::ALL.len()],
     /// Gauge: client requests waiting for their command to commit.
@@ -100,6 +105,44 @@ pub struct Metrics {
     watches_changed: AtomicU64,
     watches_unchanged: AtomicU64,
     watches_refused: AtomicU64,
+    /// Client request durations, by operation ([`OPS`]) and then by outcome ([`Outcome::ALL`]).
+    request_seconds: Vec<Histogram>,
+    fsync_seconds: Histogram,
+    peer_post_seconds: Histogram,
+    driver_batch_events: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            client_requests: Default::default(),
+            client_waiting: AtomicU64::new(0),
+            peer_envelopes_sent: AtomicU64::new(0),
+            peer_messages_sent: AtomicU64::new(0),
+            peer_send_errors: AtomicU64::new(0),
+            peer_envelopes_received: AtomicU64::new(0),
+            peer_messages_received: AtomicU64::new(0),
+            peer_rejected: AtomicU64::new(0),
+            peer_other_cluster: AtomicU64::new(0),
+            peer_other_membership: Mutex::default(),
+            driver_batches: AtomicU64::new(0),
+            driver_events: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            fsync_nanos: AtomicU64::new(0),
+            records_persisted: AtomicU64::new(0),
+            handler_panics: AtomicU64::new(0),
+            watches_waiting: AtomicU64::new(0),
+            watches_changed: AtomicU64::new(0),
+            watches_unchanged: AtomicU64::new(0),
+            watches_refused: AtomicU64::new(0),
+            request_seconds: (0..OPS.len() * Outcome::ALL.len())
+                .map(|_| Histogram::new(histogram::SECONDS))
+                .collect(),
+            fsync_seconds: Histogram::new(histogram::SECONDS),
+            peer_post_seconds: Histogram::new(histogram::SECONDS),
+            driver_batch_events: Histogram::new(histogram::COUNTS),
+        }
+    }
 }
 
 impl Metrics {
@@ -107,12 +150,24 @@ impl Metrics {
         Self::default()
     }
 
-    pub fn client_request(&self, outcome: Outcome) {
+    /// A client request answered: its operation (`None` if its body was not a command), how it
+    /// ended, and how long it took from its arrival.
+    pub fn client_request(&self, op: Option<&str>, outcome: Outcome, took: Duration) {
         let index = Outcome::ALL
             .iter()
             .position(|o| *o == outcome)
             .expect("listed");
         self.client_requests[index].fetch_add(1, Relaxed);
+        let op = OPS
+            .iter()
+            .position(|&name| Some(name) == op)
+            .unwrap_or(OPS.len() - 1);
+        self.request_seconds[op * Outcome::ALL.len() + index].observe_duration(took);
+    }
+
+    /// One post of peer messages, whatever came of it, and how long it took.
+    pub fn peer_post(&self, took: Duration) {
+        self.peer_post_seconds.observe_duration(took);
     }
 
     /// Counts a client request as waiting until the returned guard drops, so the gauge stays
@@ -176,6 +231,7 @@ impl Metrics {
     pub fn driver_batch(&self, events: usize) {
         self.driver_batches.fetch_add(1, Relaxed);
         self.driver_events.fetch_add(events as u64, Relaxed);
+        self.driver_batch_events.observe(events as f64);
     }
 
     pub fn fsync(&self, records: usize, took: Duration) {
@@ -183,6 +239,7 @@ impl Metrics {
         self.records_persisted.fetch_add(records as u64, Relaxed);
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.fsync_nanos.fetch_add(nanos, Relaxed);
+        self.fsync_seconds.observe_duration(took);
     }
 
     /// Counts a watch as waiting until the returned guard drops.
@@ -455,6 +512,12 @@ impl Metrics {
                 stats.snapshots_installed,
             ),
             (
+                "paxos_leader_changes_total",
+                "Times this member saw the leader change: a new leader it learned of, itself \
+                 included. Climbing while nothing fails means leaders flap.",
+                snapshot.leader_changes,
+            ),
+            (
                 "paxos_ballots_refused_total",
                 "Peer messages dropped for a ballot naming no member, past the highest round, or \
                  more than a step above any this member has seen.",
@@ -471,7 +534,49 @@ impl Metrics {
         for (name, help, value) in core {
             family(name, "counter", help, &[("", value as f64)]);
         }
+        self.render_histograms(&mut out);
         out
+    }
+
+    fn render_histograms(&self, out: &mut String) {
+        let name = "paxos_client_request_duration_seconds";
+        histogram::header(
+            out,
+            name,
+            "Client requests from arrival to answer, by operation and outcome (series that saw \
+             no request are left out).",
+        );
+        for (i, histogram) in self.request_seconds.iter().enumerate() {
+            let (op, outcome) = (
+                OPS[i / Outcome::ALL.len()],
+                Outcome::ALL[i % Outcome::ALL.len()],
+            );
+            if histogram.count() > 0 {
+                let labels = format!("op=\"{op}\",outcome=\"{}\"", outcome.label());
+                histogram.render(out, name, &labels);
+            }
+        }
+        let singles = [
+            (
+                "paxos_fsync_duration_seconds",
+                "How long each append to the log took to write and fsync.",
+                &self.fsync_seconds,
+            ),
+            (
+                "paxos_peer_post_duration_seconds",
+                "How long each post of peer messages took, answered or not.",
+                &self.peer_post_seconds,
+            ),
+            (
+                "paxos_driver_batch_events",
+                "Inputs the driver handled together in one turn, before one persist and send.",
+                &self.driver_batch_events,
+            ),
+        ];
+        for (name, help, histogram) in singles {
+            histogram::header(out, name, help);
+            histogram.render(out, name, "");
+        }
     }
 }
 
@@ -502,8 +607,11 @@ mod tests {
     #[test]
     fn renders_every_family_once_with_its_type() {
         let metrics = Metrics::new();
-        metrics.client_request(Outcome::Timeout);
+        metrics.client_request(Some("put"), Outcome::Timeout, Duration::from_millis(7));
+        metrics.client_request(None, Outcome::BadRequest, Duration::from_micros(300));
         metrics.fsync(3, Duration::from_millis(1500));
+        metrics.peer_post(Duration::from_millis(2));
+        metrics.driver_batch(5);
         metrics.handler_panic();
         {
             let _waiting = metrics.client_waiting();
@@ -517,6 +625,18 @@ mod tests {
         assert!(text.contains("paxos_handler_panics_total 1\n"));
         assert!(text.contains("paxos_client_requests_waiting 0\n"));
         assert!(text.contains("# TYPE paxos_commit_index gauge\n"));
+        // Histograms: cumulative buckets, the sum and the count; only series that saw a request.
+        let put = r#"paxos_client_request_duration_seconds_bucket{op="put",outcome="timeout","#;
+        assert!(text.contains(&format!("{put}le=\"0.005\"}} 0\n")), "{text}");
+        assert!(text.contains(&format!("{put}le=\"0.01\"}} 1\n")), "{text}");
+        assert!(text.contains(r#"_count{op="none",outcome="bad_request"} 1"#));
+        assert!(!text.contains(r#"op="get""#), "an empty series is left out");
+        assert!(text.contains("paxos_fsync_duration_seconds_bucket{le=\"+Inf\"} 1\n"));
+        assert!(text.contains("paxos_fsync_duration_seconds_sum 1.5\n"));
+        assert!(text.contains("paxos_peer_post_duration_seconds_count 1\n"));
+        assert!(text.contains("paxos_driver_batch_events_bucket{le=\"4\"} 0\n"));
+        assert!(text.contains("paxos_driver_batch_events_bucket{le=\"8\"} 1\n"));
+        assert!(text.contains("# TYPE paxos_driver_batch_events histogram\n"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
             let name = line.split(' ').nth(2).unwrap();
             assert_eq!(

@@ -18,6 +18,9 @@ pub struct Snapshot {
     /// The node's status, once the node exists (right after discovery).
     pub node: Option<Status>,
     pub stats: Stats,
+    /// How often this member has seen the leader change: a new leader it learned of, itself
+    /// included. A count that climbs while nothing fails means leaders flap.
+    pub leader_changes: u64,
 }
 
 /// The shared, mutex-protected snapshot.
@@ -53,6 +56,10 @@ impl StatusBoard {
     pub fn update(&self, node: &Node, config: &Config) {
         let status = node.status();
         let old = self.publish(status.clone(), node.stats());
+        let old_leader = old.as_ref().and_then(|old| old.leader);
+        if status.leader.is_some() && status.leader != old_leader {
+            self.lock().leader_changes += 1;
+        }
         log::status_changed(old.as_ref(), &status, &config.servers);
     }
 

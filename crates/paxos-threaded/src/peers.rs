@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
+use std::time::Instant;
 
 use paxos_core::{MemberId, Message, To};
 use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, Outgoing, POST_TIMEOUT};
@@ -97,7 +98,10 @@ impl Sender {
                 if let Some(authorization) = &authorization {
                     request = request.header("Authorization", authorization);
                 }
-                match request.send(&body.json) {
+                let started = Instant::now();
+                let posted = request.send(&body.json);
+                self.shared.metrics.peer_post(started.elapsed());
+                match posted {
                     Ok(response) if response.status().as_u16() == 204 => {
                         self.shared.metrics.peer_sent(body.messages);
                     }

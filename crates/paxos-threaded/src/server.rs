@@ -191,15 +191,20 @@ fn route_handler(shared: &Shared, route: Route, request: &rouille::Request) -> r
 /// `POST /client-request`: reads the command, waits for discovery, submits, waits for the
 /// answer. The steps are [`handling`]'s.
 fn client_request(shared: &Shared, request: &rouille::Request) -> Reply {
-    let result = run_command(shared, request);
-    handling::finish(&shared.metrics, result)
+    let mut timing = handling::Timing::start();
+    let result = run_command(shared, request, &mut timing);
+    handling::finish(&shared.metrics, timing, result)
 }
 
-fn run_command(shared: &Shared, request: &rouille::Request) -> Result<Answer, Refused> {
+fn run_command(
+    shared: &Shared,
+    request: &rouille::Request,
+    timing: &mut handling::Timing,
+) -> Result<Answer, Refused> {
     handling::open(shared.shutdown.is_cancelled())?;
     let budget = &shared.bodies.clients;
     let (body, _share) = read_body(shared, request, budget, MAX_BODY).map_err(handling::unread)?;
-    let command = handling::command(&body)?;
+    let command = handling::command(&body, timing)?;
     let _waiting = handling::queue(&shared.metrics)?;
     let timeout = shared.config.request_timeout();
     let deadline = Instant::now() + timeout;
