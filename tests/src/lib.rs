@@ -15,6 +15,8 @@
 //! - [`http`]: a small blocking HTTP client and the shapes of the API's answers.
 //! - [`fixtures`]: the wire samples of `shared/fixtures/`.
 //! - [`gate`]: a port that refuses connections until opened, to hold a member in discovery.
+//! - [`netns`]: hosts in Linux network namespaces, each with two addresses and three names, for
+//!   scenarios across separate hosts.
 //! - [`appends`]: a list-append workload and the checks its answers imply.
 //! - [`nemesis`]: the nemesis runner behind `just nemesis` (binary `src/bin/nemesis.rs`): faults
 //!   injected into a cluster under load, and a check of the whole history.
@@ -26,6 +28,7 @@ pub mod fixtures;
 pub mod gate;
 pub mod http;
 pub mod nemesis;
+pub mod netns;
 pub mod ports;
 pub mod runtime;
 pub mod tempdir;
