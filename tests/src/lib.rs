@@ -42,12 +42,14 @@ pub use runtime::Runtime;
 pub use serde_json::{Value as Json, json};
 
 /// Expands one scenario body per runtime: `scenarios! { a, b }` defines `threaded::a`,
-/// `async_::a`, `threaded::b` and `async_::b`, each calling `super::a(Runtime::…)`.
+/// `async_::a`, `threaded::b` and `async_::b`, each calling `super::a(Runtime::…)`. Attributes
+/// before a name go on both of its tests: `#[ignore = "why"] c`.
 #[macro_export]
 macro_rules! scenarios {
-    ($($name:ident),+ $(,)?) => {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
         mod threaded {
             $(
+                $(#[$meta])*
                 #[test]
                 fn $name() {
                     super::$name($crate::Runtime::Threaded)
@@ -56,6 +58,7 @@ macro_rules! scenarios {
         }
         mod async_ {
             $(
+                $(#[$meta])*
                 #[test]
                 fn $name() {
                     super::$name($crate::Runtime::Async)
