@@ -446,6 +446,43 @@ impl Network {
         down.iter().cloned().collect()
     }
 
+    /// Delays every packet the switch sends a member on `lan` by `ms` milliseconds (so a round
+    /// trip between two members on it takes `2 * ms` more), with `tc`'s netem queueing discipline
+    /// on the members' switch ports. An error that says why when `tc` or netem is missing, as
+    /// on this machine's kernel ("Specified qdisc kind is unknown").
+    pub fn delay(&self, lan: Lan, ms: u64) -> Result<(), String> {
+        for host in &self.hosts {
+            let port = &host.ports[lan.index()];
+            let delay = format!("{ms}ms");
+            let args = [
+                "-n",
+                &self.switch,
+                "qdisc",
+                "add",
+                "dev",
+                port,
+                "root",
+                "netem",
+                "delay",
+                &delay,
+            ];
+            let output = Command::new("tc")
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run `tc` (iproute2's): {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "cannot delay packets: `tc {}` said {:?}: this kernel has no netem \
+                     queueing discipline",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Gives host `host` a new address on each network in place of its old ones, and rewrites
     /// every hosts file so that its names resolve to the new addresses. Returns them.
     pub fn readdress(&mut self, host: usize) -> [Ipv4Addr; 2] {
