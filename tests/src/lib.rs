@@ -43,13 +43,20 @@ pub use serde_json::{Value as Json, json};
 
 /// Expands one scenario body per runtime: `scenarios! { a, b }` defines `threaded::a`,
 /// `async_::a`, `threaded::b` and `async_::b`, each calling `super::a(Runtime::…)`. Attributes
-/// before a name go on both of its tests: `#[ignore = "why"] c`.
+/// before a name go on both of its tests (`#[ignore = "why"] c`); attributes after `@threaded`
+/// or `@async_` behind a name go on that server's test only
+/// (`d @async_ #[ignore = "a bug of the async server"]`).
 #[macro_export]
 macro_rules! scenarios {
-    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
+    ($(
+        $(#[$meta:meta])* $name:ident
+        $(@threaded $(#[$threaded:meta])+)?
+        $(@async_ $(#[$async_:meta])+)?
+    ),+ $(,)?) => {
         mod threaded {
             $(
                 $(#[$meta])*
+                $($(#[$threaded])+)?
                 #[test]
                 fn $name() {
                     super::$name($crate::Runtime::Threaded)
@@ -59,6 +66,7 @@ macro_rules! scenarios {
         mod async_ {
             $(
                 $(#[$meta])*
+                $($(#[$async_])+)?
                 #[test]
                 fn $name() {
                     super::$name($crate::Runtime::Async)
