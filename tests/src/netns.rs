@@ -619,17 +619,24 @@ fn etc_dir(ns: &str) -> PathBuf {
 
 fn etc_dir_create(ns: &str) -> Result<(), String> {
     let mut created_root = ETC_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    if !Path::new(ETC_NETNS).exists() {
-        std::fs::create_dir(ETC_NETNS)
-            .or_else(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Ok(()),
-                _ => Err(e),
-            })
-            .map_err(|e| format!("cannot create {ETC_NETNS}: {e}"))?;
-        *created_root = true;
-    }
     let dir = etc_dir(ns);
-    std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+    for _ in 0..5 {
+        match std::fs::create_dir(ETC_NETNS) {
+            Ok(()) => *created_root = true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {ETC_NETNS}: {e}")),
+        }
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(()),
+            // Another process removed an empty /etc/netns meanwhile: make it again.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        }
+    }
+    Err(format!(
+        "cannot create {}: {ETC_NETNS} keeps vanishing",
+        dir.display()
+    ))
 }
 
 /// Removes `/etc/netns` if this process created it and it is empty again.

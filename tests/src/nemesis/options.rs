@@ -119,3 +119,22 @@ impl Options {
         Ok(options)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &str) -> Result<Options, String> {
+        Options::parse(args.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn netns_and_delay() {
+        let options = parse("async 30 --netns --delay-ms 20").unwrap();
+        assert!(options.netns);
+        assert_eq!(options.delay_ms, Some(20));
+        assert!(!parse("threaded").unwrap().netns);
+        let refused = parse("threaded 30 --delay-ms 20").unwrap_err();
+        assert!(refused.contains("--netns"), "{refused}");
+    }
+}
