@@ -579,6 +579,7 @@ fn sweep_stale() {
     static SWEPT: OnceLock<()> = OnceLock::new();
     SWEPT.get_or_init(|| {
         let mut stale: BTreeSet<String> = BTreeSet::new();
+        let mut swept = false;
         if let Ok(list) = ip(&["netns", "list"]) {
             stale.extend(
                 list.lines()
@@ -600,14 +601,32 @@ fn sweep_stale() {
             else {
                 continue;
             };
-            if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            if pid != std::process::id() && !alive(pid) {
                 eprintln!("netns: removing {name}, left behind by process {pid}");
                 if let Err(e) = remove_namespace(&name) {
                     eprintln!("netns: {e}");
                 }
+                swept = true;
             }
         }
+        // A dead run that left namespaces behind made /etc/netns too, most likely: remove it if
+        // nothing else is in it.
+        if swept {
+            let _guard = ETC_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = std::fs::remove_dir(ETC_NETNS);
+        }
     });
+}
+
+/// Whether process `pid` exists and has not exited (a zombie, killed and not yet reaped, has).
+fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // `pid (comm) S ...`: the state follows the last parenthesis.
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next());
+    matches!(state, Some(state) if state != "Z" && state != "X")
 }
 
 /// Serialises making and removing directories under `/etc/netns` within this process.
