@@ -8,18 +8,24 @@
 //! A member may also get a config file of its own ([`Cluster::set_member_config`]), with the same
 //! `servers` but routes of its own: the nemesis runner sends each member's peer traffic through
 //! fault proxies that way.
+//!
+//! Members may also run on the hosts of a [`Network`] ([`ClusterBuilder::on_network`]): each in
+//! its host's network namespace (`ip netns exec`), listening on `0.0.0.0`, spelled in the config
+//! however the scenario likes, and reached by the harness from the network's client host.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
 use crate::config::Config;
 use crate::http::{Client, Response};
+use crate::netns::{self, Netns, Network};
 use crate::ports::free_port_on;
 use crate::runtime::Runtime;
 use crate::tempdir::TempDir;
@@ -34,6 +40,11 @@ pub struct Member {
     /// The member's spelling in the config's `servers`, e.g. `localhost:41234`.
     pub entry: String,
     pub listen: SocketAddr,
+    /// Where the harness reaches the member: `listen`, or for a member on a [`Network`] host its
+    /// front address (a scenario that moves the host updates it).
+    pub reach: SocketAddr,
+    /// The network namespace the member runs in, when it runs on a host of a [`Network`].
+    pub netns: Option<String>,
     pub data_dir: PathBuf,
     pub log: PathBuf,
     child: Option<Child>,
@@ -54,6 +65,17 @@ pub struct ClusterBuilder {
     env: Vec<(String, String)>,
     /// Where the cluster's files go when they must outlive it; a temporary directory otherwise.
     kept_dir: Option<PathBuf>,
+    /// Members on hosts of a network, and the client host's namespace.
+    placed: Option<(Vec<Placement>, Arc<Netns>)>,
+}
+
+/// A member on a host of a [`Network`]: its config entry, its host's namespace and where the
+/// harness reaches it.
+#[derive(Debug)]
+struct Placement {
+    entry: String,
+    ns: String,
+    front: SocketAddr,
 }
 
 impl ClusterBuilder {
@@ -87,6 +109,30 @@ impl ClusterBuilder {
         self
     }
 
+    /// One member per entry on the hosts of `network`, member `i` on host `i` and spelled
+    /// `entries[i]` in the config (any of [`netns::Host::spellings`], or anything else), each listening on
+    /// `0.0.0.0:`[`netns::PORT`] in its host's namespace. The harness's requests go from the
+    /// client host to each member's front address. Give such a cluster a secret: its addresses
+    /// are not loopback.
+    pub fn on_network(mut self, network: &Network, entries: &[String]) -> Self {
+        assert!(
+            entries.len() <= network.hosts.len(),
+            "at most one member per host"
+        );
+        let placed = network
+            .hosts
+            .iter()
+            .zip(entries)
+            .map(|(host, entry)| Placement {
+                entry: entry.clone(),
+                ns: host.ns.clone(),
+                front: host.front(),
+            })
+            .collect();
+        self.placed = Some((placed, network.client_netns()));
+        self
+    }
+
     /// Puts the cluster's files (configs, data dirs, logs) in `dir`, created if missing and kept
     /// after the cluster is dropped, instead of a temporary directory.
     pub fn in_dir(mut self, dir: &Path) -> Self {
@@ -101,16 +147,42 @@ impl ClusterBuilder {
             None => TempDir::new(self.runtime.name()),
         };
         let mut members = Vec::new();
-        for (i, host) in self.hosts.iter().enumerate() {
+        let (placed, client_netns) = match self.placed {
+            Some((placed, netns)) => (placed, Some(netns)),
+            None => (Vec::new(), None),
+        };
+        for (i, Placement { entry, ns, front }) in placed.into_iter().enumerate() {
+            members.push(Member {
+                entry,
+                listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, netns::PORT)),
+                reach: front,
+                netns: Some(ns),
+                data_dir: dir.path().join(format!("member-{i}")),
+                log: dir.path().join(format!("member-{i}.log")),
+                child: None,
+                starts: 0,
+                own_config: None,
+                paused: false,
+            });
+        }
+        let hosts = if client_netns.is_some() {
+            &[][..]
+        } else {
+            &self.hosts[..]
+        };
+        for (i, host) in hosts.iter().enumerate() {
             let ip: Ipv4Addr = match host.as_str() {
                 "localhost" => Ipv4Addr::LOCALHOST,
                 ip => ip.parse().expect("hosts are localhost or 127.x.y.z"),
             };
             let port = free_port_on(&[ip]);
             let data_dir = dir.path().join(format!("member-{i}"));
+            let listen = SocketAddr::from((ip, port));
             members.push(Member {
                 entry: format!("{host}:{port}"),
-                listen: SocketAddr::from((ip, port)),
+                listen,
+                reach: listen,
+                netns: None,
                 data_dir,
                 log: dir.path().join(format!("member-{i}.log")),
                 child: None,
@@ -132,7 +204,8 @@ impl ClusterBuilder {
             config_path,
             members,
             env: self.env,
-            client: Client::default(),
+            client: Client::default().with_netns(client_netns.clone()),
+            client_netns,
             dir,
         }
     }
@@ -156,6 +229,8 @@ pub struct Cluster {
     pub client: Client,
     /// Environment variables every member starts with.
     env: Vec<(String, String)>,
+    /// The namespace the harness's clients send from, for members on a [`Network`].
+    client_netns: Option<Arc<Netns>>,
     // Dropped last: the members' files live here.
     dir: TempDir,
 }
@@ -170,11 +245,18 @@ impl Cluster {
             tuning: Vec::new(),
             env: Vec::new(),
             kept_dir: None,
+            placed: None,
         }
     }
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A client with `timeout` that reaches the members from where the harness does (the client
+    /// host of their network, if they are on one).
+    pub fn new_client(&self, timeout: Duration) -> Client {
+        Client::new(timeout).with_netns(self.client_netns.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -233,16 +315,25 @@ impl Cluster {
             "--data-dir".to_owned(),
             member.data_dir.display().to_string(),
         ];
+        let on_host = match &member.netns {
+            Some(ns) => format!("ip netns exec {ns} "),
+            None => String::new(),
+        };
         let _ = writeln!(
             log,
-            "=== start #{} of member {i} ({}): {} {}",
+            "=== start #{} of member {i} ({}): {on_host}{} {}",
             member.starts,
             member.entry,
             binary.display(),
             args.join(" ")
         );
         let stderr = log.try_clone().expect("clone the log handle");
-        let child = Command::new(&binary)
+        let mut command = match &member.netns {
+            // `ip netns exec` execs the server: the child's pid is the server's.
+            Some(ns) => Network::command(ns, &binary),
+            None => Command::new(&binary),
+        };
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -347,7 +438,7 @@ impl Cluster {
 
     /// `http://<listen address><path>` of member `i`.
     pub fn url(&self, i: usize, path: &str) -> String {
-        format!("http://{}{path}", self.members[i].listen)
+        format!("http://{}{path}", self.members[i].reach)
     }
 
     /// `GET /status` of member `i`, when it answers `200` with JSON.
@@ -511,17 +602,24 @@ pub struct Exit {
 /// Runs a server binary with `args` until it exits by itself, at most `timeout` (then kills it
 /// and panics), capturing its output in files under `dir`.
 pub fn run_to_exit(runtime: Runtime, args: &[&str], dir: &Path, timeout: Duration) -> Exit {
-    let binary = runtime.binary();
+    let mut command = Command::new(runtime.binary());
+    command.args(args);
+    run_command_to_exit(command, dir, timeout)
+}
+
+/// Runs `command` (a server with its arguments, perhaps behind `ip netns exec`) until it exits
+/// by itself, as [`run_to_exit`] does.
+pub fn run_command_to_exit(mut command: Command, dir: &Path, timeout: Duration) -> Exit {
+    let shown = format!("{command:?}");
     let out_path = dir.join("run.stdout");
     let err_path = dir.join("run.stderr");
     let started = Instant::now();
-    let mut child = Command::new(&binary)
-        .args(args)
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(File::create(&out_path).expect("create stdout file"))
         .stderr(File::create(&err_path).expect("create stderr file"))
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
     let status = wait_child(&mut child, timeout);
     let elapsed = started.elapsed();
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
@@ -529,10 +627,7 @@ pub fn run_to_exit(runtime: Runtime, args: &[&str], dir: &Path, timeout: Duratio
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!(
-            "{} {args:?} did not exit within {timeout:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            binary.display()
-        );
+        panic!("{shown} did not exit within {timeout:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
     };
     Exit {
         status,

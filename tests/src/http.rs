@@ -1,8 +1,11 @@
 //! A small blocking HTTP client over `ureq`, which hands back every status as a value.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
+
+use crate::netns::{Inside, Netns};
 
 /// An answer: status, content type and the whole body.
 #[derive(Clone, Debug)]
@@ -46,10 +49,12 @@ impl Response {
 
 /// A blocking client with a global timeout per request and no connection reuse (members are
 /// killed and restarted on the same ports, and idle pooled connections would keep a member
-/// that shuts down gracefully waiting).
+/// that shuts down gracefully waiting). A client given a network namespace
+/// ([`Client::with_netns`]) sends each request from inside it.
 #[derive(Clone, Debug)]
 pub struct Client {
     agent: ureq::Agent,
+    netns: Option<Arc<Netns>>,
 }
 
 impl Default for Client {
@@ -68,10 +73,31 @@ impl Client {
             .build();
         Client {
             agent: ureq::Agent::new_with_config(config),
+            netns: None,
         }
     }
 
+    /// The same client, sending every request from inside `netns` (a host of a
+    /// [`Network`](crate::netns::Network)), or from the calling thread's own namespace with
+    /// `None`. Each request enters the namespace on the calling thread and leaves it once
+    /// answered. Names are still resolved with this machine's `/etc/hosts`: give such a client
+    /// addresses.
+    pub fn with_netns(mut self, netns: Option<Arc<Netns>>) -> Client {
+        self.netns = netns;
+        self
+    }
+
+    /// The namespace this client sends from, if not the caller's.
+    pub fn netns(&self) -> Option<&Arc<Netns>> {
+        self.netns.as_ref()
+    }
+
+    fn enter(&self) -> Option<Inside> {
+        self.netns.as_ref().map(|netns| netns.enter())
+    }
+
     pub fn get(&self, url: &str) -> Result<Response, String> {
+        let _inside = self.enter();
         read(url, self.agent.get(url).call())
     }
 
@@ -82,6 +108,7 @@ impl Client {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> Result<Response, String> {
+        let _inside = self.enter();
         let mut request = self
             .agent
             .post(url)
@@ -99,6 +126,7 @@ impl Client {
     /// POSTs `body` as JSON and says, when no answer came, why: a client that must tell a
     /// timeout from a refused connection (the nemesis runner counts them apart) uses this.
     pub fn send_json(&self, url: &str, body: &Json) -> Result<Response, (NoAnswer, String)> {
+        let _inside = self.enter();
         let result = self
             .agent
             .post(url)
@@ -108,6 +136,7 @@ impl Client {
     }
 
     pub fn put(&self, url: &str, body: &[u8]) -> Result<Response, String> {
+        let _inside = self.enter();
         read(
             url,
             self.agent
@@ -118,6 +147,7 @@ impl Client {
     }
 
     pub fn delete(&self, url: &str) -> Result<Response, String> {
+        let _inside = self.enter();
         read(url, self.agent.delete(url).call())
     }
 }

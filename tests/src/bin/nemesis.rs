@@ -1,7 +1,9 @@
-//! `nemesis RUNTIME [SECONDS] [--members N] [--clients N] [--seed N]`: runs a cluster of the
-//! given server under concurrent clients while faults are injected, then checks the history.
+//! `nemesis RUNTIME [SECONDS] [--members N] [--clients N] [--seed N] [--netns [--delay-ms N]]`:
+//! runs a cluster of the given server (on loopback, or with `--netns` on hosts in network
+//! namespaces) under concurrent clients while faults are injected, then checks the history.
 //! Exits 0 clean, 1 on a violation, 3 when inconclusive (no violation, but the run checked too
-//! little), 2 on a bad command line, 130 when interrupted; `--help` says more. See
+//! little), 2 on a bad command line (or `--netns`/`--delay-ms` impossible here), 130 when
+//! interrupted; `--help` says more. See
 //! `paxos_tests::nemesis`; `just nemesis` builds the servers and runs this.
 
 use std::sync::Arc;

@@ -4,7 +4,9 @@
 //! - SIGSTOP of a member (the leader half the time, then for longer than an election timeout),
 //!   SIGCONT later;
 //! - a partition: the leader isolated, or the members split into a majority and a minority,
-//!   with the cut links refusing or blackholing new connections; healed later;
+//!   with the cut proxy links refusing or blackholing new connections, or (`--netns`) the
+//!   minority's cluster-network links or all its links taken down (see [`super::links`]);
+//!   healed later;
 //! - now and then, a whole-cluster restart: every member killed, each restarted a moment later.
 //!
 //! At most a minority of members is killed or paused at once, so the cluster can usually make
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::proxy::{Cut, Proxies};
+use super::links::Links;
 use super::rng::Rng;
 use super::timeline::Timeline;
 use crate::cluster::Cluster;
@@ -42,7 +44,7 @@ enum Undo {
 #[derive(Debug)]
 pub struct Nemesis<'a> {
     cluster: &'a mut Cluster,
-    proxies: &'a Proxies,
+    links: &'a Links,
     rng: Rng,
     pub timeline: Timeline,
     status: Client,
@@ -59,7 +61,7 @@ impl<'a> Nemesis<'a> {
     /// restart comes between a third and two thirds of the way through.
     pub fn new(
         cluster: &'a mut Cluster,
-        proxies: &'a Proxies,
+        links: &'a Links,
         mut rng: Rng,
         timeline: Timeline,
         election_timeout: Duration,
@@ -69,11 +71,11 @@ impl<'a> Nemesis<'a> {
         let third = run.as_millis() as u64 / 3;
         let first_restart = rng.millis(third..2 * third);
         Nemesis {
+            status: cluster.new_client(STATUS_TIMEOUT),
             cluster,
-            proxies,
+            links,
             rng,
             timeline,
-            status: Client::new(STATUS_TIMEOUT),
             undo: Vec::new(),
             next_fault: now + Duration::from_secs(1),
             next_cluster_restart: now + first_restart,
@@ -123,7 +125,7 @@ impl<'a> Nemesis<'a> {
                 self.cluster.start(i);
             }
         }
-        self.proxies.heal_all();
+        self.links.heal_all();
         self.timeline.event("heal-everything", json!({}));
     }
 
@@ -137,9 +139,8 @@ impl<'a> Nemesis<'a> {
                 down.push(format!("m{i} down"));
             }
         }
-        let cut = self.proxies.cut_links().len();
-        if cut > 0 {
-            down.push(format!("{cut} links cut"));
+        if let Some(cut) = self.links.describe_cut() {
+            down.push(cut);
         }
         match down.is_empty() {
             true => "all healthy".to_owned(),
@@ -158,7 +159,7 @@ impl<'a> Nemesis<'a> {
                 self.timeline.event("resume", json!({"member": i}));
             }
             Undo::Heal => {
-                self.proxies.heal_all();
+                self.links.heal_all();
                 self.timeline.event("heal", json!({}));
             }
             Undo::Restart(_) | Undo::Resume(_) => {}
@@ -220,7 +221,7 @@ impl<'a> Nemesis<'a> {
         let n = self.cluster.len();
         let healthy = self.healthy();
         let may_take_one = n - healthy.len() < (n - 1) / 2;
-        let partitioned = !self.proxies.cut_links().is_empty();
+        let partitioned = self.links.is_cut();
         let mut choices = Vec::new();
         if may_take_one {
             choices.extend(["kill", "pause"]);
@@ -287,16 +288,12 @@ impl<'a> Nemesis<'a> {
                 members
             }
         };
+        let [one, other] = self.links.ways();
         let how = match self.rng.chance(0.5) {
-            true => Cut::Refuse,
-            false => Cut::Blackhole,
+            true => one,
+            false => other,
         };
-        for &a in &minority {
-            for b in (0..n).filter(|b| !minority.contains(b)) {
-                self.proxies.cut(a, b, how);
-                self.proxies.cut(b, a, how);
-            }
-        }
+        self.links.cut_off(&minority, n, how);
         let heal = self.rng.millis(500..5_000);
         self.undo.push((Instant::now() + heal, Undo::Heal));
         let kind = match leader {

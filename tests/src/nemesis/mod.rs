@@ -25,6 +25,8 @@
 //! - [`options`]: the command line.
 //! - [`rng`]: seeded random draws.
 //! - [`proxy`]: a TCP forwarder per directed link that can refuse or blackhole.
+//! - [`links`]: what a partition cuts: the proxies' links, or (`--netns`) the links of hosts in
+//!   network namespaces.
 //! - [`faults`] and [`timeline`]: the fault schedule and its record.
 //! - [`workload`] and [`history`]: the clients and what they recorded.
 //! - [`recovery`], [`verdict`], [`floors`], [`report`]: the checks, what a clean run must have
@@ -33,6 +35,7 @@
 pub mod faults;
 pub mod floors;
 pub mod history;
+pub mod links;
 pub mod options;
 pub mod proxy;
 pub mod recovery;
@@ -49,6 +52,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Cluster;
 use crate::http::Client;
+use crate::netns::{Host, Lan, Network};
 pub use options::{Options, usage};
 
 /// The generated configs' tuning: small, so that every fault matters within seconds.
@@ -74,13 +78,29 @@ pub const CLEAN: i32 = 0;
 pub const VIOLATION: i32 = 1;
 pub const INCONCLUSIVE: i32 = 3;
 pub const INTERRUPTED: i32 = 130;
+/// A bad command line, or a run that cannot be set up as asked (`--netns` without namespaces,
+/// `--delay-ms` without netem).
+pub const USAGE: i32 = 2;
 
 /// Runs the nemesis as `options` say until done or `interrupted`; returns the exit status.
 pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     let seed = options.seed.unwrap_or_else(rng::fresh_seed);
+    if options.netns
+        && let Some(reason) = Network::unavailable()
+    {
+        eprintln!(
+            "nemesis: --netns needs Linux network namespaces (root and iproute2), but {reason}"
+        );
+        return USAGE;
+    }
     let dir = post_mortem_dir(options.runtime.name());
+    let placement = match (options.netns, options.delay_ms) {
+        (false, _) => String::new(),
+        (true, None) => ", hosts in network namespaces".to_owned(),
+        (true, Some(ms)) => format!(", hosts in network namespaces, {ms} ms delay"),
+    };
     let title = format!(
-        "nemesis: {}, {} members, {} clients, {} s, seed {seed}",
+        "nemesis: {}, {} members, {} clients, {} s{placement}, seed {seed}",
         options.runtime.name(),
         options.members,
         options.clients,
@@ -88,17 +108,27 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     );
     println!("{title}\npost-mortem folder: {}", dir.display());
 
-    let (mut cluster, proxies) = start_cluster(options, &dir);
+    let started = match options.netns {
+        true => start_on_hosts(options, &dir, seed),
+        false => Ok(start_cluster(options, &dir)),
+    };
+    let (mut cluster, links) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("nemesis: {e}; the run did not start");
+            return USAGE;
+        }
+    };
     let urls: Vec<String> = (0..cluster.len())
         .map(|i| cluster.url(i, "/client-request"))
         .collect();
-    let client = Client::new(CLIENT_TIMEOUT);
+    let client = cluster.new_client(CLIENT_TIMEOUT);
     let epoch = Instant::now();
     let workload = workload::Workload::start(&urls, options.clients, &client, seed, epoch);
     let timeline = timeline::Timeline::create(&dir.join("faults.jsonl"), epoch);
     let mut nemesis = faults::Nemesis::new(
         &mut cluster,
-        &proxies,
+        &links,
         rng::Rng::new(seed, 0),
         timeline,
         Duration::from_millis(ELECTION_TIMEOUT_MS),
@@ -147,6 +177,10 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     write_or_warn(&dir.join("history.jsonl"), |path| {
         report::write_history(path, &records)
     });
+    // The members first, then what they ran on (their hosts' namespaces).
+    drop(nemesis);
+    drop(cluster);
+    drop(links);
     match verdict.as_ref().map(verdict::Verdict::status) {
         Some(verdict::Status::Clean) => CLEAN,
         Some(verdict::Status::Inconclusive) => INCONCLUSIVE,
@@ -157,7 +191,7 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
 
 /// Starts the members in `dir`, each with a config whose `routes` send its peer traffic through
 /// the proxies, and waits until they agree on a leader.
-fn start_cluster(options: &Options, dir: &Path) -> (Cluster, proxy::Proxies) {
+fn start_cluster(options: &Options, dir: &Path) -> (Cluster, links::Links) {
     let mut cluster = Cluster::builder(options.runtime)
         .size(options.members)
         .in_dir(dir)
@@ -183,7 +217,40 @@ fn start_cluster(options: &Options, dir: &Path) -> (Cluster, proxy::Proxies) {
     }
     cluster.start_all();
     cluster.wait_for_leader();
-    (cluster, proxies)
+    (cluster, links::Links::Proxies(proxies))
+}
+
+/// Starts the members on hosts of a new [`Network`], one member per host, each named in the
+/// config by its cluster-network name, with no routes and a secret drawn from `seed` (their
+/// addresses are not loopback), and waits until they agree on a leader. The network's layout
+/// goes to `network.txt` in `dir`. An error if `--delay-ms` cannot be honoured.
+fn start_on_hosts(
+    options: &Options,
+    dir: &Path,
+    seed: u64,
+) -> Result<(Cluster, links::Links), String> {
+    let network = Network::start(options.members);
+    if let Some(ms) = options.delay_ms {
+        network.delay(Lan::A, ms)?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write_or_warn(&dir.join("network.txt"), |path| {
+        std::fs::write(path, network.describe())
+    });
+    let entries: Vec<String> = network.hosts.iter().map(Host::cluster_entry).collect();
+    let mut secret = rng::Rng::new(seed, u64::MAX);
+    let secret = format!("{:016x}{:016x}", secret.next_u64(), secret.next_u64());
+    let mut cluster = Cluster::builder(options.runtime)
+        .on_network(&network, &entries)
+        .secret(&secret)
+        .in_dir(dir)
+        .tuning("heartbeat_ms", HEARTBEAT_MS)
+        .tuning("election_timeout_ms", ELECTION_TIMEOUT_MS)
+        .tuning("request_timeout_ms", REQUEST_TIMEOUT_MS)
+        .build();
+    cluster.start_all();
+    cluster.wait_for_leader();
+    Ok((cluster, links::Links::Hosts(network)))
 }
 
 /// Lets the nemesis work for `run` from `epoch` (or until interrupted), printing progress.

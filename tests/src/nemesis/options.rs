@@ -1,4 +1,5 @@
-//! The runner's command line: `nemesis RUNTIME [SECONDS] [--members N] [--clients N] [--seed N]`.
+//! The runner's command line: `nemesis RUNTIME [SECONDS] [--members N] [--clients N] [--seed N]
+//! [--netns [--delay-ms N]]`.
 
 use std::time::Duration;
 
@@ -12,10 +13,18 @@ use crate::runtime::Runtime;
 pub fn usage() -> String {
     format!(
         "usage: nemesis threaded|async [SECONDS (60)] [--members N (3)] [--clients N (10)] \
-         [--seed N (random)]
+         [--seed N (random)] [--netns [--delay-ms N]]
 
 Runs a cluster of the server on loopback under concurrent clients (half of them exactly-once
 clients that retry) while faults are injected for SECONDS, then checks the whole history.
+
+Partitions go through a TCP proxy per link. With --netns (root and iproute2 only) each member
+runs on a host of its own instead, a Linux network namespace with two addresses and three names,
+the clients on another, and partitions take the hosts' links down at their switch: the cluster
+network's link only (the clients still reach the member), or both (the host unplugged).
+--delay-ms N (with --netns) delays every packet into a member on the cluster network by N ms
+with tc's netem; this machine's kernel has no netem (\"Specified qdisc kind is unknown\"), so
+here it refuses to start, saying so.
 
 A run without violations is clean only if it reached every floor:
   faults injected                  one per {SECONDS_PER_FAULT} s of run, at least one
@@ -29,7 +38,7 @@ A run without violations is clean only if it reached every floor:
 exit status:
   {CLEAN}    clean: no violation, every floor met
   {VIOLATION}    violation: a check failed
-  2    bad command line
+  2    bad command line, or --netns or --delay-ms impossible here (the message says why)
   {INCONCLUSIVE}    inconclusive: no violation, but a floor not met (the summary says which, \
          by how much)
   {INTERRUPTED}  interrupted by Ctrl-C or SIGTERM: no verdict"
@@ -44,6 +53,10 @@ pub struct Options {
     pub clients: usize,
     /// `None`: draw one and print it.
     pub seed: Option<u64>,
+    /// Members on hosts in network namespaces, partitions by links taken down.
+    pub netns: bool,
+    /// With `netns`: a netem delay on the cluster network, in milliseconds.
+    pub delay_ms: Option<u64>,
 }
 
 impl Options {
@@ -56,6 +69,8 @@ impl Options {
             members: 3,
             clients: 10,
             seed: None,
+            netns: false,
+            delay_ms: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -70,6 +85,8 @@ impl Options {
                 "--members" => options.members = value("--members")? as usize,
                 "--clients" => options.clients = value("--clients")? as usize,
                 "--seed" => options.seed = Some(value("--seed")?),
+                "--delay-ms" => options.delay_ms = Some(value("--delay-ms")?),
+                "--netns" => options.netns = true,
                 flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
                 _ => positional.push(arg),
             }
@@ -96,6 +113,28 @@ impl Options {
         if options.clients == 0 {
             return Err("--clients must be at least 1".to_owned());
         }
+        if options.delay_ms.is_some() && !options.netns {
+            return Err("--delay-ms needs --netns: it delays the namespaces' links".to_owned());
+        }
         Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &str) -> Result<Options, String> {
+        Options::parse(args.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn netns_and_delay() {
+        let options = parse("async 30 --netns --delay-ms 20").unwrap();
+        assert!(options.netns);
+        assert_eq!(options.delay_ms, Some(20));
+        assert!(!parse("threaded").unwrap().netns);
+        let refused = parse("threaded 30 --delay-ms 20").unwrap_err();
+        assert!(refused.contains("--netns"), "{refused}");
     }
 }
