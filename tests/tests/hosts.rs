@@ -17,8 +17,7 @@ scenarios! {
     discovery_refuses_configs_without_this_host,
     readdressed_member_finds_itself,
     partition_by_link_down,
-    peers_reach_a_name_by_its_second_address
-        @async_ #[ignore = "async server bug: a peer's connect gives its first address all of CONNECT_TIMEOUT (see the doc comment)"],
+    peers_reach_a_name_by_its_second_address,
     #[ignore = "server bug: a servers list naming one member twice is not refused (see the doc comment)"]
     discovery_refuses_a_member_named_twice,
 }
@@ -469,13 +468,9 @@ fn discovery_refuses_a_member_named_twice(runtime: Runtime) {
 /// when its first address is not: the leader's cluster-network port is taken down, and the
 /// cluster carries on over the front network, every member serving writes and keeping up.
 ///
-/// Ignored on the async server, which fails it: its peer sender connects with
-/// `tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(entry))` (500 ms), and tokio tries
-/// the name's addresses one after the other within that one timeout; a connect to an address
-/// behind a port that is down hangs (no ARP answer, no refusal) past it, so the second address is
-/// never tried and the member is cut off as if both were down. The threaded server's ureq shares
-/// the connect timeout among the addresses and reaches the second one (about 3 s after the cut
-/// here, writes through the cut member succeed again).
+/// Each address of a name gets its share of the connect timeout on both servers (ureq's way on
+/// threads; `peers::connect_any` on tokio), so a first address behind a port that is down, which
+/// hangs a connect rather than refusing it, does not cut the member off.
 fn peers_reach_a_name_by_its_second_address(runtime: Runtime) {
     let Some(net) = network(runtime, "peers_reach_a_name_by_its_second_address", 3) else {
         return;

@@ -165,6 +165,28 @@ async fn post(server: &str, link: &mut Option<Link>, request: Post) -> PostResul
     }
 }
 
+/// Connects to the first address of `server` (`host:port`) that takes the connection. A name may
+/// stand for several addresses, one of them cut off: each address gets its share of the connect
+/// timeout, as ureq gives it on the threaded twin, rather than the first one all of it (tokio's
+/// own `connect` tries them in turn within one timeout, so a first address whose link is down
+/// would leave the peer unreachable for good).
+async fn connect_any(server: &str) -> io::Result<TcpStream> {
+    let addresses: Vec<_> = tokio::net::lookup_host(server).await?.collect();
+    let share = CONNECT_TIMEOUT / addresses.len().max(1) as u32;
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{server} names no address"),
+    );
+    for address in addresses {
+        match tokio::time::timeout(share, TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => return Ok(tcp),
+            Ok(Err(error)) => last = error,
+            Err(_) => last = io::Error::from(io::ErrorKind::TimedOut),
+        }
+    }
+    Err(last)
+}
+
 /// What a post came to: the answer's status, or why there was none.
 type PostResult = Result<u16, BoxError>;
 
@@ -199,10 +221,7 @@ type Driven = Connection<TokioIo<TcpStream>, Full<Bytes>>;
 impl Link {
     /// Connects to `server` (`host:port`) within the connect timeout.
     async fn connect(server: &str) -> Result<Link, BoxError> {
-        let connecting = TcpStream::connect(server);
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        let tcp = connect_any(server).await?;
         // No Nagle delay: a post that leaves in two segments must not wait for a delayed ACK.
         let _ = tcp.set_nodelay(true);
         let (send, connection) = http1::handshake(TokioIo::new(tcp)).await?;
