@@ -52,6 +52,7 @@ pub struct ClusterBuilder {
     secret: Option<String>,
     tuning: Vec<(String, Json)>,
     env: Vec<(String, String)>,
+    launcher: Vec<String>,
     /// Where the cluster's files go when they must outlive it; a temporary directory otherwise.
     kept_dir: Option<PathBuf>,
 }
@@ -73,6 +74,15 @@ impl ClusterBuilder {
     /// Sets an environment variable for every member, e.g. the benchmark's `PAXOS_VARIANT`.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts every member through `launcher`, a command and its arguments to which the
+    /// member's own command line is appended: `["taskset", "-c", "0"]` pins the members to CPU
+    /// 0 (the benchmark's `--cpus`). The launcher should `exec` the member, as `taskset` does,
+    /// so that the harness's process id is the member's.
+    pub fn launcher(mut self, command: &[&str]) -> Self {
+        self.launcher = command.iter().map(|c| (*c).to_owned()).collect();
         self
     }
 
@@ -132,6 +142,7 @@ impl ClusterBuilder {
             config_path,
             members,
             env: self.env,
+            launcher: self.launcher,
             client: Client::default(),
             dir,
         }
@@ -156,6 +167,8 @@ pub struct Cluster {
     pub client: Client,
     /// Environment variables every member starts with.
     env: Vec<(String, String)>,
+    /// The command every member is started through, if any (see [`ClusterBuilder::launcher`]).
+    launcher: Vec<String>,
     // Dropped last: the members' files live here.
     dir: TempDir,
 }
@@ -169,6 +182,7 @@ impl Cluster {
             secret: None,
             tuning: Vec::new(),
             env: Vec::new(),
+            launcher: Vec::new(),
             kept_dir: None,
         }
     }
@@ -242,7 +256,15 @@ impl Cluster {
             args.join(" ")
         );
         let stderr = log.try_clone().expect("clone the log handle");
-        let child = Command::new(&binary)
+        let mut command = match self.launcher.split_first() {
+            Some((program, launcher_args)) => {
+                let mut command = Command::new(program);
+                command.args(launcher_args).arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
