@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use crate::load::Workload;
-use crate::run::Placement;
+use crate::load::{Placement, Workload};
 
 /// The sizes of every scenario.
 #[derive(Clone, Debug)]
@@ -12,7 +11,8 @@ pub struct Plan {
     pub workloads: Vec<Workload>,
     pub clients: Vec<usize>,
     pub placements: Vec<Placement>,
-    /// A/B rounds: each round runs every cell on both servers, threaded first.
+    /// Rounds of the scenarios that alternate their order (throughput, variants): see
+    /// `scenario::ORDER`.
     pub rounds: usize,
     pub warmup: Duration,
     /// Counted time of one throughput cell in one round.
@@ -29,7 +29,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Every scenario at full size: about 8 minutes on 2 cores.
+    /// Every scenario at full size: about 11 minutes on 2 cores.
     pub fn full() -> Plan {
         Plan {
             name: "full",

@@ -42,30 +42,38 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
 pub fn context_switches(pid: u32) -> Option<u64> {
     let mut total = 0;
     for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
-        let Ok(status) = fs::read_to_string(task.path().join("status")) else {
-            continue;
-        };
-        total += status
-            .lines()
-            .filter(|l| {
-                l.starts_with("voluntary_ctxt_switches")
-                    || l.starts_with("nonvoluntary_ctxt_switches")
-            })
-            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .sum::<u64>();
+        if let Ok(status) = fs::read_to_string(task.path().join("status")) {
+            total += switches(&status);
+        }
     }
     Some(total)
 }
 
 /// User plus system time of a process, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// User plus system time from a `stat` file (a process's or a thread's), in seconds.
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
+    let stat = fs::read_to_string(path).ok()?;
     // The command name (field 2) may contain spaces, so count fields after its closing paren.
     let after_name = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / clock_ticks_per_second())
+}
+
+/// Voluntary plus involuntary context switches in a `status` file.
+fn switches(status: &str) -> u64 {
+    status
+        .lines()
+        .filter(|l| {
+            l.starts_with("voluntary_ctxt_switches") || l.starts_with("nonvoluntary_ctxt_switches")
+        })
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
 }
 
 /// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once rather than linking libc for one call.

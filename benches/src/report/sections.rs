@@ -1,0 +1,307 @@
+//! One section of the report per scenario, each opening with its method in a sentence (order,
+//! role, pinning). A scenario the run left out has no section.
+
+use std::fmt::Write;
+
+use crate::bare::Waiter;
+use crate::shape;
+
+use super::Results;
+use super::claims::{IDLE_TARGETS, idle_slope};
+
+/// Picks one count of a code shape.
+type Count = fn(&shape::Shape) -> usize;
+
+pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
+    let chart = |md: &mut String, name: &str, alt: &str| {
+        if charts.contains(&name) {
+            let _ = writeln!(md, "![{alt}]({name}.svg)\n");
+        }
+    };
+    throughput(md, results, &chart);
+    variants(md, results);
+    open_loop(md, results);
+    idle(md, results, &chart);
+    bare(md, results, &chart);
+    lifecycle(md, results);
+    code_shape(md, results);
+}
+
+type Chart<'a> = dyn Fn(&mut String, &str, &str) + 'a;
+
+fn throughput(md: &mut String, results: &Results, chart: &Chart<'_>) {
+    if results.throughput.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Throughput and latency (closed loop)\n");
+    let _ = writeln!(
+        md,
+        "Method: every cell on a fresh 3-member cluster per server per round, {}; the rounds \
+         merged per server. CPU and context switches are the whole cluster's over the counted \
+         window, per answered request (threads that ended within it are not counted).\n",
+        crate::scenario::ORDER
+    );
+    chart(md, "throughput", "throughput");
+    chart(md, "latency", "latency");
+    let _ = writeln!(
+        md,
+        "| server | op | clients | sent to | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | CPU s / 1k req | context switches / req |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &results.throughput {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:?} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.3} | {:.1} |",
+            r.runtime,
+            r.workload.name(),
+            r.clients,
+            r.placement,
+            r.requests_per_second,
+            r.latency.p50_ms,
+            r.latency.p90_ms,
+            r.latency.p99_ms,
+            r.latency.p999_ms,
+            r.latency.errors_cell(),
+            r.cpu_seconds_per_1k,
+            r.context_switches_per_request
+        );
+    }
+}
+
+fn variants(md: &mut String, results: &Results) {
+    if results.variants.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Variants (`put`, clients on every member)\n");
+    let _ = writeln!(
+        md,
+        "Method: each round runs the five variants on fresh clusters, in an order that reverses \
+         from round to round; rounds merged. The threaded rows part the framework's cost from \
+         the model's: the design runs each request on its connection's thread, the other two \
+         add rouille's dispatch (a queue, a loop, a handler thread) to the same server, so their \
+         difference is the framework's; the design against async is the model's. Context \
+         switches are counted on the threads alive at the end, so a thread per request shows \
+         fewer than it made.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | variant | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | CPU s / 1k req | context switches / req | threads |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &results.variants {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.3} | {:.1} | {} |",
+            r.runtime,
+            r.variant,
+            r.clients,
+            r.requests_per_second,
+            r.latency.p50_ms,
+            r.latency.p99_ms,
+            r.latency.p999_ms,
+            r.latency.errors_cell(),
+            r.cpu_seconds_per_1k,
+            r.context_switches_per_request,
+            r.threads
+        );
+    }
+}
+
+fn open_loop(md: &mut String, results: &Results) {
+    if results.open_loop.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Open loop (`put`, latency from the intended send time)\n"
+    );
+    let _ = writeln!(
+        md,
+        "Method: requests due at a fixed rate from a fixed number of connections spread over \
+         the members, each latency timed from when the request was due. Both servers run at the \
+         same absolute rates, fractions of the slower server's saturation (its closed-loop `put` \
+         rate at the nearest concurrency), and the faster one also at the same fractions of its \
+         own; both clusters stay up and each fraction runs both servers, in an order that \
+         alternates from fraction to fraction.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | offered/s | % of own saturation | % of the slower's | answered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &results.open_loop {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0}% | {:.0}% | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            r.runtime,
+            r.offered_per_second,
+            r.fraction_of_own * 100.0,
+            r.fraction_of_slower * 100.0,
+            r.answered_per_second,
+            r.latency.p50_ms,
+            r.latency.p90_ms,
+            r.latency.p99_ms,
+            r.latency.p999_ms,
+            r.latency.errors_cell()
+        );
+    }
+}
+
+fn idle(md: &mut String, results: &Results, chart: &Chart<'_>) {
+    if results.idle.is_empty() {
+        return;
+    }
+    let role = results.idle[0].role;
+    let _ = writeln!(md, "\n## Idle connections to one member\n");
+    let _ = writeln!(
+        md,
+        "Method: one {role} of each server (the same role on both) holds a ladder of idle \
+         keep-alive connections, each of which has had one request answered; at each step its \
+         memory and threads are read and fresh requests timed. Targets: at most {} KiB per \
+         connection threaded, {} KiB async.\n",
+        IDLE_TARGETS[0].1, IDLE_TARGETS[1].1
+    );
+    chart(md, "idle-connections", "idle connections");
+    let _ = writeln!(
+        md,
+        "| server | connections held | RSS MiB | peak RSS MiB | threads | fresh request ms |\n\
+         |---|---:|---:|---:|---:|---:|"
+    );
+    for s in &results.idle {
+        for p in &s.points {
+            let fresh = p
+                .fresh_request_ms
+                .map_or("no answer".to_owned(), |ms| format!("{ms:.2}"));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} | {:.1} | {} | {fresh} |",
+                s.runtime,
+                p.held,
+                p.sample.rss_kib as f64 / 1024.0,
+                p.sample.hwm_kib as f64 / 1024.0,
+                p.sample.threads
+            );
+        }
+    }
+    for (runtime, target) in IDLE_TARGETS {
+        if let Some((kib, held)) = idle_slope(results, runtime) {
+            let _ = writeln!(
+                md,
+                "\n{runtime}: {kib:.1} KiB per connection from the first step to {held} (target \
+                 at most {target:.0} KiB).",
+            );
+        }
+    }
+}
+
+fn bare(md: &mut String, results: &Results, chart: &Chart<'_>) {
+    if results.bare.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Threads versus tasks, bare\n");
+    let _ = writeln!(
+        md,
+        "Method: a fresh child process per point holds N idle std threads (each parked on a \
+         condition variable) or N idle tokio tasks (on a current-thread runtime) and is read \
+         once it says it is ready.\n"
+    );
+    chart(md, "threads-vs-tasks", "threads vs tasks");
+    let _ = writeln!(
+        md,
+        "| N | threads RSS MiB | tasks RSS MiB |\n|---:|---:|---:|"
+    );
+    for p in results.bare.iter().filter(|p| p.waiter == Waiter::Threads) {
+        let tasks = results
+            .bare
+            .iter()
+            .find(|q| q.waiter == Waiter::Tasks && q.n == p.n)
+            .map_or(f64::NAN, |q| q.sample.rss_kib as f64 / 1024.0);
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {tasks:.1} |",
+            p.n,
+            p.sample.rss_kib as f64 / 1024.0
+        );
+    }
+}
+
+fn lifecycle(md: &mut String, results: &Results) {
+    let Some(first) = results.lifecycle.first() else {
+        return;
+    };
+    let _ = writeln!(md, "\n## Discovery and idle shutdown\n");
+    let _ = writeln!(
+        md,
+        "Method: each repetition starts a fresh cluster with the default discovery retry and \
+         times until every member has found itself, then opens idle connections to a {} and \
+         times its SIGTERM until exit; the repetitions alternate which server goes first.\n",
+        first.shutdown_role
+    );
+    let _ = writeln!(
+        md,
+        "| server | discovery ms (each run) | shutdown ms (each run) | idle connections at shutdown | clean exit |\n\
+         |---|---|---|---:|---|"
+    );
+    for r in &results.lifecycle {
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            r.runtime,
+            list(&r.discovery_ms),
+            list(&r.shutdown_ms),
+            r.shutdown_idle_connections,
+            if r.clean_exits { "yes" } else { "no" }
+        );
+    }
+}
+
+fn code_shape(md: &mut String, results: &Results) {
+    let Some(shape) = &results.shape else {
+        return;
+    };
+    let _ = writeln!(md, "\n## Code shape\n");
+    let _ = writeln!(md, "| | threaded | async |\n|---|---:|---:|");
+    let rows: [(&str, Count); 6] = [
+        ("code lines", |s| s.code_lines),
+        ("`.await` points", |s| s.await_points),
+        ("lock sites", |s| s.lock_sites),
+        ("spawn sites", |s| s.spawn_sites),
+        ("channel sites", |s| s.channel_sites),
+        ("`unsafe`", |s| s.unsafe_sites),
+    ];
+    for (label, f) in rows {
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} |",
+            f(&shape.threaded),
+            f(&shape.r#async)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n`just diff` changes {} lines across the mirrored files{}. Per file (code lines):\n",
+        shape.diff_lines,
+        if shape.unpaired.is_empty() {
+            String::new()
+        } else {
+            format!("; unpaired files: {}", shape.unpaired.join(", "))
+        }
+    );
+    let _ = writeln!(md, "| file | threaded | async |\n|---|---:|---:|");
+    for (file, lines) in &shape.threaded.files {
+        let other = shape
+            .r#async
+            .files
+            .iter()
+            .find(|(f, _)| f == file)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(md, "| {file} | {lines} | {other} |");
+    }
+    let _ = writeln!(md, "\nCounting rules: {}.", shape::RULES);
+}
