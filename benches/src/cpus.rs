@@ -61,6 +61,15 @@ impl CpuSet {
             })
     }
 
+    /// The first `n` CPUs of this set.
+    pub fn first(&self, n: usize) -> CpuSet {
+        CpuSet(self.0.iter().copied().take(n).collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -181,6 +190,7 @@ mod tests {
         let set = CpuSet::parse("3,0-1,1").unwrap();
         assert_eq!(set.0, vec![0, 1, 3]);
         assert_eq!(set.to_string(), "0-1,3");
+        assert_eq!(set.first(2).to_string(), "0-1");
         assert_eq!(set.minus(&CpuSet::parse("1").unwrap()).to_string(), "0,3");
         assert!(CpuSet::parse("2-1").is_err());
         assert!(CpuSet::parse("a").is_err());

@@ -37,14 +37,15 @@ use std::time::Duration;
 use cpus::{CpuSet, LoadPinned};
 use scenario::Servers;
 
-const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--only NAMES]
+const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--only NAMES] [--scaling N,N..]
        paxos-bench closed threaded|async [--variant V] [--clients N,N..] [--workload W] [--seconds S] [--cpus LIST]
   --quick      every scenario, small: about a minute and a half (CI runs this)
   --out DIR    where to write the report (default: target/report)
   --cpus LIST  start every server pinned to these CPUs (taskset -c LIST, e.g. 0 or 0-3); the
                load generator runs on the other CPUs, unpinned when there are none
   --only NAMES run only these scenarios, comma-separated, of: throughput, open-loop (needs
-               throughput), variants, idle, bare, lifecycle, etcd, shape
+               throughput), variants, scaling, idle, bare, lifecycle, etcd, shape
+  --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
                as designed, 1,64 clients, put, 3 s after 0.5 s of warm-up)";
@@ -54,6 +55,7 @@ const SCENARIOS: &[&str] = &[
     "throughput",
     "open-loop",
     "variants",
+    "scaling",
     "idle",
     "bare",
     "lifecycle",
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
     let mut out = PathBuf::from("target/report");
     let mut servers = Servers::default();
     let mut only: Option<Vec<String>> = None;
+    let mut scaling: Option<Vec<usize>> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -102,6 +105,9 @@ fn main() -> ExitCode {
                     }
                 }
             }),
+            "--scaling" => value("--scaling")
+                .and_then(|counts| numbers(&counts, "--scaling"))
+                .map(|counts| scaling = Some(counts)),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -112,11 +118,14 @@ fn main() -> ExitCode {
             return usage_error(&message);
         }
     }
-    let plan = if quick {
+    let mut plan = if quick {
         plan::Plan::quick()
     } else {
         plan::Plan::full()
     };
+    if let Some(counts) = scaling {
+        plan.scaling_cpus = counts;
+    }
     let selected = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
     exit(bench(&plan, &servers, &selected, &out))
 }
@@ -148,6 +157,10 @@ fn bench(
         true => scenario::variants::run(plan, servers),
         false => Vec::new(),
     };
+    let scaling = match selected("scaling") {
+        true => scenario::scaling::run(plan, servers),
+        false => Vec::new(),
+    };
     let idle = match selected("idle") {
         true => scenario::idle::run(plan, servers),
         false => Vec::new(),
@@ -174,6 +187,7 @@ fn bench(
         pinning: servers.describe(),
         throughput: throughput.rows,
         variants,
+        scaling,
         open_loop,
         idle,
         bare,

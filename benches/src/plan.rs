@@ -11,7 +11,7 @@ pub struct Plan {
     pub workloads: Vec<Workload>,
     pub clients: Vec<usize>,
     pub placements: Vec<Placement>,
-    /// Rounds of the scenarios that alternate their order (throughput, variants): see
+    /// Rounds of the scenarios that alternate their order (throughput, variants, scaling): see
     /// `scenario::ORDER`.
     pub rounds: usize,
     pub warmup: Duration,
@@ -26,6 +26,9 @@ pub struct Plan {
     pub shutdown_connections: usize,
     /// Closed-loop clients for the variants scenario.
     pub variant_clients: usize,
+    /// How many CPUs the servers get in the scaling scenario, of those that fit the machine.
+    pub scaling_cpus: Vec<usize>,
+    pub scaling_clients: usize,
 }
 
 impl Plan {
@@ -47,6 +50,8 @@ impl Plan {
             lifecycle_reps: 3,
             shutdown_connections: 1000,
             variant_clients: 64,
+            scaling_cpus: vec![1, 2, 4, 8, 16, 32, 64],
+            scaling_clients: 64,
         }
     }
 
@@ -68,6 +73,8 @@ impl Plan {
             lifecycle_reps: 1,
             shutdown_connections: 100,
             variant_clients: 16,
+            scaling_cpus: vec![1, 2],
+            scaling_clients: 64,
         }
     }
 }

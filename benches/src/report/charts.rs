@@ -122,11 +122,33 @@ pub fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
             })
             .collect(),
     };
+    let scaling = Chart {
+        title: "put throughput by the servers' CPUs (64 clients)".into(),
+        x_label: "CPUs the servers may use".into(),
+        y_label: "requests / s".into(),
+        log_x: false,
+        log_y: false,
+        series: runtimes
+            .iter()
+            .map(|rt| Series {
+                name: (*rt).into(),
+                color: None,
+                dash: None,
+                points: results
+                    .scaling
+                    .iter()
+                    .filter(|r| r.runtime == *rt)
+                    .map(|r| (r.cpu_count as f64, r.requests_per_second))
+                    .collect(),
+            })
+            .collect(),
+    };
     [
         ("throughput", throughput),
         ("latency", latency),
         ("idle-connections", idle),
         ("threads-vs-tasks", bare),
+        ("scaling", scaling),
     ]
     .into_iter()
     .filter(|(_, chart)| chart.series.iter().any(|s| !s.points.is_empty()))

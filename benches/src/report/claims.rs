@@ -144,6 +144,7 @@ pub fn claims(md: &mut String, results: &Results) {
             idle.join("; ")
         );
     }
+    scaling_claim(md, results);
     if let (Some(etcd), Some(t), Some(a)) = (
         put_cell(rows, "etcd", at),
         put_cell(rows, "threaded", at),
@@ -160,6 +161,38 @@ pub fn claims(md: &mut String, results: &Results) {
             a.requests_per_second / etcd.requests_per_second,
             t.latency.p99_ms,
             a.latency.p99_ms
+        );
+    }
+}
+
+fn scaling_claim(md: &mut String, results: &Results) {
+    let mut parts = Vec::new();
+    for runtime in ["threaded", "async"] {
+        let mut rows: Vec<_> = results
+            .scaling
+            .iter()
+            .filter(|r| r.runtime == runtime)
+            .collect();
+        rows.sort_by_key(|r| r.cpu_count);
+        if let (Some(first), Some(last)) = (rows.first(), rows.last())
+            && last.cpu_count > first.cpu_count
+        {
+            parts.push(format!(
+                "{runtime} {:.0} req/s on {} CPU{} and {:.0} on {} ({:.2}x)",
+                first.requests_per_second,
+                first.cpu_count,
+                if first.cpu_count == 1 { "" } else { "s" },
+                last.requests_per_second,
+                last.cpu_count,
+                last.requests_per_second / first.requests_per_second.max(1e-9)
+            ));
+        }
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(
+            md,
+            "- **Scaling with cores.** `put` at 64 clients with the servers pinned: {}.",
+            parts.join("; ")
         );
     }
 }

@@ -20,6 +20,7 @@ use crate::bare::BarePoint;
 use crate::scenario::idle::IdleSeries;
 use crate::scenario::lifecycle::LifecycleRow;
 use crate::scenario::open_loop::OpenLoopRow;
+use crate::scenario::scaling::ScalingRow;
 use crate::scenario::throughput::ThroughputRow;
 use crate::scenario::variants::VariantRow;
 use crate::shape::TwinDiff;
@@ -34,6 +35,7 @@ pub struct Results {
     pub pinning: String,
     pub throughput: Vec<ThroughputRow>,
     pub variants: Vec<VariantRow>,
+    pub scaling: Vec<ScalingRow>,
     pub open_loop: Vec<OpenLoopRow>,
     pub idle: Vec<IdleSeries>,
     pub bare: Vec<BarePoint>,

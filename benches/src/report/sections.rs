@@ -20,6 +20,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
     };
     throughput(md, results, &chart);
     variants(md, results);
+    scaling(md, results, &chart);
     open_loop(md, results);
     idle(md, results, &chart);
     bare(md, results, &chart);
@@ -101,6 +102,52 @@ fn variants(md: &mut String, results: &Results) {
             r.latency.p999_ms,
             r.latency.errors_cell(),
             r.cpu_seconds_per_1k,
+            r.context_switches_per_request,
+            r.threads
+        );
+    }
+}
+
+fn scaling(md: &mut String, results: &Results, chart: &Chart<'_>) {
+    if results.scaling.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Scaling with cores\n");
+    let _ = writeln!(
+        md,
+        "Method: `put` from clients on every member, each (CPUs, server) pair on a fresh cluster \
+         whose members start under `taskset -c` (so tokio starts one worker per CPU it has), in \
+         an order that reverses from round to round; the load generator runs on the CPUs the \
+         servers do not have, unpinned when they have them all. On a bigger machine, \
+         `paxos-bench --only scaling` runs this on 1, 2, 4, ... CPUs, as many as \
+         the machine has (see docs/benchmarks.md).\n"
+    );
+    chart(md, "scaling", "scaling with cores");
+    let _ = writeln!(
+        md,
+        "| server | CPUs | load generator | clients | req/s | x of 1 CPU | p50 ms | p99 ms | errors | CPU ms / req | context switches / req | threads |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &results.scaling {
+        let one = results
+            .scaling
+            .iter()
+            .filter(|o| o.runtime == r.runtime)
+            .min_by_key(|o| o.cpu_count)
+            .map_or(f64::NAN, |o| o.requests_per_second);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.3} | {:.1} | {} |",
+            r.runtime,
+            r.cpus,
+            r.load_generator,
+            r.clients,
+            r.requests_per_second,
+            r.requests_per_second / one,
+            r.latency.p50_ms,
+            r.latency.p99_ms,
+            r.latency.errors_cell(),
+            r.cpu_ms_per_request,
             r.context_switches_per_request,
             r.threads
         );

@@ -14,6 +14,7 @@ pub mod focused;
 pub mod idle;
 pub mod lifecycle;
 pub mod open_loop;
+pub mod scaling;
 pub mod throughput;
 pub mod variants;
 
