@@ -11,7 +11,8 @@
 //!   the order the servers take turns in, which member plays which role).
 //! - `load`: the closed- and open-loop load generator; `http`: its raw keep-alive client.
 //! - `idle`: idle keep-alive connections; `bare`: idle threads against idle tasks (a child
-//!   mode); `etcd`: the reference cluster.
+//!   mode); `hello`: hello-world servers per HTTP stack (a child mode); `etcd`: the reference
+//!   cluster.
 //! - `cpus`: CPU sets, `taskset` pinning of servers and load generator.
 //! - `procfs`: memory, threads, descriptors and CPU time from `/proc`; `shape`: code-shape counts.
 //! - `report`, `plot`, `progress`: the report, its SVG charts, and the progress bars.
@@ -19,6 +20,7 @@
 mod bare;
 mod cpus;
 mod etcd;
+mod hello;
 mod http;
 mod idle;
 mod load;
@@ -44,7 +46,7 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
   --cpus LIST  start every server pinned to these CPUs (taskset -c LIST, e.g. 0 or 0-3); the
                load generator runs on the other CPUs, unpinned when there are none
   --only NAMES run only these scenarios, comma-separated, of: throughput, open-loop (needs
-               throughput), variants, scaling, idle, bare, lifecycle, etcd, shape
+               throughput), hello, variants, scaling, idle, bare, lifecycle, etcd, shape
   --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
@@ -54,6 +56,7 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
 const SCENARIOS: &[&str] = &[
     "throughput",
     "open-loop",
+    "hello",
     "variants",
     "scaling",
     "idle",
@@ -73,6 +76,13 @@ fn main() -> ExitCode {
             return match (args.get(1), args.get(2)) {
                 (Some(kind), Some(n)) => exit(bare::child_main(kind, n)),
                 _ => exit(Err("usage: paxos-bench bare threads|tasks N".into())),
+            };
+        }
+        // The child side of the hello-world scenario (see `hello`).
+        Some("hello") => {
+            return match (args.get(1), args.get(2)) {
+                (Some(stack), Some(port)) => exit(hello::child_main(stack, port)),
+                _ => exit(Err("usage: paxos-bench hello STACK PORT".into())),
             };
         }
         Some("closed") => return exit(closed(&args[1..])),
@@ -153,6 +163,10 @@ fn bench(
         true => scenario::open_loop::run(plan, servers, &throughput.rows),
         false => Vec::new(),
     };
+    let hello = match selected("hello") {
+        true => scenario::hello::run(plan, servers)?,
+        false => Vec::new(),
+    };
     let variants = match selected("variants") {
         true => scenario::variants::run(plan, servers),
         false => Vec::new(),
@@ -186,6 +200,7 @@ fn bench(
         machine: procfs::machine_description(),
         pinning: servers.describe(),
         throughput: throughput.rows,
+        hello,
         variants,
         scaling,
         open_loop,

@@ -11,8 +11,8 @@ pub struct Plan {
     pub workloads: Vec<Workload>,
     pub clients: Vec<usize>,
     pub placements: Vec<Placement>,
-    /// Rounds of the scenarios that alternate their order (throughput, variants, scaling): see
-    /// `scenario::ORDER`.
+    /// Rounds of the scenarios that alternate their order (throughput, variants, hello,
+    /// scaling): see `scenario::ORDER`.
     pub rounds: usize,
     pub warmup: Duration,
     /// Counted time of one throughput cell in one round.
@@ -26,6 +26,8 @@ pub struct Plan {
     pub shutdown_connections: usize,
     /// Closed-loop clients for the variants scenario.
     pub variant_clients: usize,
+    /// Client counts of the hello-world rows.
+    pub hello_clients: Vec<usize>,
     /// How many CPUs the servers get in the scaling scenario, of those that fit the machine.
     pub scaling_cpus: Vec<usize>,
     pub scaling_clients: usize,
@@ -50,6 +52,7 @@ impl Plan {
             lifecycle_reps: 3,
             shutdown_connections: 1000,
             variant_clients: 64,
+            hello_clients: vec![1, 64],
             scaling_cpus: vec![1, 2, 4, 8, 16, 32, 64],
             scaling_clients: 64,
         }
@@ -73,6 +76,7 @@ impl Plan {
             lifecycle_reps: 1,
             shutdown_connections: 100,
             variant_clients: 16,
+            hello_clients: vec![1, 64],
             scaling_cpus: vec![1, 2],
             scaling_clients: 64,
         }

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::bare::Waiter;
+use crate::hello::Stack;
 use crate::scenario::throughput::put_cell;
 
 use super::Results;
@@ -107,6 +108,7 @@ pub fn claims(md: &mut String, results: &Results) {
             a.latency.errors_cell()
         );
     }
+    hello_claim(md, results);
     if let (Some(threads), Some(tasks)) = (
         bare_slope(results, Waiter::Threads),
         bare_slope(results, Waiter::Tasks),
@@ -161,6 +163,40 @@ pub fn claims(md: &mut String, results: &Results) {
             a.requests_per_second / etcd.requests_per_second,
             t.latency.p99_ms,
             a.latency.p99_ms
+        );
+    }
+}
+
+/// The framework's cost against the model's, from the hello-world rows.
+fn hello_claim(md: &mut String, results: &Results) {
+    let clients = results.hello.iter().map(|r| r.clients).max().unwrap_or(0);
+    let row = |stack: Stack| {
+        results
+            .hello
+            .iter()
+            .find(|r| r.stack == stack && r.clients == clients)
+    };
+    if let (Some(stock), Some(conn), Some(hyper)) = (
+        row(Stack::Rouille),
+        row(Stack::RouilleConnectionThreads),
+        row(Stack::HyperAxum),
+    ) {
+        let _ = writeln!(
+            md,
+            "- **The framework apart from the model.** Hello world at {clients} clients, no Paxos: \
+             stock rouille {:.0} req/s ({:.1} context switches and {:.3} CPU ms per request), \
+             rouille on its connection threads (as the threaded server runs it) {:.0} req/s \
+             ({:.1}, {:.3}), hyper with axum (as the async server runs it) {:.0} req/s ({:.1}, \
+             {:.3}).",
+            stock.requests_per_second,
+            stock.context_switches_per_request,
+            stock.cpu_ms_per_request,
+            conn.requests_per_second,
+            conn.context_switches_per_request,
+            conn.cpu_ms_per_request,
+            hyper.requests_per_second,
+            hyper.context_switches_per_request,
+            hyper.cpu_ms_per_request
         );
     }
 }

@@ -17,6 +17,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::bare::BarePoint;
+use crate::scenario::hello::HelloRow;
 use crate::scenario::idle::IdleSeries;
 use crate::scenario::lifecycle::LifecycleRow;
 use crate::scenario::open_loop::OpenLoopRow;
@@ -34,6 +35,7 @@ pub struct Results {
     /// Where the servers and the load generator ran (`--cpus`).
     pub pinning: String,
     pub throughput: Vec<ThroughputRow>,
+    pub hello: Vec<HelloRow>,
     pub variants: Vec<VariantRow>,
     pub scaling: Vec<ScalingRow>,
     pub open_loop: Vec<OpenLoopRow>,

@@ -19,6 +19,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
         }
     };
     throughput(md, results, &chart);
+    hello(md, results);
     variants(md, results);
     scaling(md, results, &chart);
     open_loop(md, results);
@@ -65,6 +66,44 @@ fn throughput(md: &mut String, results: &Results, chart: &Chart<'_>) {
             r.latency.errors_cell(),
             r.cpu_seconds_per_1k,
             r.context_switches_per_request
+        );
+    }
+}
+
+fn hello(md: &mut String, results: &Results) {
+    if results.hello.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Hello world: each HTTP stack without Paxos\n");
+    let _ = writeln!(
+        md,
+        "Method: one server process per stack (a child of the bench, `paxos-bench hello`) that \
+         reads each request's body and answers a fixed JSON object; the same load generator \
+         sends it the same `put` requests as the Paxos cells, on keep-alive connections; each \
+         round starts every stack afresh, in an order that reverses from round to round. Both \
+         rouille stacks run tiny_http with the threaded server's connection limits, hyper runs \
+         with the async server's. Context switches count the threads alive at the end, so stock \
+         rouille's thread per request shows fewer than it made; its CPU is whole.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| stack | model | clients | req/s | p50 ms | p99 ms | errors | CPU ms / req | context switches / req | threads |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &results.hello {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.3} | {:.3} | {} | {:.4} | {:.2} | {} |",
+            r.stack.describe(),
+            r.model,
+            r.clients,
+            r.requests_per_second,
+            r.latency.p50_ms,
+            r.latency.p99_ms,
+            r.latency.errors_cell(),
+            r.cpu_ms_per_request,
+            r.context_switches_per_request,
+            r.threads
         );
     }
 }

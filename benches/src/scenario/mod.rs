@@ -11,6 +11,7 @@
 pub mod bare;
 pub mod etcd;
 pub mod focused;
+pub mod hello;
 pub mod idle;
 pub mod lifecycle;
 pub mod open_loop;
