@@ -45,8 +45,9 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
   --out DIR    where to write the report (default: target/report)
   --cpus LIST  start every server pinned to these CPUs (taskset -c LIST, e.g. 0 or 0-3); the
                load generator runs on the other CPUs, unpinned when there are none
-  --only NAMES run only these scenarios, comma-separated, of: throughput, open-loop (needs
-               throughput), hello, variants, scaling, idle, bare, lifecycle, etcd, shape
+  --only NAMES run only these scenarios, comma-separated, of: throughput (with the per-thread
+               table), open-loop (needs throughput), hello, variants, scaling, idle, bare,
+               lifecycle, etcd, shape
   --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
@@ -200,6 +201,7 @@ fn bench(
         machine: procfs::machine_description(),
         pinning: servers.describe(),
         throughput: throughput.rows,
+        threads: throughput.threads,
         hello,
         variants,
         scaling,

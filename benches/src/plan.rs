@@ -17,6 +17,8 @@ pub struct Plan {
     pub warmup: Duration,
     /// Counted time of one throughput cell in one round.
     pub cell: Duration,
+    /// Clients of the `put` cell (spread over the members) the per-thread table is read over.
+    pub threads_clients: usize,
     pub load_fractions: Vec<f64>,
     pub open_loop: Duration,
     pub open_loop_workers: usize,
@@ -44,6 +46,7 @@ impl Plan {
             rounds: 2,
             warmup: Duration::from_millis(500),
             cell: Duration::from_millis(2500),
+            threads_clients: 64,
             load_fractions: vec![0.25, 0.5, 0.75],
             open_loop: Duration::from_secs(5),
             open_loop_workers: 64,
@@ -68,6 +71,7 @@ impl Plan {
             rounds: 1,
             warmup: Duration::from_millis(200),
             cell: Duration::from_millis(700),
+            threads_clients: 16,
             load_fractions: vec![0.5],
             open_loop: Duration::from_secs(2),
             open_loop_workers: 16,

@@ -65,6 +65,42 @@ fn stat_cpu_seconds(path: &str) -> Option<f64> {
     Some(ticks as f64 / clock_ticks_per_second())
 }
 
+/// One thread of a process, as `/proc/<pid>/task/<tid>/` describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreadSample {
+    pub tid: u32,
+    /// `comm`: the name the thread was given, or (unnamed) its creator's, at most 15 bytes.
+    pub name: String,
+    /// Voluntary plus involuntary context switches so far.
+    pub context_switches: u64,
+    /// User plus system time so far, in seconds.
+    pub cpu_seconds: f64,
+}
+
+/// Every live thread of a process, by thread id; empty when it has exited.
+pub fn threads(pid: u32) -> Vec<ThreadSample> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut threads: Vec<ThreadSample> = tasks
+        .flatten()
+        .filter_map(|task| {
+            let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+            let dir = format!("/proc/{pid}/task/{tid}");
+            let name = fs::read_to_string(format!("{dir}/comm")).ok()?;
+            let status = fs::read_to_string(format!("{dir}/status")).ok()?;
+            Some(ThreadSample {
+                tid,
+                name: name.trim_end().to_owned(),
+                context_switches: switches(&status),
+                cpu_seconds: stat_cpu_seconds(&format!("{dir}/stat")).unwrap_or(0.0),
+            })
+        })
+        .collect();
+    threads.sort_by_key(|t| t.tid);
+    threads
+}
+
 /// Voluntary plus involuntary context switches in a `status` file.
 fn switches(status: &str) -> u64 {
     status
@@ -74,6 +110,17 @@ fn switches(status: &str) -> u64 {
         })
         .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         .sum()
+}
+
+/// How many CPUs a process may run on (`Cpus_allowed_list`), e.g. 1 when pinned to one.
+pub fn allowed_cpus(pid: u32) -> Option<usize> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    crate::cpus::CpuSet::parse(list.trim())
+        .ok()
+        .map(|s| s.len())
 }
 
 /// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once rather than linking libc for one call.

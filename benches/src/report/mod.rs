@@ -22,6 +22,7 @@ use crate::scenario::idle::IdleSeries;
 use crate::scenario::lifecycle::LifecycleRow;
 use crate::scenario::open_loop::OpenLoopRow;
 use crate::scenario::scaling::ScalingRow;
+use crate::scenario::threads::ThreadTable;
 use crate::scenario::throughput::ThroughputRow;
 use crate::scenario::variants::VariantRow;
 use crate::shape::TwinDiff;
@@ -35,6 +36,7 @@ pub struct Results {
     /// Where the servers and the load generator ran (`--cpus`).
     pub pinning: String,
     pub throughput: Vec<ThroughputRow>,
+    pub threads: Vec<ThreadTable>,
     pub hello: Vec<HelloRow>,
     pub variants: Vec<VariantRow>,
     pub scaling: Vec<ScalingRow>,

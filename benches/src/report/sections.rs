@@ -19,6 +19,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
         }
     };
     throughput(md, results, &chart);
+    threads(md, results);
     hello(md, results);
     variants(md, results);
     scaling(md, results, &chart);
@@ -66,6 +67,60 @@ fn throughput(md: &mut String, results: &Results, chart: &Chart<'_>) {
             r.latency.errors_cell(),
             r.cpu_seconds_per_1k,
             r.context_switches_per_request
+        );
+    }
+}
+
+fn threads(md: &mut String, results: &Results) {
+    if results.threads.is_empty() {
+        return;
+    }
+    let clients = results.threads[0].clients;
+    let _ = writeln!(md, "\n## Where a request's time goes, thread by thread\n");
+    let _ = writeln!(
+        md,
+        "Method: each member's threads read from `/proc/<pid>/task/*` (name, context switches, \
+         CPU time) when the counted window of the `put` cell at {clients} clients on every member \
+         opens and when it closes, in every round of the throughput scenario; per request means \
+         per request the cluster answered. Threads the servers leave unnamed are told apart by \
+         the order they start in (tiny_http's accept thread first; tokio's workers, one per CPU, \
+         before its blocking pool). The leader's column is one member, the followers' both.\n"
+    );
+    for table in &results.threads {
+        let _ = writeln!(
+            md,
+            "**{}**, {} requests answered{}:\n",
+            table.runtime,
+            table.requests,
+            match table.ended_in_window {
+                0 => String::new(),
+                n => format!(" ({n} threads ended inside a window; their counts are missing)"),
+            }
+        );
+        let _ = writeln!(
+            md,
+            "| threads | leader | followers | switches / req, leader | followers | CPU µs / req, leader | followers |\n\
+             |---|---:|---:|---:|---:|---:|---:|"
+        );
+        for group in table.group_names() {
+            let _ = writeln!(
+                md,
+                "| {group} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} |",
+                table.count(group, "leader"),
+                table.count(group, "followers"),
+                table.switches_per_request(group, Some("leader")),
+                table.switches_per_request(group, Some("followers")),
+                table.cpu_us_per_request(group, Some("leader")),
+                table.cpu_us_per_request(group, Some("followers")),
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| all | | | {:.2} | {:.2} | {:.1} | {:.1} |\n",
+            table.switches_per_request("all", Some("leader")),
+            table.switches_per_request("all", Some("followers")),
+            table.cpu_us_per_request("all", Some("leader")),
+            table.cpu_us_per_request("all", Some("followers")),
         );
     }
 }

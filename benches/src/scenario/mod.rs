@@ -16,6 +16,7 @@ pub mod idle;
 pub mod lifecycle;
 pub mod open_loop;
 pub mod scaling;
+pub mod threads;
 pub mod throughput;
 pub mod variants;
 

@@ -1,12 +1,14 @@
 //! Scenario 1: closed-loop throughput and latency of every cell (operation, clients, placement),
 //! in rounds whose order alternates ([`super::ORDER`]); one fresh cluster per server per round.
+//! The per-thread table ([`super::threads`]) is read over one of its cells.
 
 use serde::Serialize;
 
-use crate::load::{Api, Closed, Latencies, LoadResult, Placement, Spent, Workload};
+use crate::load::{Api, Closed, Latencies, LoadResult, Placement, Spent, SpentWindow, Workload};
 use crate::plan::Plan;
 use crate::progress::Progress;
 
+use super::threads::{ThreadTable, ThreadWindow};
 use super::{RUNTIMES, Servers, addrs, pids, turns};
 
 /// One cell of the throughput table.
@@ -49,10 +51,11 @@ impl ThroughputRow {
 /// One cell of the throughput table: what, how many clients, sent where.
 pub type Cell = (Workload, usize, Placement);
 
-/// What scenario 1 measured.
+/// What scenario 1 measured: the table, and the threads of each server over one cell.
 #[derive(Debug, Default)]
 pub struct Throughput {
     pub rows: Vec<ThroughputRow>,
+    pub threads: Vec<ThreadTable>,
 }
 
 pub fn run(plan: &Plan, servers: &Servers) -> Throughput {
@@ -65,8 +68,11 @@ pub fn run(plan: &Plan, servers: &Servers) -> Throughput {
                 .flat_map(move |&c| plan.placements.iter().map(move |&p| (w, c, p)))
         })
         .collect();
+    // The cell the per-thread table is read over.
+    let threads_cell: Cell = (Workload::Put, plan.threads_clients, Placement::Spread);
     let mut progress = Progress::new("throughput", cells.len() * 2 * plan.rounds);
     let mut merged: Vec<Vec<(LoadResult, Spent)>> = vec![Vec::new(); RUNTIMES.len()];
+    let mut threads: Vec<Option<ThreadTable>> = vec![None; RUNTIMES.len()];
     for round in 0..plan.rounds {
         for r in turns(round, RUNTIMES.len()) {
             let runtime = RUNTIMES[r];
@@ -74,7 +80,9 @@ pub fn run(plan: &Plan, servers: &Servers) -> Throughput {
             let cluster = servers.bench_cluster(runtime, None);
             let members = addrs(&cluster);
             let pids = pids(&cluster);
-            for (c, &(workload, clients, placement)) in cells.iter().enumerate() {
+            let leader = cluster.wait_for_leader();
+            for (c, &cell) in cells.iter().enumerate() {
+                let (workload, clients, placement) = cell;
                 let targets = match placement {
                     Placement::Spread => members.clone(),
                     Placement::Leader => vec![members[cluster.wait_for_leader()].clone()],
@@ -87,7 +95,19 @@ pub fn run(plan: &Plan, servers: &Servers) -> Throughput {
                     warmup: plan.warmup,
                     duration: plan.cell,
                 };
-                let (result, spent) = load.run(&pids);
+                let (result, spent) = if cell == threads_cell {
+                    let mut window = (SpentWindow::new(&pids), ThreadWindow::new(&pids, leader));
+                    let result = load.run_with(&mut window);
+                    let (spent, thread_window) = window;
+                    let table = thread_window.table(runtime, clients, &result);
+                    match &mut threads[r] {
+                        Some(total) => total.merge(&table),
+                        None => threads[r] = Some(table),
+                    }
+                    (result, spent.spent)
+                } else {
+                    load.run(&pids)
+                };
                 match merged[r].get_mut(c) {
                     Some((total, total_spent)) => {
                         total.merge(&result);
@@ -111,7 +131,10 @@ pub fn run(plan: &Plan, servers: &Servers) -> Throughput {
             rows.push(ThroughputRow::new(runtime.name(), cell, result, *spent));
         }
     }
-    Throughput { rows }
+    Throughput {
+        rows,
+        threads: threads.into_iter().flatten().collect(),
+    }
 }
 
 /// The `put` cell from clients on every member at `clients`, of `runtime`, if measured.
