@@ -47,7 +47,7 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
                load generator runs on the other CPUs, unpinned when there are none
   --only NAMES run only these scenarios, comma-separated, of: throughput (with the per-thread
                table), open-loop (needs throughput), hello, variants, scaling, idle, bare,
-               lifecycle, etcd, shape
+               cancellation, lifecycle, etcd, shape
   --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
@@ -62,6 +62,7 @@ const SCENARIOS: &[&str] = &[
     "scaling",
     "idle",
     "bare",
+    "cancellation",
     "lifecycle",
     "etcd",
     "shape",
@@ -184,6 +185,10 @@ fn bench(
         true => scenario::bare::run(plan)?,
         false => Vec::new(),
     };
+    let cancellation = match selected("cancellation") {
+        true => scenario::cancellation::run(plan, servers),
+        false => Vec::new(),
+    };
     let lifecycle = match selected("lifecycle") {
         true => scenario::lifecycle::run(plan, servers),
         false => Vec::new(),
@@ -208,6 +213,7 @@ fn bench(
         open_loop,
         idle,
         bare,
+        cancellation,
         lifecycle,
         shape,
     };

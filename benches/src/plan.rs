@@ -33,6 +33,10 @@ pub struct Plan {
     /// How many CPUs the servers get in the scaling scenario, of those that fit the machine.
     pub scaling_cpus: Vec<usize>,
     pub scaling_clients: usize,
+    /// Abandoned requests: how many, the servers' request timeout, and how often to look.
+    pub cancel_clients: usize,
+    pub cancel_timeout: Duration,
+    pub cancel_sample_every: Duration,
 }
 
 impl Plan {
@@ -58,6 +62,9 @@ impl Plan {
             hello_clients: vec![1, 64],
             scaling_cpus: vec![1, 2, 4, 8, 16, 32, 64],
             scaling_clients: 64,
+            cancel_clients: 1000,
+            cancel_timeout: Duration::from_secs(5),
+            cancel_sample_every: Duration::from_millis(250),
         }
     }
 
@@ -83,6 +90,9 @@ impl Plan {
             hello_clients: vec![1, 64],
             scaling_cpus: vec![1, 2],
             scaling_clients: 64,
+            cancel_clients: 100,
+            cancel_timeout: Duration::from_secs(2),
+            cancel_sample_every: Duration::from_millis(250),
         }
     }
 }

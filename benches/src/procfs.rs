@@ -123,6 +123,11 @@ pub fn allowed_cpus(pid: u32) -> Option<usize> {
         .map(|s| s.len())
 }
 
+/// Open file descriptors of a process (sockets, files, pipes), or `None` when it has exited.
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
 /// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once rather than linking libc for one call.
 fn clock_ticks_per_second() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

@@ -143,12 +143,34 @@ pub fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
             })
             .collect(),
     };
+    let cancellation = Chart {
+        title: "Abandoned requests: requests the member still holds".into(),
+        x_label: "ms since the clients closed".into(),
+        y_label: "requests counted as waiting".into(),
+        log_x: false,
+        log_y: false,
+        series: results
+            .cancellation
+            .iter()
+            .map(|run| Series {
+                name: run.runtime.into(),
+                color: None,
+                dash: None,
+                points: run
+                    .samples
+                    .iter()
+                    .map(|s| (s.at_ms, s.waiting as f64))
+                    .collect(),
+            })
+            .collect(),
+    };
     [
         ("throughput", throughput),
         ("latency", latency),
         ("idle-connections", idle),
         ("threads-vs-tasks", bare),
         ("scaling", scaling),
+        ("abandoned-requests", cancellation),
     ]
     .into_iter()
     .filter(|(_, chart)| chart.series.iter().any(|s| !s.points.is_empty()))

@@ -146,6 +146,7 @@ pub fn claims(md: &mut String, results: &Results) {
             idle.join("; ")
         );
     }
+    cancellation_claim(md, results);
     scaling_claim(md, results);
     if let (Some(etcd), Some(t), Some(a)) = (
         put_cell(rows, "etcd", at),
@@ -197,6 +198,36 @@ fn hello_claim(md: &mut String, results: &Results) {
             hyper.requests_per_second,
             hyper.context_switches_per_request,
             hyper.cpu_ms_per_request
+        );
+    }
+}
+
+fn cancellation_claim(md: &mut String, results: &Results) {
+    let describe = |runtime: &str| -> Option<String> {
+        let run = results.cancellation.iter().find(|r| r.runtime == runtime)?;
+        let held = run.before_close.waiting;
+        let when = |ms: Option<f64>| {
+            ms.map_or("not within the run".to_owned(), |ms| {
+                format!("{ms:.0} ms after the close")
+            })
+        };
+        Some(format!(
+            "{runtime} held {held} of them (its cap refused the rest) and released them {} \
+             (request timeout {} ms), its {} connection descriptors {}",
+            when(run.waiting_released_ms),
+            run.request_timeout_ms,
+            run.before_close
+                .open_fds
+                .saturating_sub(run.baseline.open_fds),
+            when(run.fds_released_ms)
+        ))
+    };
+    if let (Some(t), Some(a)) = (describe("threaded"), describe("async")) {
+        let clients = results.cancellation.first().map_or(0, |r| r.clients);
+        let _ = writeln!(
+            md,
+            "- **\"Threads are not nearly as good at cancellation.\"** {clients} clients send a \
+             `put` that cannot commit and close their connection while it waits: {t}; {a}."
         );
     }
 }

@@ -17,6 +17,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::bare::BarePoint;
+use crate::scenario::cancellation::CancellationRun;
 use crate::scenario::hello::HelloRow;
 use crate::scenario::idle::IdleSeries;
 use crate::scenario::lifecycle::LifecycleRow;
@@ -43,6 +44,7 @@ pub struct Results {
     pub open_loop: Vec<OpenLoopRow>,
     pub idle: Vec<IdleSeries>,
     pub bare: Vec<BarePoint>,
+    pub cancellation: Vec<CancellationRun>,
     pub lifecycle: Vec<LifecycleRow>,
     pub shape: Option<TwinDiff>,
 }

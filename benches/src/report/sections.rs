@@ -26,6 +26,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
     open_loop(md, results);
     idle(md, results, &chart);
     bare(md, results, &chart);
+    cancellation(md, results, &chart);
     lifecycle(md, results);
     code_shape(md, results);
 }
@@ -362,6 +363,83 @@ fn bare(md: &mut String, results: &Results, chart: &Chart<'_>) {
             "| {} | {:.1} | {tasks:.1} |",
             p.n,
             p.sample.rss_kib as f64 / 1024.0
+        );
+    }
+}
+
+fn cancellation(md: &mut String, results: &Results, chart: &Chart<'_>) {
+    let Some(first) = results.cancellation.first() else {
+        return;
+    };
+    let _ = writeln!(md, "\n## Abandoned requests\n");
+    let _ = writeln!(
+        md,
+        "Method: a 3-member cluster per server whose two followers are then killed, so nothing \
+         can commit; {} clients each send a `put` to the {} and, once the member counts \
+         them as waiting (at most 480 wait; it refuses the rest `503` at once), all close their \
+         connections together. The member's threads, open descriptors, requests counted as \
+         waiting (`paxos_client_requests_waiting`) and RSS are read before, right after the \
+         close, and every few hundred ms until its request timeout ({} ms from the send) has \
+         passed and every figure is back, or for at most 7 s more (tiny_http keeps an idle \
+         connection thread 5 s). \"Released\" is the first reading from which on the figure stayed back (within \
+         4 of where it started, for threads and descriptors, since each reading is a request \
+         itself).\n",
+        first.clients, first.role, first.request_timeout_ms
+    );
+    chart(md, "abandoned-requests", "abandoned requests");
+    let _ = writeln!(
+        md,
+        "| server | moment | threads | open descriptors | waiting | RSS MiB |\n\
+         |---|---|---:|---:|---:|---:|"
+    );
+    for run in &results.cancellation {
+        let line = |md: &mut String, label: String, h: &crate::scenario::cancellation::Held| {
+            let _ = writeln!(
+                md,
+                "| {} | {label} | {} | {} | {} | {:.1} |",
+                run.runtime,
+                h.threads,
+                h.open_fds,
+                h.waiting,
+                h.rss_kib as f64 / 1024.0
+            );
+        };
+        line(md, "before the requests".into(), &run.baseline);
+        line(
+            md,
+            format!("all sent, {:.0} ms after the first", run.sent_to_closed_ms),
+            &run.before_close,
+        );
+        // Every reading up to a second, then one a second.
+        let mut next_ms = 1000.0;
+        for (k, s) in run.samples.iter().enumerate() {
+            let last = k + 1 == run.samples.len();
+            if s.at_ms < 1000.0 || s.at_ms >= next_ms || last {
+                line(md, format!("{:.0} ms after the close", s.at_ms), s);
+                if s.at_ms >= next_ms {
+                    next_ms = (s.at_ms / 1000.0).floor() * 1000.0 + 1000.0;
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n| server | waiting requests released | descriptors released | threads released |\n\
+         |---|---|---|---|"
+    );
+    let when = |ms: Option<f64>| {
+        ms.map_or("not within the run".to_owned(), |ms| {
+            format!("{ms:.0} ms after the close")
+        })
+    };
+    for run in &results.cancellation {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            run.runtime,
+            when(run.waiting_released_ms),
+            when(run.fds_released_ms),
+            when(run.threads_released_ms)
         );
     }
 }

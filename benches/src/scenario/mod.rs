@@ -9,6 +9,7 @@
 //! server's rounds, so a drift that is linear in time lands on both alike.
 
 pub mod bare;
+pub mod cancellation;
 pub mod etcd;
 pub mod focused;
 pub mod hello;
