@@ -47,7 +47,7 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
                load generator runs on the other CPUs, unpinned when there are none
   --only NAMES run only these scenarios, comma-separated, of: throughput (with the per-thread
                table), open-loop (needs throughput), hello, variants, scaling, idle, bare,
-               cancellation, lifecycle, etcd, shape
+               cancellation, shutdown, lifecycle, etcd, shape
   --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
@@ -63,6 +63,7 @@ const SCENARIOS: &[&str] = &[
     "idle",
     "bare",
     "cancellation",
+    "shutdown",
     "lifecycle",
     "etcd",
     "shape",
@@ -189,6 +190,10 @@ fn bench(
         true => scenario::cancellation::run(plan, servers),
         false => Vec::new(),
     };
+    let shutdown_under_load = match selected("shutdown") {
+        true => scenario::shutdown::run(plan, servers),
+        false => Vec::new(),
+    };
     let lifecycle = match selected("lifecycle") {
         true => scenario::lifecycle::run(plan, servers),
         false => Vec::new(),
@@ -214,6 +219,7 @@ fn bench(
         idle,
         bare,
         cancellation,
+        shutdown_under_load,
         lifecycle,
         shape,
     };

@@ -37,6 +37,11 @@ pub struct Plan {
     pub cancel_clients: usize,
     pub cancel_timeout: Duration,
     pub cancel_sample_every: Duration,
+    /// Shutdown under load: clients, and how long they write before the signal and after the
+    /// exit.
+    pub shutdown_clients: usize,
+    pub shutdown_before: Duration,
+    pub shutdown_after: Duration,
 }
 
 impl Plan {
@@ -65,6 +70,9 @@ impl Plan {
             cancel_clients: 1000,
             cancel_timeout: Duration::from_secs(5),
             cancel_sample_every: Duration::from_millis(250),
+            shutdown_clients: 64,
+            shutdown_before: Duration::from_millis(1500),
+            shutdown_after: Duration::from_millis(2500),
         }
     }
 
@@ -93,6 +101,9 @@ impl Plan {
             cancel_clients: 100,
             cancel_timeout: Duration::from_secs(2),
             cancel_sample_every: Duration::from_millis(250),
+            shutdown_clients: 16,
+            shutdown_before: Duration::from_millis(500),
+            shutdown_after: Duration::from_millis(1500),
         }
     }
 }

@@ -148,6 +148,7 @@ pub fn claims(md: &mut String, results: &Results) {
     }
     cancellation_claim(md, results);
     scaling_claim(md, results);
+    shutdown_claim(md, results);
     if let (Some(etcd), Some(t), Some(a)) = (
         put_cell(rows, "etcd", at),
         put_cell(rows, "threaded", at),
@@ -259,6 +260,35 @@ fn scaling_claim(md: &mut String, results: &Results) {
         let _ = writeln!(
             md,
             "- **Scaling with cores.** `put` at 64 clients with the servers pinned: {}.",
+            parts.join("; ")
+        );
+    }
+}
+
+fn shutdown_claim(md: &mut String, results: &Results) {
+    let parts: Vec<String> = results
+        .shutdown_under_load
+        .iter()
+        .map(|r| {
+            format!(
+                "{} exited in {:.0} ms, answering {} and refusing {} requests in its grace ({} \
+                 cut off), {} acknowledged write{} lost",
+                r.runtime,
+                r.exit_ms,
+                r.grace_answered,
+                r.grace_refused,
+                r.grace_cut_off,
+                r.lost,
+                if r.lost == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    if !parts.is_empty() {
+        let clients = results.shutdown_under_load.first().map_or(0, |r| r.clients);
+        let _ = writeln!(
+            md,
+            "- **Shutdown under load.** SIGTERM to the leader while {clients} clients write \
+             through every member: {}.",
             parts.join("; ")
         );
     }

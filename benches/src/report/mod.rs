@@ -23,6 +23,7 @@ use crate::scenario::idle::IdleSeries;
 use crate::scenario::lifecycle::LifecycleRow;
 use crate::scenario::open_loop::OpenLoopRow;
 use crate::scenario::scaling::ScalingRow;
+use crate::scenario::shutdown::ShutdownRun;
 use crate::scenario::threads::ThreadTable;
 use crate::scenario::throughput::ThroughputRow;
 use crate::scenario::variants::VariantRow;
@@ -45,6 +46,7 @@ pub struct Results {
     pub idle: Vec<IdleSeries>,
     pub bare: Vec<BarePoint>,
     pub cancellation: Vec<CancellationRun>,
+    pub shutdown_under_load: Vec<ShutdownRun>,
     pub lifecycle: Vec<LifecycleRow>,
     pub shape: Option<TwinDiff>,
 }

@@ -27,6 +27,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
     idle(md, results, &chart);
     bare(md, results, &chart);
     cancellation(md, results, &chart);
+    shutdown_under_load(md, results);
     lifecycle(md, results);
     code_shape(md, results);
 }
@@ -440,6 +441,45 @@ fn cancellation(md: &mut String, results: &Results, chart: &Chart<'_>) {
             when(run.waiting_released_ms),
             when(run.fds_released_ms),
             when(run.threads_released_ms)
+        );
+    }
+}
+
+fn shutdown_under_load(md: &mut String, results: &Results) {
+    let Some(first) = results.shutdown_under_load.first() else {
+        return;
+    };
+    let _ = writeln!(md, "\n## Shutdown under load\n");
+    let _ = writeln!(
+        md,
+        "Method: {} closed-loop clients, client `c` writing `0, 1, 2, ...` to its own key on \
+         member `c mod 3`, while the {} of each server's cluster gets a SIGTERM; its \
+         grace is the time until it exits. After the load, every client's key is read from a \
+         member left running: a value older than the last one acknowledged would be a lost \
+         write. Threaded first, then async.\n",
+        first.clients, first.role
+    );
+    let _ = writeln!(
+        md,
+        "| server | acknowledged/s before | exit ms | clean exit | answered in grace | refused in grace | cut off in grace | writes acknowledged again after | acknowledged | lost | unread |\n\
+         |---|---:|---:|---|---:|---:|---:|---|---:|---:|---:|"
+    );
+    for r in &results.shutdown_under_load {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.runtime,
+            r.before_per_second,
+            r.exit_ms,
+            if r.clean_exit { "yes" } else { "no" },
+            r.grace_answered,
+            r.grace_refused,
+            r.grace_cut_off,
+            r.writes_resumed_ms
+                .map_or("not within the run".to_owned(), |ms| format!("{ms:.0} ms")),
+            r.acknowledged,
+            r.lost,
+            r.unread
         );
     }
 }

@@ -17,6 +17,7 @@ pub mod idle;
 pub mod lifecycle;
 pub mod open_loop;
 pub mod scaling;
+pub mod shutdown;
 pub mod threads;
 pub mod throughput;
 pub mod variants;
