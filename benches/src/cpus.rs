@@ -137,7 +137,13 @@ impl LoadPinned {
     /// Pins this process (the load generator) to the CPUs the servers do not get, or to every
     /// CPU when the servers have them all. Dropping the guard puts back the CPUs it had.
     pub fn beside(servers: &CpuSet) -> LoadPinned {
-        let target = Self::target(servers);
+        LoadPinned::on(&Self::target(servers))
+    }
+
+    /// Pins this process (the load generator) to `target`. Dropping the guard puts back the
+    /// CPUs it had.
+    pub fn on(target: &CpuSet) -> LoadPinned {
+        let target = target.clone();
         let before = CpuSet::current();
         if target == before {
             return LoadPinned { restore: None };

@@ -213,8 +213,10 @@ fn scaling(md: &mut String, results: &Results, chart: &Chart<'_>) {
         md,
         "Method: `put` from clients on every member, each (CPUs, server) pair on a fresh cluster \
          whose members start under `taskset -c` (so tokio starts one worker per CPU it has), in \
-         an order that reverses from round to round; the load generator runs on the CPUs the \
-         servers do not have, unpinned when they have them all. On a bigger machine, \
+         an order that reverses from round to round. The load generator runs on the CPUs the \
+         servers do not have when every setting leaves some, and unpinned in every setting \
+         otherwise, so that only the servers' CPUs change from row to row (here: see the \
+         column). On a bigger machine, \
          `paxos-bench --only scaling` runs this on 1, 2, 4, ... CPUs, as many as \
          the machine has (see docs/benchmarks.md).\n"
     );
@@ -434,13 +436,19 @@ fn cancellation(md: &mut String, results: &Results, chart: &Chart<'_>) {
         })
     };
     for run in &results.cancellation {
+        let threads = match (run.threads_released_ms, run.samples.last()) {
+            (None, Some(last)) => format!(
+                "not within the run: {} at the end, {} before the requests",
+                last.threads, run.baseline.threads
+            ),
+            (released, _) => when(released),
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {threads} |",
             run.runtime,
             when(run.waiting_released_ms),
             when(run.fds_released_ms),
-            when(run.threads_released_ms)
         );
     }
 }

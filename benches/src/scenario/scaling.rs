@@ -1,9 +1,11 @@
 //! Scenario 10: scaling with cores. The throughput cell (`put`, clients on every member) with the
 //! servers pinned to 1, 2, 4, ... CPUs (the plan's counts that fit the machine), each on a fresh
 //! cluster started under `taskset`, so that a server sizes itself to the CPUs it has (tokio
-//! starts a worker per pinned CPU); the load generator runs on the CPUs left over, or unpinned
-//! when none are. Each round runs every (CPUs, server) pair, in an order that reverses from round
-//! to round.
+//! starts a worker per pinned CPU). The load generator runs on the CPUs each setting leaves
+//! over when every setting leaves some (a bigger machine), and unpinned in every setting
+//! otherwise (on 2 cores, where the 2-CPU setting leaves none), so that from one setting to the
+//! next only the servers' CPUs change. Each round runs every (CPUs, server) pair, in an order
+//! that reverses from round to round.
 
 use serde::Serialize;
 
@@ -48,6 +50,16 @@ pub fn settings(plan: &Plan, servers: &Servers) -> Vec<CpuSet> {
 
 pub fn run(plan: &Plan, servers: &Servers) -> Vec<ScalingRow> {
     let sets = settings(plan, servers);
+    let allowed = CpuSet::allowed();
+    let load_beside = sets.iter().all(|set| !allowed.minus(set).is_empty());
+    let load_on = |set: &CpuSet| match load_beside {
+        true => allowed.minus(set),
+        false => allowed.clone(),
+    };
+    let describe = |set: &CpuSet| match load_beside {
+        true => format!("on CPUs {}", allowed.minus(set)),
+        false => "unpinned".to_owned(),
+    };
     let pairs: Vec<(usize, usize)> = (0..sets.len())
         .flat_map(|s| (0..RUNTIMES.len()).map(move |r| (s, r)))
         .collect();
@@ -58,7 +70,7 @@ pub fn run(plan: &Plan, servers: &Servers) -> Vec<ScalingRow> {
             let (s, r) = pairs[p];
             let (set, runtime) = (&sets[s], RUNTIMES[r]);
             let cluster = servers.bench_builder(runtime, None, Some(set)).start();
-            let _pinned = LoadPinned::beside(set);
+            let _pinned = LoadPinned::on(&load_on(set));
             let pids = pids(&cluster);
             let (result, spent) = Closed {
                 api: Api::TwinPaxos,
@@ -92,7 +104,7 @@ pub fn run(plan: &Plan, servers: &Servers) -> Vec<ScalingRow> {
                 runtime: RUNTIMES[r].name(),
                 cpus: sets[s].to_string(),
                 cpu_count: sets[s].len(),
-                load_generator: LoadPinned::describe(&sets[s]),
+                load_generator: describe(&sets[s]),
                 clients: plan.scaling_clients,
                 requests_per_second: result.throughput(),
                 latency: result.latencies(),
