@@ -41,6 +41,7 @@ use scenario::Servers;
 
 const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--only NAMES] [--scaling N,N..]
        paxos-bench closed threaded|async [--variant V] [--clients N,N..] [--workload W] [--seconds S] [--cpus LIST]
+       paxos-bench hold ADDRESS N
   --quick      every scenario, small: about a minute and a half (CI runs this)
   --out DIR    where to write the report (default: target/report)
   --cpus LIST  start every server pinned to these CPUs (taskset -c LIST, e.g. 0 or 0-3); the
@@ -51,7 +52,9 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
   --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
-               as designed, 1,64 clients, put, 3 s after 0.5 s of warm-up)";
+               as designed, 1,64 clients, put, 3 s after 0.5 s of warm-up)
+  hold         open N idle keep-alive connections to ADDRESS (one request answered on each) and
+               hold them until stdin closes, e.g. while a heap profiler watches the server";
 
 /// The scenarios `--only` may name, in the order they run.
 const SCENARIOS: &[&str] = &[
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
             };
         }
         Some("closed") => return exit(closed(&args[1..])),
+        Some("hold") => return exit(hold(&args[1..])),
         _ => {}
     }
     let mut quick = false;
@@ -284,6 +288,25 @@ fn closed(args: &[String]) -> Result<(), String> {
             result.errors,
         );
     }
+    Ok(())
+}
+
+/// `paxos-bench hold ADDRESS N`: holds N idle connections until stdin closes.
+fn hold(args: &[String]) -> Result<(), String> {
+    let (Some(address), Some(n)) = (args.first(), args.get(1)) else {
+        return Err("usage: paxos-bench hold ADDRESS N".into());
+    };
+    let n: usize = n.parse().map_err(|_| format!("hold: bad count {n:?}"))?;
+    let mut held = Vec::with_capacity(n);
+    while held.len() < n {
+        match idle::open_idle(address) {
+            Ok(conn) => held.push(conn),
+            Err(error) => return Err(format!("hold: connection {}: {error}", held.len() + 1)),
+        }
+    }
+    println!("holding {n}");
+    let mut sink = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
     Ok(())
 }
 

@@ -128,6 +128,60 @@ pub fn open_fds(pid: u32) -> Option<u64> {
     Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
 }
 
+/// Resident memory by kind, from `/proc/<pid>/smaps`, in KiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Resident {
+    /// Threads' stacks (not the main thread's): anonymous writable mappings just above a small
+    /// inaccessible guard mapping, which is how glibc lays out a thread's stack.
+    pub thread_stacks_kib: u64,
+    /// Every other anonymous mapping and `[heap]`: malloc's heap and arenas, and the rest.
+    pub heap_kib: u64,
+    /// File-backed mappings (the binary, libraries) and the main thread's stack.
+    pub other_kib: u64,
+}
+
+/// A process's resident memory by kind, or `None` when it has exited.
+pub fn resident(pid: u32) -> Option<Resident> {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let mut resident = Resident::default();
+    // The previous mapping: its end, and whether it was a small anonymous guard.
+    let mut previous: Option<(u64, bool)> = None;
+    // Where the `Rss:` lines of the current mapping go.
+    let mut counter: Option<&mut u64> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else {
+            continue;
+        };
+        if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        {
+            let perms = fields.next().unwrap_or("");
+            let path = fields.nth(3).unwrap_or("");
+            let anonymous = path.is_empty() || path == "[heap]";
+            let guard_below = previous.is_some_and(|(prev_end, guard)| guard && prev_end == start);
+            let guard = path.is_empty() && perms.starts_with("---") && end - start <= 64 * 1024;
+            previous = Some((end, guard));
+            counter = Some(match (anonymous, perms.starts_with("rw")) {
+                (true, true) if guard_below && path.is_empty() => &mut resident.thread_stacks_kib,
+                (true, _) => &mut resident.heap_kib,
+                _ => &mut resident.other_kib,
+            });
+            continue;
+        }
+        if first == "Rss:"
+            && let Some(counter) = counter.as_deref_mut()
+        {
+            *counter += fields
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(resident)
+}
+
 /// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once rather than linking libc for one call.
 fn clock_ticks_per_second() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

@@ -328,14 +328,39 @@ fn idle(md: &mut String, results: &Results, chart: &Chart<'_>) {
             );
         }
     }
+    let _ = writeln!(
+        md,
+        "\nPer connection, from the first step to the last, by kind of resident memory (from \
+         `/proc/<pid>/smaps`: thread stacks are the writable mappings glibc puts above a guard \
+         page; heap is every other anonymous mapping, malloc's arenas included):\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | connections | KiB / connection | thread stacks | heap | the rest | target |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
     for (runtime, target) in IDLE_TARGETS {
-        if let Some((kib, held)) = idle_slope(results, runtime) {
-            let _ = writeln!(
-                md,
-                "\n{runtime}: {kib:.1} KiB per connection from the first step to {held} (target \
-                 at most {target:.0} KiB).",
-            );
-        }
+        let Some(series) = results.idle.iter().find(|s| s.runtime == runtime) else {
+            continue;
+        };
+        let (Some(first), Some(last), Some((kib, held))) = (
+            series.points.first(),
+            series.points.last(),
+            idle_slope(results, runtime),
+        ) else {
+            continue;
+        };
+        let n = last.held.saturating_sub(first.held).max(1) as f64;
+        let per = |f: fn(&crate::procfs::Resident) -> u64| {
+            (f(&last.resident) as f64 - f(&first.resident) as f64) / n
+        };
+        let _ = writeln!(
+            md,
+            "| {runtime} | {held} | {kib:.1} | {:.1} | {:.1} | {:.1} | at most {target:.0} |",
+            per(|r| r.thread_stacks_kib),
+            per(|r| r.heap_kib),
+            per(|r| r.other_kib),
+        );
     }
 }
 
