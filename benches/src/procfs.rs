@@ -71,8 +71,11 @@ pub struct ThreadSample {
     pub tid: u32,
     /// `comm`: the name the thread was given, or (unnamed) its creator's, at most 15 bytes.
     pub name: String,
-    /// Voluntary plus involuntary context switches so far.
-    pub context_switches: u64,
+    /// Voluntary context switches so far: the thread slept (waited for a lock, a channel, a
+    /// socket, a disk).
+    pub voluntary_switches: u64,
+    /// Involuntary context switches so far: the thread was preempted.
+    pub involuntary_switches: u64,
     /// User plus system time so far, in seconds.
     pub cpu_seconds: f64,
 }
@@ -92,13 +95,23 @@ pub fn threads(pid: u32) -> Vec<ThreadSample> {
             Some(ThreadSample {
                 tid,
                 name: name.trim_end().to_owned(),
-                context_switches: switches(&status),
+                voluntary_switches: field(&status, "voluntary_ctxt_switches:"),
+                involuntary_switches: field(&status, "nonvoluntary_ctxt_switches:"),
                 cpu_seconds: stat_cpu_seconds(&format!("{dir}/stat")).unwrap_or(0.0),
             })
         })
         .collect();
     threads.sort_by_key(|t| t.tid);
     threads
+}
+
+/// A number field of a `status` file, 0 when missing.
+fn field(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Voluntary plus involuntary context switches in a `status` file.

@@ -35,7 +35,10 @@ pub struct ThreadGroup {
     pub role: &'static str,
     /// Threads of the group alive at the end of the window (summed over the role's members).
     pub threads: usize,
-    pub context_switches: u64,
+    /// Sleeps: each is a hand-off to another thread (or a wait for the disk or the network).
+    pub voluntary_switches: u64,
+    /// Preemptions: CPU contention, which the machine's other load adds to.
+    pub involuntary_switches: u64,
     pub cpu_seconds: f64,
 }
 
@@ -64,7 +67,8 @@ impl ThreadTable {
             {
                 Some(ours) => {
                     ours.threads = ours.threads.max(theirs.threads);
-                    ours.context_switches += theirs.context_switches;
+                    ours.voluntary_switches += theirs.voluntary_switches;
+                    ours.involuntary_switches += theirs.involuntary_switches;
                     ours.cpu_seconds += theirs.cpu_seconds;
                 }
                 None => self.groups.push(theirs.clone()),
@@ -73,9 +77,15 @@ impl ThreadTable {
         self.groups.sort_by_key(|g| (group_rank(g.group), g.role));
     }
 
-    /// Context switches per answered request of a group (`role` `None`: both roles).
-    pub fn switches_per_request(&self, group: &str, role: Option<&str>) -> f64 {
-        self.sum(group, role, |g| g.context_switches as f64) / self.requests.max(1) as f64
+    /// Voluntary context switches (sleeps) per answered request of a group (`role` `None`:
+    /// both roles).
+    pub fn sleeps_per_request(&self, group: &str, role: Option<&str>) -> f64 {
+        self.sum(group, role, |g| g.voluntary_switches as f64) / self.requests.max(1) as f64
+    }
+
+    /// Involuntary context switches (preemptions) per answered request of a group.
+    pub fn preemptions_per_request(&self, group: &str, role: Option<&str>) -> f64 {
+        self.sum(group, role, |g| g.involuntary_switches as f64) / self.requests.max(1) as f64
     }
 
     /// CPU microseconds per answered request of a group (`role` `None`: both roles).
@@ -176,23 +186,34 @@ impl<'a> ThreadWindow<'a> {
                 .filter(|b| !after.iter().any(|a| a.tid == b.tid))
                 .count();
             for (thread, group) in after.iter().zip(names) {
-                let (switches, cpu) = match before.iter().find(|b| b.tid == thread.tid) {
+                let (sleeps, preemptions, cpu) = match before.iter().find(|b| b.tid == thread.tid) {
                     Some(b) => (
-                        thread.context_switches.saturating_sub(b.context_switches),
+                        thread
+                            .voluntary_switches
+                            .saturating_sub(b.voluntary_switches),
+                        thread
+                            .involuntary_switches
+                            .saturating_sub(b.involuntary_switches),
                         thread.cpu_seconds - b.cpu_seconds,
                     ),
                     // Started inside the window: everything it did, it did in the window.
-                    None => (thread.context_switches, thread.cpu_seconds),
+                    None => (
+                        thread.voluntary_switches,
+                        thread.involuntary_switches,
+                        thread.cpu_seconds,
+                    ),
                 };
                 let entry = groups.entry((group, role)).or_insert(ThreadGroup {
                     group,
                     role,
                     threads: 0,
-                    context_switches: 0,
+                    voluntary_switches: 0,
+                    involuntary_switches: 0,
                     cpu_seconds: 0.0,
                 });
                 entry.threads += 1;
-                entry.context_switches += switches;
+                entry.voluntary_switches += sleeps;
+                entry.involuntary_switches += preemptions;
                 entry.cpu_seconds += cpu;
             }
         }
