@@ -212,9 +212,13 @@ fn cancellation_claim(md: &mut String, results: &Results) {
                 format!("{ms:.0} ms after the close")
             })
         };
+        let capped = match held < run.clients as u64 {
+            true => " (it refuses requests past 480 waiting at once)",
+            false => "",
+        };
         Some(format!(
-            "{runtime} held {held} of them (its cap refused the rest) and released them {} \
-             (request timeout {} ms), its {} connection descriptors {}",
+            "{runtime} held {held} of them{capped} and released them {} (request timeout {} \
+             ms), its {} connection descriptors {}",
             when(run.waiting_released_ms),
             run.request_timeout_ms,
             run.before_close
