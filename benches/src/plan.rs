@@ -33,10 +33,12 @@ pub struct Plan {
     /// How many CPUs the servers get in the scaling scenario, of those that fit the machine.
     pub scaling_cpus: Vec<usize>,
     pub scaling_clients: usize,
-    /// Abandoned requests: how many, the servers' request timeout, and how often to look.
+    /// Abandoned requests: how many, the servers' request timeout, how often to look, and how
+    /// long at most to go on looking once the timeout has passed.
     pub cancel_clients: usize,
     pub cancel_timeout: Duration,
     pub cancel_sample_every: Duration,
+    pub cancel_linger: Duration,
     /// Shutdown under load: clients, and how long they write before the signal and after the
     /// exit.
     pub shutdown_clients: usize,
@@ -45,7 +47,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Every scenario at full size: about 11 minutes on 2 cores.
+    /// Every scenario at full size: about 9 minutes on 2 cores (10 with etcd).
     pub fn full() -> Plan {
         Plan {
             name: "full",
@@ -70,6 +72,7 @@ impl Plan {
             cancel_clients: 1000,
             cancel_timeout: Duration::from_secs(5),
             cancel_sample_every: Duration::from_millis(250),
+            cancel_linger: Duration::from_secs(7),
             shutdown_clients: 64,
             shutdown_before: Duration::from_millis(1500),
             shutdown_after: Duration::from_millis(2500),
@@ -101,6 +104,7 @@ impl Plan {
             cancel_clients: 100,
             cancel_timeout: Duration::from_secs(2),
             cancel_sample_every: Duration::from_millis(250),
+            cancel_linger: Duration::from_secs(1),
             shutdown_clients: 16,
             shutdown_before: Duration::from_millis(500),
             shutdown_after: Duration::from_millis(1500),

@@ -409,11 +409,14 @@ fn cancellation(md: &mut String, results: &Results, chart: &Chart<'_>) {
          connections together. The member's threads, open descriptors, requests counted as \
          waiting (`paxos_client_requests_waiting`) and RSS are read before, right after the \
          close, and every few hundred ms until its request timeout ({} ms from the send) has \
-         passed and every figure is back, or for at most 7 s more (tiny_http keeps an idle \
+         passed and every figure is back, or for at most {} s more (tiny_http keeps an idle \
          connection thread 5 s). \"Released\" is the first reading from which on the figure stayed back (within \
          4 of where it started, for threads and descriptors, since each reading is a request \
          itself).\n",
-        first.clients, first.role, first.request_timeout_ms
+        first.clients,
+        first.role,
+        first.request_timeout_ms,
+        first.linger_ms as f64 / 1000.0
     );
     chart(md, "abandoned-requests", "abandoned requests");
     let _ = writeln!(

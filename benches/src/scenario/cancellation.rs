@@ -5,8 +5,8 @@
 //! held), requests still counted as waiting (`paxos_client_requests_waiting`: a handler that has
 //! not ended), and resident memory. A server that notices the close drops the request at once;
 //! one that finds out only when it writes the answer holds it until the timeout. The readings go
-//! on until the timeout has passed and every figure is back, or for at most 7 s more (the
-//! threaded server's idle connection threads linger 5 s).
+//! on until the timeout has passed and every figure is back, or for at most the plan's linger
+//! more (7 s in the full plan: the threaded server's idle connection threads linger 5 s).
 //!
 //! At most `MAX_WAITING_CLIENTS` (480) requests wait on a member; past that a server refuses a
 //! request `503` at once, before its client closes, so the table says how many were waiting.
@@ -47,6 +47,8 @@ pub struct CancellationRun {
     pub role: &'static str,
     pub clients: usize,
     pub request_timeout_ms: u64,
+    /// How long at most the readings went on once the timeout had passed.
+    pub linger_ms: u64,
     /// From the first request sent until every client had closed.
     pub sent_to_closed_ms: f64,
     /// Before any request was sent.
@@ -135,11 +137,12 @@ fn one(
     let closed = Instant::now();
     let sent_to_closed_ms = (closed - first_sent).as_secs_f64() * 1000.0;
 
-    // Until the timeout has passed and everything is back, or, at the latest, until idle
-    // threads have had time to end (tiny_http's pool keeps a thread 5 s after its connection).
+    // Until the timeout has passed and everything is back, or, at the latest, the plan's linger
+    // past it (the full plan's gives idle threads time to end: tiny_http's pool keeps a thread
+    // 5 s after its connection).
     let mut samples = Vec::new();
     let timed_out = first_sent + plan.cancel_timeout + Duration::from_millis(500);
-    let latest = timed_out + Duration::from_secs(7);
+    let latest = timed_out + plan.cancel_linger;
     loop {
         let at_ms = closed.elapsed().as_secs_f64() * 1000.0;
         let sample = held(&cluster, leader, pid, at_ms);
@@ -173,6 +176,7 @@ fn one(
         role: "leader (both followers killed)",
         clients: plan.cancel_clients,
         request_timeout_ms: timeout_ms,
+        linger_ms: plan.cancel_linger.as_millis() as u64,
         sent_to_closed_ms,
         baseline,
         before_close,
