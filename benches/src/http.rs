@@ -36,6 +36,12 @@ impl Conn {
 
     /// Sends one request and reads its whole answer: `(status, body)`.
     pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+        self.send(method, path, body)?;
+        self.read_response()
+    }
+
+    /// Sends one request without reading its answer (see [`Conn::read_response`]).
+    pub fn send(&mut self, method: &str, path: &str, body: &[u8]) -> io::Result<()> {
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n",
@@ -44,8 +50,7 @@ impl Conn {
         );
         let stream = self.reader.get_mut();
         stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        self.read_response()
+        stream.write_all(body)
     }
 
     /// Sends a `GET` and reads its answer. The idle-connection scenario sends one on each
@@ -54,7 +59,8 @@ impl Conn {
         self.request("GET", path, b"")
     }
 
-    fn read_response(&mut self) -> io::Result<(u16, Vec<u8>)> {
+    /// Reads the answer to a request sent with [`Conn::send`].
+    pub fn read_response(&mut self) -> io::Result<(u16, Vec<u8>)> {
         let mut line = String::new();
         self.read_line(&mut line)?;
         let status = line

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::http::Conn;
-use crate::procfs::{self, ProcSample};
+use crate::procfs::{self, ProcSample, Resident};
 
 /// One step of the idle-connection ladder.
 #[derive(Clone, Debug, Serialize)]
@@ -21,6 +21,8 @@ pub struct IdlePoint {
     /// Connections actually open and answered at this step.
     pub held: usize,
     pub sample: ProcSample,
+    /// The resident memory by kind (thread stacks, heap, the rest).
+    pub resident: Resident,
     /// Median latency of fresh requests made while the connections were held, or `None` when
     /// no fresh request was answered.
     pub fresh_request_ms: Option<f64>,
@@ -59,6 +61,7 @@ pub fn ladder(
             n,
             held: conns.len(),
             sample,
+            resident: procfs::resident(pid).unwrap_or_default(),
             fresh_request_ms: fresh_latency_ms(target),
         });
         progress(conns.len());

@@ -74,6 +74,16 @@ impl Workload {
     }
 }
 
+/// Where the clients send their commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Client `i` talks to member `i mod 3`: followers forward to the leader.
+    Spread,
+    /// Every client talks to the leader.
+    Leader,
+}
+
 /// Whose API the requests speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Api {
@@ -84,22 +94,32 @@ pub enum Api {
 }
 
 /// What one load run measured.
+///
+/// Every request sent in the counted window is timed, answered or not: a failed one (an error
+/// status, a timeout, a refused or reset connection) until it failed. A server that fails
+/// requests slowly cannot look faster by leaving them out, and one that fails them fast shows
+/// its errors beside every latency.
 #[derive(Clone, Debug)]
 pub struct LoadResult {
+    /// Requests answered `200`.
     pub ok: u64,
+    /// Requests that failed.
     pub errors: u64,
     pub elapsed: Duration,
-    /// Latencies of successful requests, in microseconds.
+    /// Latencies of every request, answered or failed, in microseconds.
     pub latency: Histogram<u64>,
+    /// Latencies of the failed requests alone, in microseconds.
+    pub failed: Histogram<u64>,
 }
 
 impl LoadResult {
-    fn empty() -> LoadResult {
+    pub fn empty() -> LoadResult {
         LoadResult {
             ok: 0,
             errors: 0,
             elapsed: Duration::ZERO,
             latency: new_histogram(),
+            failed: new_histogram(),
         }
     }
 
@@ -123,11 +143,49 @@ impl LoadResult {
         self.elapsed += other.elapsed;
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
+        let _ = self.failed.add(&other.failed);
     }
 
-    /// A latency quantile in milliseconds.
+    /// A latency quantile of every request, answered or failed, in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// The quantiles the report shows, with the errors beside them.
+    pub fn latencies(&self) -> Latencies {
+        Latencies {
+            p50_ms: self.quantile_ms(0.5),
+            p90_ms: self.quantile_ms(0.9),
+            p99_ms: self.quantile_ms(0.99),
+            p999_ms: self.quantile_ms(0.999),
+            errors: self.errors,
+            failed_p50_ms: (self.errors > 0)
+                .then(|| self.failed.value_at_quantile(0.5) as f64 / 1000.0),
+        }
+    }
+}
+
+/// Latency quantiles over every request of a run, answered or failed, and how many failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Latencies {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    /// Requests that failed; they are in the quantiles too.
+    pub errors: u64,
+    /// The median time a failed request took to fail, when any did.
+    pub failed_p50_ms: Option<f64>,
+}
+
+impl Latencies {
+    /// The errors as the report shows them beside a latency: `0`, or `12 (in 5001 ms)`, the
+    /// median time one took to fail.
+    pub fn errors_cell(&self) -> String {
+        match self.failed_p50_ms {
+            Some(ms) if self.errors > 0 => format!("{} (in {ms:.0} ms)", self.errors),
+            _ => self.errors.to_string(),
+        }
     }
 }
 
@@ -136,69 +194,132 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs `clients` closed-loop clients for `warmup + duration`, client `i` talking to
+/// One closed-loop run: `clients` clients for `warmup + duration`, client `i` talking to
 /// `targets[i % targets.len()]`; only the last `duration` is counted.
-///
-/// Also returns what the processes `pids` spent during the counted window.
-pub fn closed_loop(
-    api: Api,
-    targets: &[String],
-    clients: usize,
-    workload: Workload,
-    warmup: Duration,
-    duration: Duration,
-    pids: &[u32],
-) -> (LoadResult, Spent) {
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let stop_at = measure_from + duration;
-    let meter = || Spent::now(pids);
-    let mut spent = Spent::default();
-    let results: Vec<LoadResult> = thread::scope(|scope| {
-        // The meter: reads what the servers spent when counting starts and when it stops.
-        scope.spawn(|| {
-            thread::sleep(measure_from.saturating_duration_since(Instant::now()));
-            let before = meter();
-            thread::sleep(stop_at.saturating_duration_since(Instant::now()));
-            spent = meter().since(before);
-        });
-        let handles: Vec<_> = (0..clients)
-            .map(|client| {
-                let target = &targets[client % targets.len()];
-                scope.spawn(move || {
-                    let mut result = LoadResult::empty();
-                    let mut conn = None;
-                    let mut n = 0u64;
-                    loop {
-                        let sent = Instant::now();
-                        if sent >= stop_at {
-                            break;
+#[derive(Clone, Copy, Debug)]
+pub struct Closed<'a> {
+    pub api: Api,
+    pub targets: &'a [String],
+    pub clients: usize,
+    pub workload: Workload,
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
+/// What a load run reads from the servers when its counted window opens and when it closes.
+pub trait Window: Send {
+    fn open(&mut self);
+    fn close(&mut self);
+}
+
+/// Two windows read together.
+impl<A: Window, B: Window> Window for (A, B) {
+    fn open(&mut self) {
+        self.0.open();
+        self.1.open();
+    }
+
+    fn close(&mut self) {
+        self.0.close();
+        self.1.close();
+    }
+}
+
+/// What the processes `pids` spent over the counted window.
+#[derive(Debug)]
+pub struct SpentWindow<'a> {
+    pids: &'a [u32],
+    before: Spent,
+    pub spent: Spent,
+}
+
+impl<'a> SpentWindow<'a> {
+    pub fn new(pids: &'a [u32]) -> SpentWindow<'a> {
+        SpentWindow {
+            pids,
+            before: Spent::default(),
+            spent: Spent::default(),
+        }
+    }
+}
+
+impl Window for SpentWindow<'_> {
+    fn open(&mut self) {
+        self.before = Spent::now(self.pids);
+    }
+
+    fn close(&mut self) {
+        self.spent = Spent::now(self.pids).since(self.before);
+    }
+}
+
+impl Closed<'_> {
+    /// Runs the clients; also returns what the processes `pids` spent during the counted window.
+    pub fn run(&self, pids: &[u32]) -> (LoadResult, Spent) {
+        let mut window = SpentWindow::new(pids);
+        let result = self.run_with(&mut window);
+        (result, window.spent)
+    }
+
+    /// Runs the clients, reading `window` when counting starts and when it stops.
+    pub fn run_with(&self, window: &mut dyn Window) -> LoadResult {
+        let Closed {
+            api,
+            targets,
+            clients,
+            workload,
+            warmup,
+            duration,
+        } = *self;
+        let start = Instant::now();
+        let measure_from = start + warmup;
+        let stop_at = measure_from + duration;
+        let results: Vec<LoadResult> = thread::scope(|scope| {
+            // The meter: reads the servers when counting starts and when it stops.
+            scope.spawn(|| {
+                thread::sleep(measure_from.saturating_duration_since(Instant::now()));
+                window.open();
+                thread::sleep(stop_at.saturating_duration_since(Instant::now()));
+                window.close();
+            });
+            let handles: Vec<_> = (0..clients)
+                .map(|client| {
+                    let target = &targets[client % targets.len()];
+                    scope.spawn(move || {
+                        let mut result = LoadResult::empty();
+                        let mut conn = None;
+                        let mut n = 0u64;
+                        loop {
+                            let sent = Instant::now();
+                            if sent >= stop_at {
+                                break;
+                            }
+                            n += 1;
+                            let (path, body) = workload.request(api, client, n);
+                            let outcome = send(&mut conn, target, path, &body);
+                            if sent < measure_from {
+                                continue;
+                            }
+                            record(&mut result, outcome, sent.elapsed());
                         }
-                        n += 1;
-                        let (path, body) = workload.request(api, client, n);
-                        let outcome = send(&mut conn, target, path, &body);
-                        if sent < measure_from {
-                            continue;
-                        }
-                        record(&mut result, outcome, sent.elapsed());
-                    }
-                    result
+                        result
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut total = LoadResult::sum(&results);
-    total.elapsed = duration;
-    (total, spent)
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut total = LoadResult::sum(&results);
+        total.elapsed = duration;
+        total
+    }
 }
 
 /// CPU time and context switches of a set of processes: a reading, or a difference of two.
@@ -288,7 +409,7 @@ pub fn open_loop(
 }
 
 /// Sends one command, reconnecting when the connection is gone. `Ok` only for a `200`.
-fn send(conn: &mut Option<Conn>, target: &str, path: &str, body: &[u8]) -> Result<(), ()> {
+pub fn send(conn: &mut Option<Conn>, target: &str, path: &str, body: &[u8]) -> Result<(), ()> {
     if conn.is_none() {
         *conn = Some(Conn::connect(target, TIMEOUT).map_err(|_| ())?);
     }
@@ -303,17 +424,17 @@ fn send(conn: &mut Option<Conn>, target: &str, path: &str, body: &[u8]) -> Resul
     }
 }
 
-fn record(result: &mut LoadResult, outcome: Result<(), ()>, latency: Duration) {
+/// Counts and times one request, failed or not.
+pub fn record(result: &mut LoadResult, outcome: Result<(), ()>, latency: Duration) {
+    let micros = u64::try_from(latency.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, 3_600_000_000);
+    let _ = result.latency.record(micros);
     match outcome {
-        Ok(()) => {
-            result.ok += 1;
-            let micros = u64::try_from(latency.as_micros())
-                .unwrap_or(u64::MAX)
-                .max(1);
-            let _ = result.latency.record(micros.min(3_600_000_000));
-        }
+        Ok(()) => result.ok += 1,
         Err(()) => {
             result.errors += 1;
+            let _ = result.failed.record(micros);
             // Back off briefly, so a dead target does not make the client spin at full speed.
             thread::sleep(Duration::from_millis(10));
         }

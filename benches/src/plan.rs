@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use crate::load::Workload;
-use crate::run::Placement;
+use crate::load::{Placement, Workload};
 
 /// The sizes of every scenario.
 #[derive(Clone, Debug)]
@@ -12,11 +11,14 @@ pub struct Plan {
     pub workloads: Vec<Workload>,
     pub clients: Vec<usize>,
     pub placements: Vec<Placement>,
-    /// A/B rounds: each round runs every cell on both servers, threaded first.
+    /// Rounds of the scenarios that alternate their order (throughput, variants, hello,
+    /// scaling): see `scenario::ORDER`.
     pub rounds: usize,
     pub warmup: Duration,
     /// Counted time of one throughput cell in one round.
     pub cell: Duration,
+    /// Clients of the `put` cell (spread over the members) the per-thread table is read over.
+    pub threads_clients: usize,
     pub load_fractions: Vec<f64>,
     pub open_loop: Duration,
     pub open_loop_workers: usize,
@@ -26,10 +28,26 @@ pub struct Plan {
     pub shutdown_connections: usize,
     /// Closed-loop clients for the variants scenario.
     pub variant_clients: usize,
+    /// Client counts of the hello-world rows.
+    pub hello_clients: Vec<usize>,
+    /// How many CPUs the servers get in the scaling scenario, of those that fit the machine.
+    pub scaling_cpus: Vec<usize>,
+    pub scaling_clients: usize,
+    /// Abandoned requests: how many, the servers' request timeout, how often to look, and how
+    /// long at most to go on looking once the timeout has passed.
+    pub cancel_clients: usize,
+    pub cancel_timeout: Duration,
+    pub cancel_sample_every: Duration,
+    pub cancel_linger: Duration,
+    /// Shutdown under load: clients, and how long they write before the signal and after the
+    /// exit.
+    pub shutdown_clients: usize,
+    pub shutdown_before: Duration,
+    pub shutdown_after: Duration,
 }
 
 impl Plan {
-    /// Every scenario at full size: about 8 minutes on 2 cores.
+    /// Every scenario at full size: about 9 minutes on 2 cores (10 with etcd).
     pub fn full() -> Plan {
         Plan {
             name: "full",
@@ -39,6 +57,7 @@ impl Plan {
             rounds: 2,
             warmup: Duration::from_millis(500),
             cell: Duration::from_millis(2500),
+            threads_clients: 64,
             load_fractions: vec![0.25, 0.5, 0.75],
             open_loop: Duration::from_secs(5),
             open_loop_workers: 64,
@@ -47,6 +66,16 @@ impl Plan {
             lifecycle_reps: 3,
             shutdown_connections: 1000,
             variant_clients: 64,
+            hello_clients: vec![1, 64],
+            scaling_cpus: vec![1, 2, 4, 8, 16, 32, 64],
+            scaling_clients: 64,
+            cancel_clients: 1000,
+            cancel_timeout: Duration::from_secs(5),
+            cancel_sample_every: Duration::from_millis(250),
+            cancel_linger: Duration::from_secs(7),
+            shutdown_clients: 64,
+            shutdown_before: Duration::from_millis(1500),
+            shutdown_after: Duration::from_millis(2500),
         }
     }
 
@@ -60,6 +89,7 @@ impl Plan {
             rounds: 1,
             warmup: Duration::from_millis(200),
             cell: Duration::from_millis(700),
+            threads_clients: 16,
             load_fractions: vec![0.5],
             open_loop: Duration::from_secs(2),
             open_loop_workers: 16,
@@ -68,6 +98,16 @@ impl Plan {
             lifecycle_reps: 1,
             shutdown_connections: 100,
             variant_clients: 16,
+            hello_clients: vec![1, 64],
+            scaling_cpus: vec![1, 2],
+            scaling_clients: 64,
+            cancel_clients: 100,
+            cancel_timeout: Duration::from_secs(2),
+            cancel_sample_every: Duration::from_millis(250),
+            cancel_linger: Duration::from_secs(1),
+            shutdown_clients: 16,
+            shutdown_before: Duration::from_millis(500),
+            shutdown_after: Duration::from_millis(1500),
         }
     }
 }

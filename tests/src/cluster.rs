@@ -63,6 +63,7 @@ pub struct ClusterBuilder {
     secret: Option<String>,
     tuning: Vec<(String, Json)>,
     env: Vec<(String, String)>,
+    launcher: Vec<String>,
     /// Where the cluster's files go when they must outlive it; a temporary directory otherwise.
     kept_dir: Option<PathBuf>,
     /// Members on hosts of a network, and the client host's namespace.
@@ -95,6 +96,15 @@ impl ClusterBuilder {
     /// Sets an environment variable for every member, e.g. the benchmark's `PAXOS_VARIANT`.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts every member through `launcher`, a command and its arguments to which the
+    /// member's own command line is appended: `["taskset", "-c", "0"]` pins the members to CPU
+    /// 0 (the benchmark's `--cpus`). The launcher should `exec` the member, as `taskset` does,
+    /// so that the harness's process id is the member's.
+    pub fn launcher(mut self, command: &[&str]) -> Self {
+        self.launcher = command.iter().map(|c| (*c).to_owned()).collect();
         self
     }
 
@@ -206,6 +216,7 @@ impl ClusterBuilder {
             env: self.env,
             client: Client::default().with_netns(client_netns.clone()),
             client_netns,
+            launcher: self.launcher,
             dir,
         }
     }
@@ -231,6 +242,8 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     /// The namespace the harness's clients send from, for members on a [`Network`].
     client_netns: Option<Arc<Netns>>,
+    /// The command every member is started through, if any (see [`ClusterBuilder::launcher`]).
+    launcher: Vec<String>,
     // Dropped last: the members' files live here.
     dir: TempDir,
 }
@@ -244,6 +257,7 @@ impl Cluster {
             secret: None,
             tuning: Vec::new(),
             env: Vec::new(),
+            launcher: Vec::new(),
             kept_dir: None,
             placed: None,
         }
@@ -328,10 +342,15 @@ impl Cluster {
             args.join(" ")
         );
         let stderr = log.try_clone().expect("clone the log handle");
-        let mut command = match &member.netns {
+        let mut command = match (&member.netns, self.launcher.split_first()) {
             // `ip netns exec` execs the server: the child's pid is the server's.
-            Some(ns) => Network::command(ns, &binary),
-            None => Command::new(&binary),
+            (Some(ns), _) => Network::command(ns, &binary),
+            (None, Some((program, launcher_args))) => {
+                let mut command = Command::new(program);
+                command.args(launcher_args).arg(&binary);
+                command
+            }
+            (None, None) => Command::new(&binary),
         };
         let child = command
             .args(&args)
