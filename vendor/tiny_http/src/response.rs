@@ -442,7 +442,7 @@ where
                     use chunked_transfer::Encoder;
 
                     let mut writer = Encoder::new(writer);
-                    io::copy(&mut reader, &mut writer)?;
+                    copy_on_heap(&mut reader, &mut writer, HEAP_COPY)?;
                 }
 
                 Some(TransferEncoding::Identity) => {
@@ -450,7 +450,7 @@ where
                     let data_length = data_length.unwrap();
 
                     if data_length >= 1 {
-                        io::copy(&mut reader, &mut writer)?;
+                        copy_on_heap(&mut reader, &mut writer, data_length.min(HEAP_COPY))?;
                     }
                 }
 
@@ -578,5 +578,26 @@ impl Clone for Response<io::Empty> {
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
         }
+    }
+}
+
+/// Twin Paxos patch: the largest buffer a body is copied through.
+const HEAP_COPY: usize = 64 * 1024;
+
+/// Twin Paxos patch: copies `reader` to `writer` through a buffer of `size` bytes on the heap.
+/// `io::copy` copies through 8 KiB on the stack; the answer is written on the connection's
+/// thread, whose stack pages, once touched, stay resident for as long as the connection idles.
+fn copy_on_heap<R: Read, W: Write>(reader: &mut R, writer: &mut W, size: usize) -> IoResult<u64> {
+    let mut buffer = vec![0; size.max(1)];
+    let mut copied = 0;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buffer[..n])?;
+        copied += n as u64;
     }
 }
