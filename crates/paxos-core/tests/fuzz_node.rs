@@ -38,8 +38,8 @@ use paxos_core::message::{AcceptedEntry, Entry, MAX_ROUND};
 use paxos_core::node::MAX_ROUND_STEP;
 use paxos_core::storage::{self, Record};
 use paxos_core::{
-    Ballot, Command, LogValue, MemberId, Message, Node, Ready, RequestId, Role, Slot, Time, To,
-    Tuning,
+    Ballot, Command, LogValue, MemberId, Message, Node, NodeConfig, Ready, RequestId, Role, Slot,
+    Time, To, Tuning,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -197,11 +197,13 @@ impl Harness {
             .map(|(&slot, &(ballot, _))| (slot, ballot))
             .collect();
         let node = Node::new(
-            scenario.me,
-            scenario.members,
-            tuning(),
-            scenario.seed,
-            INCARNATION,
+            NodeConfig {
+                me: scenario.me,
+                members: scenario.members,
+                tuning: tuning(),
+                seed: scenario.seed,
+                incarnation: INCARNATION,
+            },
             durable,
             Time::ZERO,
         );
@@ -454,11 +456,13 @@ impl Harness {
         };
         // The node moves past the incarnations its log recorded by itself.
         self.node = Node::new(
-            self.me,
-            self.members,
-            tuning(),
-            self.seed,
-            INCARNATION,
+            NodeConfig {
+                me: self.me,
+                members: self.members,
+                tuning: tuning(),
+                seed: self.seed,
+                incarnation: INCARNATION,
+            },
             durable,
             self.now,
         );

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::message::{LogValue, Slot};
 use crate::rng::Rng;
-use crate::{MemberId, Node, Stats, Time, Tuning, storage};
+use crate::{MemberId, Node, NodeConfig, Stats, Time, Tuning, storage};
 
 #[derive(Debug)]
 pub struct Member {
@@ -83,7 +83,14 @@ impl Cluster {
         let seed = rng.next_u64();
         // Runtimes pass the time of day; the node goes past what it recorded if that is later.
         let incarnation = now.as_micros() as u64;
-        let mut node = Node::new(m, size, tuning, seed, incarnation, replayed.state, now);
+        let config = NodeConfig {
+            me: m,
+            members: size,
+            tuning,
+            seed,
+            incarnation,
+        };
+        let mut node = Node::new(config, replayed.state, now);
         node.ignore_promises = self.sabotage;
         member.node = Some(node);
         // Let the new node say whatever it has to say on the next step.
