@@ -10,15 +10,49 @@
 //!
 //! # Layout
 //!
+//! - [`node`]: one Multi-Paxos member, [`Node`], with each role's state in its own module.
+//! - [`log`]: the names everything is built from: members, ballots, slots, requests, log entries.
+//! - [`message`]: the peer messages (JSON on the wire), one per rule.
+//! - [`storage`]: the durable record format, its checksums and replay.
+//! - [`snapshot`]: the applied state as of a slot, which compaction keeps in place of the log.
+//! - [`applied`]: which requests the log applied, so that one decided twice applies once.
 //! - [`discovery`]: the self-discovery machine (which config entry am I?).
-//! - [`node`]: one Multi-Paxos member, [`Node`].
 //! - [`command`]: client commands and answers, with the parser both servers use.
 //! - [`kv`]: the key-value state machine with exactly-once `client_id`/`seq` bookkeeping.
-//! - [`message`]: the peer messages and log values (JSON on the wire).
-//! - [`storage`]: the durable record format, its checksums and replay.
 //! - `check` (tests, and the `check` feature): operation histories and the linearizability
 //!   checker that judges them, shared by the simulator and the nemesis runner.
 //! - `sim` (tests only): an in-memory cluster on simulated time with faults and checkers.
+//!
+//! # Vocabulary
+//!
+//! One word per idea, here and in the code:
+//!
+//! - *Member*: one server of the cluster, named by its [`MemberId`], its position in the
+//!   config's `servers` list. *Incarnation*: one start of a member.
+//! - *Slot*: a position in the replicated log. *Ballot*: `(round, member)`, what a candidate
+//!   prepares and a leader proposes at.
+//! - *Role*: follower, candidate or leader ([`Role`]).
+//! - *Promise*: an acceptor's word, in phase 1, never to accept below a ballot. *Accept*: the
+//!   leader's request, in phase 2, to take a value for a slot; *accepted*: the acceptor's answer,
+//!   and the fact it records.
+//! - *Decided*: accepted by a majority at one ballot, and so final. Paxos papers say *chosen*;
+//!   this crate says decided everywhere ([`Message::Decided`], [`Record::Decided`],
+//!   [`Stats::slots_decided`]).
+//! - *Learn*: come to know that a slot is decided: from a majority's acceptances (the leader),
+//!   from the leader's commit index at the ballot a member accepted, or from decided entries or a
+//!   snapshot sent by the member asked.
+//! - *Apply*: run decided requests against the store, in slot order.
+//! - *Commit index*: every slot up to it is decided, learned and applied on this member; a
+//!   member applies slots as soon as it learns them, so it has no separate applied index. The
+//!   leader announces its commit index in [`Message::Commit`]; "commit" names nothing else.
+//! - *Snapshot*: the applied state as of a slot ([`Snapshot`]). A member *makes* one, *installs*
+//!   one in place of its state, and *learns* one from another member in place of slots it lacks.
+//!   *Compaction*: replacing the log file by a snapshot and what follows it.
+//! - *Ready*: what a turn of inputs asks the runtime to do ([`Ready`]). The runtime *carries it
+//!   out*: persist, then send and reply.
+//! - *Request*: a client command on its way through the log, named by a [`RequestId`]. *Answer*:
+//!   what its client gets back. *Outcome*: whether and how a request completed, which may be
+//!   unknown (the request timed out).
 //!
 //! # The algorithm
 //!
@@ -37,6 +71,15 @@
 //! reported, it re-proposes the value accepted at the highest ballot, or a no-op where none was.
 //! One phase 1 covers all future slots, which is what makes this *Multi*-Paxos.
 //!
+//! *Why majorities.* Any two majorities of the same members share at least one member. So a
+//! value decided in a slot (accepted by a majority at some ballot) was accepted by at least one
+//! member of every majority that promises a later ballot, and that member reports it in its
+//! promise. The new leader re-proposes the value accepted at the highest ballot it hears of,
+//! which is that value or one a leader could only have proposed after learning of it the same
+//! way; so a later ballot never decides another value in that slot. A minority, on its own,
+//! can neither decide nor elect, which is why a cluster of `2f + 1` members survives `f`
+//! failures and no more.
+//!
 //! *Phase 2, per slot.* The leader gives each client command the next slot and sends
 //! `Accept(ballot, entries, commit)` to every member, batching all commands that arrived together
 //! into one message. An acceptor accepts unless it promised a higher ballot, persists the
@@ -54,7 +97,7 @@
 //! log like writes, which makes every answer linearizable. A request whose fate is unknown (its
 //! leader failed) is answered by the runtime's request timeout, as Jepsen's `:info`.
 //!
-//! *Durability.* Promises, acceptances and decisions leave the core as [`storage::Record`]s. The
+//! *Durability.* Promises, acceptances and decided values leave the core as [`storage::Record`]s. The
 //! runtime must make them durable before it sends the messages or replies of the same [`Ready`],
 //! so nothing is ever said that a crash could take back.
 //!

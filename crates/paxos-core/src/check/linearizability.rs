@@ -61,7 +61,7 @@ enum ModelOp {
 
 /// An answer without its slot index.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Outcome {
+enum ModelAnswer {
     Done(State),
     Mismatch(State),
     Rejected,
@@ -105,11 +105,11 @@ impl<'a> Interner<'a> {
 }
 
 /// Applies `op` to `state` as `KvStore::apply_op` does; returns the new state and the answer.
-fn step(state: &State, op: &ModelOp) -> (State, Outcome) {
+fn step(state: &State, op: &ModelOp) -> (State, ModelAnswer) {
     match op {
-        ModelOp::Get => (state.clone(), Outcome::Done(state.clone())),
-        ModelOp::Put(v) => (State::Str(*v), Outcome::Done(State::Str(*v))),
-        ModelOp::Delete => (State::Absent, Outcome::Done(State::Absent)),
+        ModelOp::Get => (state.clone(), ModelAnswer::Done(state.clone())),
+        ModelOp::Put(v) => (State::Str(*v), ModelAnswer::Done(State::Str(*v))),
+        ModelOp::Delete => (State::Absent, ModelAnswer::Done(State::Absent)),
         ModelOp::Cas { expected, value } => {
             let matches = match (state, expected) {
                 (State::Absent, None) => true,
@@ -117,23 +117,23 @@ fn step(state: &State, op: &ModelOp) -> (State, Outcome) {
                 _ => false,
             };
             if matches {
-                (State::Str(*value), Outcome::Done(State::Str(*value)))
+                (State::Str(*value), ModelAnswer::Done(State::Str(*value)))
             } else {
-                (state.clone(), Outcome::Mismatch(state.clone()))
+                (state.clone(), ModelAnswer::Mismatch(state.clone()))
             }
         }
         ModelOp::Append(v) => match state {
             State::Absent => {
                 let list = State::List(vec![*v]);
-                (list.clone(), Outcome::Done(list))
+                (list.clone(), ModelAnswer::Done(list))
             }
             State::List(items) => {
                 let mut items = items.clone();
                 items.push(*v);
                 let list = State::List(items);
-                (list.clone(), Outcome::Done(list))
+                (list.clone(), ModelAnswer::Done(list))
             }
-            State::Str(_) => (state.clone(), Outcome::Rejected),
+            State::Str(_) => (state.clone(), ModelAnswer::Rejected),
         },
     }
 }
@@ -145,7 +145,7 @@ struct LinOp<'a> {
     invoke: Time,
     /// `None` for an operation whose outcome is unknown.
     complete: Option<Time>,
-    outcome: Option<Outcome>,
+    outcome: Option<ModelAnswer>,
 }
 
 /// Checks the operations of one key.
@@ -173,9 +173,9 @@ fn check_key(records: &[&OpRecord]) -> Result<(), String> {
             Op::Append { value, .. } => ModelOp::Append(names.id(value)),
         };
         let outcome = record.answer().map(|answer| match answer {
-            Answer::Done { value, .. } => Outcome::Done(names.state(value)),
-            Answer::Mismatch { value, .. } => Outcome::Mismatch(names.state(value)),
-            Answer::Rejected { .. } => Outcome::Rejected,
+            Answer::Done { value, .. } => ModelAnswer::Done(names.state(value)),
+            Answer::Mismatch { value, .. } => ModelAnswer::Mismatch(names.state(value)),
+            Answer::Rejected { .. } => ModelAnswer::Rejected,
         });
         ops.push(LinOp {
             record,
@@ -319,18 +319,18 @@ fn tighten(ops: &mut Vec<LinOp>) -> bool {
             *at = (*at).min(complete);
         };
         match outcome {
-            Outcome::Done(state) | Outcome::Mismatch(state) => match state {
+            ModelAnswer::Done(state) | ModelAnswer::Mismatch(state) => match state {
                 State::Str(v) => saw(*v),
                 State::List(items) => items.iter().copied().for_each(&mut saw),
                 State::Absent => {}
             },
-            Outcome::Rejected => {}
+            ModelAnswer::Rejected => {}
         }
         if let (
             ModelOp::Cas {
                 expected: Some(e), ..
             },
-            Outcome::Done(_),
+            ModelAnswer::Done(_),
         ) = (&op.op, outcome)
         {
             saw(*e);
@@ -374,8 +374,8 @@ fn list_order(ops: &[LinOp], names: &Interner) -> Result<Option<Vec<u32>>, Strin
     let mut lists: Vec<(&[u32], &LinOp)> = Vec::new();
     for op in ops {
         match &op.outcome {
-            Some(Outcome::Done(State::List(items))) => lists.push((items, op)),
-            Some(Outcome::Done(State::Absent)) => lists.push((&[], op)),
+            Some(ModelAnswer::Done(State::List(items))) => lists.push((items, op)),
+            Some(ModelAnswer::Done(State::Absent)) => lists.push((&[], op)),
             // Anything else is an answer the model never gives here; the search will say so.
             _ => {}
         }
@@ -425,9 +425,9 @@ fn explain(ops: &[LinOp], names: &Interner, deepest: &(usize, Vec<usize>, State)
         }
         let (_, outcome) = step(state, &op.op);
         let expected = match outcome {
-            Outcome::Done(s) => format!("ok {}", names.show(&s)),
-            Outcome::Mismatch(s) => format!("mismatch {}", names.show(&s)),
-            Outcome::Rejected => "rejected".to_owned(),
+            ModelAnswer::Done(s) => format!("ok {}", names.show(&s)),
+            ModelAnswer::Mismatch(s) => format!("mismatch {}", names.show(&s)),
+            ModelAnswer::Rejected => "rejected".to_owned(),
         };
         let _ = write!(
             text,

@@ -165,7 +165,7 @@ impl Node {
     pub(super) fn record_acceptance(&mut self, slot: Slot, ballot: Ballot, value: LogValue) {
         self.acceptor.promised = self.acceptor.promised.max(ballot);
         let size = value.wire_size();
-        let record = Record::Accept {
+        let record = Record::Accepted {
             slot,
             ballot,
             value: value.clone(),

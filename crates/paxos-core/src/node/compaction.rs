@@ -97,7 +97,7 @@ impl Node {
             },
         ];
         records.extend(self.acceptor.accepted.range(commit_index + 1..).map(
-            |(&slot, (ballot, value))| Record::Accept {
+            |(&slot, (ballot, value))| Record::Accepted {
                 slot,
                 ballot: *ballot,
                 value: value.clone(),
@@ -107,7 +107,7 @@ impl Node {
             self.learner
                 .decided
                 .range(commit_index + 1..)
-                .map(|(&slot, value)| Record::Decide {
+                .map(|(&slot, value)| Record::Decided {
                     slot,
                     value: value.clone(),
                 }),

@@ -214,7 +214,7 @@ impl Node {
     pub(super) fn learn(&mut self, slot: Slot, value: LogValue) {
         if self.learnable(slot) {
             let size = value.wire_size();
-            let record = Record::Decide {
+            let record = Record::Decided {
                 slot,
                 value: value.clone(),
             };
@@ -249,7 +249,7 @@ impl Node {
             return;
         }
         let (_, value) = acceptance.remove();
-        self.persist(Record::DecideAccepted { slot, ballot });
+        self.persist(Record::DecidedAccepted { slot, ballot });
         self.decide(slot, value);
     }
 

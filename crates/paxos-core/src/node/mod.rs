@@ -327,7 +327,6 @@ impl Node {
             leader,
             ballot: self.acceptor.highest(),
             commit_index: self.learner.commit_index,
-            applied_index: self.learner.commit_index,
         }
     }
 

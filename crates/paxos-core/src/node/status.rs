@@ -10,7 +10,7 @@ pub enum Role {
     Leader,
 }
 
-/// A snapshot for `GET /status` and logs.
+/// What a member is doing, for `GET /status` and logs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     pub role: Role,
@@ -19,10 +19,11 @@ pub struct Status {
     /// The highest ballot this member has promised or seen in use: a follower that only ever
     /// heard the leader's heartbeats reports the leader's ballot, not the zero it promised.
     pub ballot: Ballot,
-    /// Every slot up to here is decided and known to this member.
+    /// Every slot up to here is decided, known to this member, and applied to its store. A
+    /// member applies each slot in the same step that it learns the slot and all before it are
+    /// decided, so there is no separate "applied index" to report: the runtimes show this one
+    /// under both names, as the status contract asks.
     pub commit_index: Slot,
-    /// Every slot up to here is applied to the key-value store.
-    pub applied_index: Slot,
 }
 
 /// Counters for `/metrics`; they only ever grow.

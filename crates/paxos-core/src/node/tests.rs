@@ -62,7 +62,7 @@ impl Hand {
     }
 
     /// Collects what node `m` wants to send.
-    fn flush(&mut self, m: MemberId) -> Vec<(RequestId, Answer)> {
+    fn carry_out(&mut self, m: MemberId) -> Vec<(RequestId, Answer)> {
         let ready = self.nodes[m].take_ready();
         if ready.rewrite {
             self.appended[m] = 0;
@@ -100,7 +100,7 @@ impl Hand {
                 i += 1;
             }
         }
-        self.flush(to);
+        self.carry_out(to);
         delivered
     }
 
@@ -108,7 +108,7 @@ impl Hand {
         self.now += Duration::from_secs(10);
         let now = self.now;
         self.nodes[m].handle_timeout(now);
-        self.flush(m);
+        self.carry_out(m);
         for &v in voters {
             assert_eq!(self.deliver(m, v, "prepare"), 1);
             assert_eq!(self.deliver(v, m, "promise"), 1);
@@ -123,9 +123,9 @@ impl Hand {
 
 fn value_bytes(record: &Record) -> usize {
     match record {
-        Record::Accept { value, .. } | Record::Decide { value, .. } => value.wire_size(),
+        Record::Accepted { value, .. } | Record::Decided { value, .. } => value.wire_size(),
         Record::Promise { .. }
-        | Record::DecideAccepted { .. }
+        | Record::DecidedAccepted { .. }
         | Record::Snapshot { .. }
         | Record::Incarnation { .. } => 0,
     }
@@ -147,12 +147,12 @@ fn a_request_lost_with_its_leader_is_sent_to_the_next_one() {
     // Node 0's first heartbeat tells the others it leads.
     let now = h.now;
     h.nodes[0].handle_timeout(now);
-    h.flush(0);
+    h.carry_out(0);
     assert_eq!(h.deliver(0, 1, "commit"), 1);
     assert_eq!(h.deliver(0, 2, "commit"), 1);
     assert_eq!(h.nodes[1].status().leader, Some(0));
     let id = h.nodes[1].submit(h.now, append("x"));
-    h.flush(1);
+    h.carry_out(1);
     // Node 0 dies: the forward and everything it sent are lost.
     h.wire.clear();
     h.elect(2, &[1]);
@@ -163,17 +163,17 @@ fn a_request_lost_with_its_leader_is_sent_to_the_next_one() {
     );
     let now = h.now;
     h.nodes[2].handle_timeout(now);
-    h.flush(2);
+    h.carry_out(2);
     assert_eq!(h.deliver(2, 1, "commit"), 1);
     assert_eq!(h.nodes[1].stats().requests_resent, 1);
     assert_eq!(h.deliver(1, 2, "forward"), 1);
     h.deliver(2, 1, "accept");
     h.deliver(1, 2, "accepted");
-    h.flush(2);
+    h.carry_out(2);
     h.deliver(2, 1, "commit");
     let list = Value::List(vec!["x".into()]);
     assert_eq!(h.nodes[1].store().peek("k"), Some(&list));
-    // The request is answered (the reply left with that delivery's flush), so node 1 no
+    // The request is answered (the reply left when that delivery's Ready was carried out), so node 1 no
     // longer holds it for resending.
     assert!(!h.nodes[1].requests.unanswered.contains_key(&id));
 }
@@ -186,7 +186,7 @@ fn a_promise_from_far_away_is_dropped() {
     h.now += Duration::from_secs(10);
     let now = h.now;
     h.nodes[0].handle_timeout(now);
-    h.flush(0);
+    h.carry_out(0);
     let State::Candidate { ballot, .. } = h.nodes[0].proposer.state else {
         panic!("node 0 is not a candidate");
     };
@@ -226,7 +226,7 @@ fn time_out(h: &mut Hand, m: MemberId) -> Option<Ballot> {
     let now = h.now;
     let before = h.nodes[m].stats().elections_started;
     h.nodes[m].handle_timeout(now);
-    h.flush(m);
+    h.carry_out(m);
     let started = h.nodes[m].stats().elections_started > before;
     started.then(|| h.nodes[m].status().ballot)
 }
@@ -280,7 +280,7 @@ fn a_ballot_far_above_or_past_the_cap_is_refused() {
         },
     );
     assert_eq!(h.nodes[1].status().ballot, step);
-    h.flush(1);
+    h.carry_out(1);
     h.wire.clear();
     let ballot = time_out(&mut h, 1).expect("node 1 runs");
     assert_eq!(ballot.round, MAX_ROUND_STEP + 1);
@@ -361,7 +361,7 @@ fn a_member_many_steps_behind_climbs_back() {
     while h.nodes[2].status().leader != Some(0) {
         let now = h.now;
         h.nodes[0].handle_timeout(now);
-        h.flush(0);
+        h.carry_out(0);
         h.deliver(0, 2, "commit");
         if h.nodes[2].status().leader == Some(0) {
             break;
@@ -461,10 +461,10 @@ fn lagging_member() -> Hand {
     let mut h = Hand::new(3);
     h.elect(0, &[1]);
     h.nodes[0].submit(h.now, append("a"));
-    h.flush(0);
+    h.carry_out(0);
     h.deliver(0, 1, "accept");
     h.deliver(1, 0, "accepted");
-    h.flush(0);
+    h.carry_out(0);
     assert_eq!(h.deliver(0, 2, "commit"), 1);
     assert_eq!(h.nodes[2].status().commit_index, 0);
     h
@@ -607,12 +607,12 @@ fn large_values(tuning: Tuning, count: usize, size: usize) -> (usize, usize) {
                 value,
             }),
         );
-        h.flush(0);
+        h.carry_out(0);
         for f in [1, 2] {
             assert_eq!(h.deliver(0, f, "accept"), 1);
             h.deliver(f, 0, "accepted");
         }
-        h.flush(0);
+        h.carry_out(0);
         for f in [1, 2] {
             h.deliver(0, f, "commit");
         }
@@ -653,12 +653,12 @@ fn a_decided_value_is_written_once() {
     let mut h = Hand::new(3);
     h.elect(0, &[1, 2]);
     h.nodes[0].submit(h.now, append("x"));
-    h.flush(0);
+    h.carry_out(0);
     for f in [1, 2] {
         h.deliver(0, f, "accept");
         h.deliver(f, 0, "accepted");
     }
-    h.flush(0);
+    h.carry_out(0);
     for f in [1, 2] {
         h.deliver(0, f, "commit");
     }
@@ -676,7 +676,7 @@ fn a_decided_value_is_written_once() {
         );
         assert!(
             log.iter()
-                .any(|r| matches!(r, Record::DecideAccepted { slot: 1, .. }))
+                .any(|r| matches!(r, Record::DecidedAccepted { slot: 1, .. }))
         );
         let replayed = storage::replay(&storage::encode_all(log)).unwrap().state;
         assert_eq!(replayed.decided.get(&1), Some(&decided), "node {m}");
@@ -692,7 +692,7 @@ fn a_stale_catch_up_answer_does_not_make_a_leader_announce_the_wrong_value() {
     // Node 0 leads and decides slot 1 with nodes 1 and 2.
     h.elect(0, &[1, 2]);
     h.nodes[0].submit(h.now, append("a"));
-    h.flush(0);
+    h.carry_out(0);
     for f in [1, 2] {
         h.deliver(0, f, "accept");
         h.deliver(f, 0, "accepted");
@@ -700,7 +700,7 @@ fn a_stale_catch_up_answer_does_not_make_a_leader_announce_the_wrong_value() {
     assert_eq!(h.nodes[0].status().commit_index, 1);
     // Node 3 missed the accept, hears the commit and asks node 0 to catch it up; that request
     // is delayed.
-    h.flush(0);
+    h.carry_out(0);
     h.deliver(0, 3, "commit");
     assert!(
         h.wire
@@ -714,19 +714,19 @@ fn a_stale_catch_up_answer_does_not_make_a_leader_announce_the_wrong_value() {
     h.elect(3, &[4, 1]);
     h.deliver(3, 2, "prepare");
     h.nodes[3].submit(h.now, append("v"));
-    h.flush(3);
+    h.carry_out(3);
     h.deliver(3, 4, "accept");
     h.wire
         .retain(|(f, t, m)| (*f, *t, m.kind()) == (3, 0, "catch_up"));
     // Node 2 leads at a yet higher ballot with nodes 0 and 1, and decides `w` in slot 2.
     h.elect(2, &[0, 1]);
     h.nodes[2].submit(h.now, append("w"));
-    h.flush(2);
+    h.carry_out(2);
     for f in [0, 1] {
         h.deliver(2, f, "accept");
         h.deliver(f, 2, "accepted");
     }
-    h.flush(2);
+    h.carry_out(2);
     h.deliver(2, 0, "commit");
     let w = h.nodes[0]
         .decided()
@@ -738,7 +738,7 @@ fn a_stale_catch_up_answer_does_not_make_a_leader_announce_the_wrong_value() {
     // still believes it leads.
     h.deliver(3, 0, "catch_up");
     h.deliver(0, 3, "decided");
-    h.flush(3);
+    h.carry_out(3);
     h.deliver(3, 4, "commit");
     h.deliver(3, 4, "accept");
     for m in [3, 4] {

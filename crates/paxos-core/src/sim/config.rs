@@ -23,7 +23,7 @@ pub struct Config {
     /// How long a member takes to carry out a `Ready` (its fsync), at most.
     pub fsync: Duration,
     /// The chance that a member crashes while writing a `Ready`, before sending anything from it.
-    pub crash_in_flush: f64,
+    pub crash_in_carry_out: f64,
     /// Between two chaos events (a crash, a partition, or nothing).
     pub chaos_every: (Duration, Duration),
     /// How long a crashed member stays down.
@@ -90,7 +90,7 @@ impl Config {
             tuning,
             network,
             fsync: *rng.pick(&[Duration::ZERO, Duration::from_micros(500), ms(3)]),
-            crash_in_flush: *rng.pick(&[0.0, 0.001, 0.005]),
+            crash_in_carry_out: *rng.pick(&[0.0, 0.001, 0.005]),
             chaos_every: (ms(20), election * 2),
             down_for: (ms(1), election * 4),
             partition_for: (heartbeat, election * 6),

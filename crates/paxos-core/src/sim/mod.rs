@@ -75,7 +75,7 @@ fn replay_recipe(seed: u64) -> String {
 
 /// What a batch of runs found.
 #[derive(Debug, Default)]
-struct Outcome {
+struct Tally {
     runs: u64,
     failures: Vec<run::Failure>,
     ops: u64,
@@ -94,10 +94,10 @@ struct Outcome {
 
 /// Runs seeds `first..first + runs` on every core, stopping early once `stop_after` failures
 /// are found.
-fn run_seeds(first: u64, runs: u64, sabotage: bool, stop_after: usize) -> Outcome {
+fn run_seeds(first: u64, runs: u64, sabotage: bool, stop_after: usize) -> Tally {
     let next = AtomicU64::new(first);
     let stop = AtomicBool::new(false);
-    let outcome = Mutex::new(Outcome::default());
+    let outcome = Mutex::new(Tally::default());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(runs as usize);
@@ -190,7 +190,7 @@ fn seeded_runs() {
 }
 
 /// The checkers must catch an acceptor that ignores its promises, a classic Paxos bug: it lets
-/// an old leader get a value chosen in a slot that a newer leader already filled differently.
+/// an old leader get a value decided in a slot that a newer leader already filled differently.
 #[test]
 fn sabotaged_acceptors_are_caught() {
     const SEEDS: u64 = 200;

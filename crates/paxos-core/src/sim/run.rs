@@ -336,7 +336,7 @@ impl Sim {
         enum Next {
             Event,
             Message,
-            Flush(MemberId),
+            CarryOut(MemberId),
             Timer(MemberId),
         }
         let mut next: Option<(Time, Next)> = None;
@@ -350,7 +350,7 @@ impl Sim {
         consider(self.events.next_at(), Next::Event);
         consider(self.net.next_at(), Next::Message);
         for (m, member) in self.cluster.members.iter().enumerate() {
-            consider(member.flush_at, Next::Flush(m));
+            consider(member.carry_out_at, Next::CarryOut(m));
         }
         for (m, member) in self.cluster.members.iter().enumerate() {
             consider(
@@ -386,7 +386,7 @@ impl Sim {
                     self.dirty(to);
                 }
             }
-            Next::Flush(m) => self.flush(m),
+            Next::CarryOut(m) => self.carry_out(m),
             Next::Timer(m) => {
                 let now = self.now;
                 let node = self
@@ -454,16 +454,16 @@ impl Sim {
     /// Notes that member `m`'s node took input: it carries out its `Ready` after its fsync.
     fn dirty(&mut self, m: MemberId) {
         let member = &mut self.cluster.members[m];
-        if member.flush_at.is_none() && member.node.is_some() {
+        if member.carry_out_at.is_none() && member.node.is_some() {
             let fsync = self.rng.duration(Duration::ZERO, self.config.fsync);
-            member.flush_at = Some(self.now + fsync);
+            member.carry_out_at = Some(self.now + fsync);
         }
     }
 
     /// Carries out member `m`'s `Ready`: persist, then send and answer.
-    fn flush(&mut self, m: MemberId) {
+    fn carry_out(&mut self, m: MemberId) {
         let member = &mut self.cluster.members[m];
-        member.flush_at = None;
+        member.carry_out_at = None;
         let Some(node) = member.node.as_mut() else {
             return;
         };
@@ -472,7 +472,7 @@ impl Sim {
         if ready.rewrite {
             // A runtime writes a new file and renames it over the old one: a crash leaves one
             // file or the other, never a mix.
-            if self.healed_at.is_none() && self.rng.chance(self.config.crash_in_flush) {
+            if self.healed_at.is_none() && self.rng.chance(self.config.crash_in_carry_out) {
                 if self.rng.chance(0.5) {
                     self.cluster.members[m].disk = bytes;
                 }
@@ -483,7 +483,7 @@ impl Sim {
             self.cluster.members[m].disk = bytes;
         } else if self.healed_at.is_none()
             && !bytes.is_empty()
-            && self.rng.chance(self.config.crash_in_flush)
+            && self.rng.chance(self.config.crash_in_carry_out)
         {
             // The crash hits while the records are written: all of them, some, or part of one
             // reach the disk, and nothing of this `Ready` is sent.
