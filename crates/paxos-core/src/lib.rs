@@ -21,7 +21,10 @@
 //! - [`kv`]: the key-value state machine with exactly-once `client_id`/`seq` bookkeeping.
 //! - `check` (tests, and the `check` feature): operation histories and the linearizability
 //!   checker that judges them, shared by the simulator and the nemesis runner.
-//! - `sim` (tests only): an in-memory cluster on simulated time with faults and checkers.
+//! - `sim` (tests only): an in-memory cluster on simulated time with faults and checkers, and
+//!   `sim::hand::Hand`, the harness that drives nodes message by message.
+//! - `src/walkthrough.rs` (tests): Paxos message by message, as tests written to be read: one
+//!   value decided, a minority's value proposed again, two candidates, a follower that must ask.
 //!
 //! # Vocabulary
 //!
@@ -152,19 +155,62 @@
 //!
 //! # Driving a node
 //!
-//! ```text
-//! let mut node = Node::new(me, members, tuning, seed, incarnation, replayed_state, now);
-//! loop {
-//!     // Feed whatever happened, in any number:
-//!     node.submit(now, command);                   // a client request; returns its RequestId
-//!     node.handle_message(now, from, message);     // a peer message
-//!     node.handle_timeout(now);                    // when now >= node.poll_timeout()
-//!     // Then carry out what it asks, in this order:
+//! A runtime's loop, here for a cluster of one member so that it needs no peers: the member elects
+//! itself when its election timer fires, and then decides the client's command on its own.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use paxos_core::{Answer, Command, Durable, Node, NodeConfig, Op, To, Tuning, storage};
+//!
+//! let config = NodeConfig {
+//!     me: 0,
+//!     members: 1,
+//!     tuning: Tuning::default(),
+//!     seed: 7,                  // for the election-timeout jitter
+//!     incarnation: 1_000_000,   // a runtime passes the time of day
+//! };
+//! let mut now = Duration::ZERO; // since an epoch of the runtime's choosing
+//! // A runtime passes what `storage::replay` read back from its log file.
+//! let mut node = Node::new(config, Durable::default(), now);
+//! let mut log_file: Vec<u8> = Vec::new();
+//!
+//! let command = Command::new(Op::Put { key: "x".into(), value: "1".into() });
+//! let id = node.submit(now, command);
+//! let mut answer = None;
+//! while answer.is_none() {
+//!     // Feed whatever happened since the last turn, in any number:
+//!     //   node.submit(now, command)                 a client request; returns its RequestId
+//!     //   node.handle_message(now, from, message)   a peer message
+//!     //   node.handle_timeout(now)                  once now >= node.poll_timeout()
+//!     if now >= node.poll_timeout() {
+//!         node.handle_timeout(now);
+//!     }
+//!     // Then carry out what the turn asks, in this order:
 //!     let ready = node.take_ready();
-//!     write and fsync ready.persist;
-//!     send ready.messages (encode a `To::Peers` one once, for every other member);
-//!     answer ready.replies;
+//!     // 1. Make the records durable (write and fsync), replacing the file after a compaction.
+//!     if ready.rewrite {
+//!         log_file.clear();
+//!     }
+//!     log_file.extend(storage::encode_all(&ready.persist));
+//!     // 2. Send the messages; a `To::Peers` one goes to every other member, encoded once.
+//!     for (to, message) in ready.messages {
+//!         match to {
+//!             To::Member(member) => unreachable!("no peer to send {message:?} to: {member}"),
+//!             To::Peers => unreachable!("a member alone broadcasts nothing"),
+//!         }
+//!     }
+//!     // 3. Answer the clients.
+//!     for (request, outcome) in ready.replies {
+//!         assert_eq!(request, id);
+//!         answer = Some(outcome);
+//!     }
+//!     // Wait for the next input; here there is none but the timer.
+//!     now = now.max(node.poll_timeout());
 //! }
+//! assert!(matches!(answer, Some(Answer::Done { .. })));
+//! assert_eq!(node.status().commit_index, 1);
+//! assert!(storage::replay(&log_file).is_ok());
 //! ```
 //!
 //! Feeding several inputs before one `take_ready` is what batches commands under load.
@@ -184,6 +230,8 @@ pub mod storage;
 
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod walkthrough;
 
 use std::time::Duration;
 

@@ -46,6 +46,7 @@ mod client;
 mod cluster;
 mod config;
 mod forger;
+pub mod hand;
 mod network;
 mod queue;
 mod run;
