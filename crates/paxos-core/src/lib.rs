@@ -19,10 +19,13 @@
 //! - [`discovery`]: the self-discovery machine (which config entry am I?).
 //! - [`command`]: client commands and answers, with the parser both servers use.
 //! - [`kv`]: the key-value state machine with exactly-once `client_id`/`seq` bookkeeping.
-//! - `check` (tests, and the `check` feature): operation histories and the linearizability
-//!   checker that judges them, shared by the simulator and the nemesis runner.
-//! - `sim` (tests only): an in-memory cluster on simulated time with faults and checkers, and
-//!   `sim::hand::Hand`, the harness that drives nodes message by message.
+//! - [`check`] (tests, docs, and the `check` feature): operation histories and the
+//!   linearizability checker that judges them, shared by the simulator and the nemesis runner.
+//! - [`sim`] (tests and docs only): the deterministic simulator, an in-memory cluster on
+//!   simulated time with faults and checkers, and [`sim::hand::Hand`], the harness that drives
+//!   nodes message by message.
+//! - [`rng`] (tests, docs, and the `check` feature; private otherwise): the seeded generator
+//!   behind the election jitter, the simulator and the nemesis runner.
 //! - `src/walkthrough.rs` (tests): Paxos message by message, as tests written to be read: one
 //!   value decided, a minority's value proposed again, two candidates, a follower that must ask.
 //!
@@ -216,7 +219,7 @@
 //! Feeding several inputs before one `take_ready` is what batches commands under load.
 
 pub mod applied;
-#[cfg(any(test, feature = "check"))]
+#[cfg(any(test, doc, feature = "check"))]
 pub mod check;
 pub mod command;
 pub mod discovery;
@@ -224,12 +227,15 @@ pub mod kv;
 pub mod log;
 pub mod message;
 pub mod node;
+#[cfg(any(test, doc, feature = "check"))]
+pub mod rng;
+#[cfg(not(any(test, doc, feature = "check")))]
 mod rng;
 pub mod snapshot;
 pub mod storage;
 
-#[cfg(test)]
-mod sim;
+#[cfg(any(test, doc))]
+pub mod sim;
 #[cfg(test)]
 mod walkthrough;
 

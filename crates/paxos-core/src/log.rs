@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::{Command, Op};
 
 /// A member's position in the config's `servers` list. Every member is given the same list (see
-/// [`Membership`]), so an index names the same member everywhere; it is also the tie-breaker that
+/// [`Membership`](crate::message::Membership)), so an index names the same member everywhere; it is also the tie-breaker that
 /// keeps two members' ballots distinct.
 pub type MemberId = usize;
 

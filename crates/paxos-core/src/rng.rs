@@ -28,7 +28,7 @@ impl Rng {
 
 /// The draws only the simulator makes. They are compiled for tests alone, so that a release build
 /// carries no unused code.
-#[cfg(test)]
+#[cfg(any(test, doc))]
 impl Rng {
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {

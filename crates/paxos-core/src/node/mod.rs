@@ -3,14 +3,14 @@
 //! A member plays every role at once, and each role keeps its own state in its own module, the
 //! way quinn-proto splits a connection's state:
 //!
-//! - [`acceptor`]: the member's vote. What it promised and accepted, and the rules `Prepare`
+//! - `acceptor`: the member's vote. What it promised and accepted, and the rules `Prepare`
 //!   and `Accept`.
-//! - [`learner`]: what the member knows to be decided, the store it applies it to, and catching
+//! - `learner`: what the member knows to be decided, the store it applies it to, and catching
 //!   up (`Commit`, `CatchUp`, `Decided`).
-//! - [`compaction`]: the log file's length, and snapshots in place of slots (`Snapshot`).
-//! - [`proposer`]: follower, candidate or leader; elections (`Promise`, `Nack`) and proposals
+//! - `compaction`: the log file's length, and snapshots in place of slots (`Snapshot`).
+//! - `proposer`: follower, candidate or leader; elections (`Promise`, `Nack`) and proposals
 //!   (`Accepted`), heartbeats.
-//! - [`requests`]: the client requests this member took and has not seen answered yet
+//! - `requests`: the client requests this member took and has not seen answered yet
 //!   (`Forward`).
 //!
 //! [`Node`] owns one of each and keeps the inputs and outputs: [`Node::handle_message`] drops
@@ -18,11 +18,8 @@
 //! [`Node::take_ready`] says, step by step, what a turn of inputs produced. Each invariant that
 //! makes the rules safe is written beside the code that keeps it.
 //!
-//! [`acceptor`]: self::acceptor
-//! [`learner`]: self::learner
-//! [`compaction`]: self::compaction
-//! [`proposer`]: self::proposer
-//! [`requests`]: self::requests
+//! The role modules are private, so these docs name their files (`src/node/acceptor.rs`, …)
+//! rather than link them; `cargo doc --document-private-items` shows them.
 
 mod acceptor;
 mod batches;
