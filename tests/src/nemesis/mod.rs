@@ -99,7 +99,7 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     let mut nemesis = faults::Nemesis::new(
         &mut cluster,
         &proxies,
-        rng::Rng::new(seed, 0),
+        rng::Rng::stream(seed, 0),
         timeline,
         Duration::from_millis(ELECTION_TIMEOUT_MS),
         options.duration,

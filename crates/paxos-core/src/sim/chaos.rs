@@ -21,7 +21,7 @@ impl Sim {
         match self.rng.below(100) {
             // Rarely take the last member down too: safety must hold even then.
             0..=19 if up.len() > 1 || !up.is_empty() && self.rng.chance(0.1) => {
-                let m = *self.rng.pick(&up);
+                let m = self.rng.pick(&up);
                 trace!(self, "member {m} crashes");
                 self.crash(m);
             }
@@ -37,7 +37,7 @@ impl Sim {
                 for _ in 0..majority {
                     let up = self.cluster.up();
                     if !up.is_empty() {
-                        let m = *self.rng.pick(&up);
+                        let m = self.rng.pick(&up);
                         trace!(self, "member {m} crashes with a majority");
                         self.crash(m);
                     }

@@ -43,7 +43,7 @@ impl Sim {
                 let others: Vec<MemberId> =
                     up.iter().copied().filter(|&m| Some(m) != last).collect();
                 let choices = if others.is_empty() { up } else { others };
-                (!choices.is_empty()).then(|| *self.rng.pick(&choices))
+                (!choices.is_empty()).then(|| self.rng.pick(&choices))
             }
         };
         let command = current.command.clone();
