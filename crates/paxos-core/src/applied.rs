@@ -18,9 +18,9 @@
 //!   it had been answered or given up (answered `503`) when the request was made. A copy below
 //!   the highest floor seen is either applied already or one whose client was told the outcome
 //!   is unknown; skipping it is right either way, so only ids at or above the floor are kept.
-//! - Incarnations grow (see [`Node::new`](crate::Node::new)), so a request from an incarnation
-//!   older than the newest one applied from that member comes from a process that is gone, and
-//!   whose clients went with it. It is skipped too, and the older incarnation is forgotten.
+//! - Incarnations grow (see [`NodeConfig::incarnation`](crate::NodeConfig::incarnation)), so a
+//!   request from an incarnation older than the newest one applied from that member comes from
+//!   a process that is gone, and whose clients went with it. It is skipped too, and the older incarnation is forgotten.
 
 use std::collections::BTreeMap;
 use std::mem;

@@ -10,7 +10,7 @@
 //! asking. Its loop is:
 //!
 //! ```text
-//! while discovery.outcome().is_none() {
+//! while discovery.finding().is_none() {
 //!     for index in discovery.poll_probes(now) { ask servers[index] for its id, concurrently }
 //!     wait for an answer or for discovery.poll_timeout()
 //!     discovery.handle_answer(now, index, answer)  or  discovery.handle_timeout(now)
@@ -28,7 +28,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the search ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Finding {
     /// This member is `servers[index]`.
     Found { index: usize },
     /// No entry echoed this member's id in time. `tried` says, per entry, what it last answered,
@@ -57,7 +57,7 @@ pub struct Discovery {
     last: Vec<Option<String>>,
     retry_interval: Duration,
     deadline: Time,
-    outcome: Option<Outcome>,
+    finding: Option<Finding>,
 }
 
 impl Discovery {
@@ -75,14 +75,14 @@ impl Discovery {
             servers,
             retry_interval,
             deadline: now + timeout,
-            outcome: None,
+            finding: None,
         }
     }
 
     /// The entries to ask now. Each is handed out once per probe; its answer must come back
     /// through [`handle_answer`](Self::handle_answer) (an error counts as an answer).
     pub fn poll_probes(&mut self, now: Time) -> Vec<usize> {
-        if self.outcome.is_some() {
+        if self.finding.is_some() {
             return Vec::new();
         }
         let mut due = Vec::new();
@@ -97,12 +97,12 @@ impl Discovery {
 
     /// Takes the answer of entry `index`: the id it served, or why asking failed.
     pub fn handle_answer(&mut self, now: Time, index: usize, answer: Result<String, String>) {
-        if self.outcome.is_some() || index >= self.servers.len() {
+        if self.finding.is_some() || index >= self.servers.len() {
             return;
         }
         match answer {
             Ok(id) if id == self.my_id => {
-                self.outcome = Some(Outcome::Found { index });
+                self.finding = Some(Finding::Found { index });
             }
             Ok(id) => {
                 self.last[index] = Some(format!("answered another member's id {id}"));
@@ -113,22 +113,22 @@ impl Discovery {
                 self.probes[index] = Probe::Due(now + self.retry_interval);
             }
         }
-        if self.outcome.is_none() && self.probes.iter().all(|p| matches!(p, Probe::Other(_))) {
+        if self.finding.is_none() && self.probes.iter().all(|p| matches!(p, Probe::Other(_))) {
             // Every entry is another live member: waiting cannot change that.
-            self.outcome = Some(self.not_found());
+            self.finding = Some(self.not_found());
         }
     }
 
     /// Ends the search if the deadline has passed.
     pub fn handle_timeout(&mut self, now: Time) {
-        if self.outcome.is_none() && now >= self.deadline {
-            self.outcome = Some(self.not_found());
+        if self.finding.is_none() && now >= self.deadline {
+            self.finding = Some(self.not_found());
         }
     }
 
     /// When to call back: the next probe due, or the deadline.
     pub fn poll_timeout(&self) -> Option<Time> {
-        if self.outcome.is_some() {
+        if self.finding.is_some() {
             return None;
         }
         let next_probe = self.probes.iter().filter_map(|p| match p {
@@ -138,11 +138,12 @@ impl Discovery {
         next_probe.chain([self.deadline]).min()
     }
 
-    pub fn outcome(&self) -> Option<&Outcome> {
-        self.outcome.as_ref()
+    /// What the search found, once it ended.
+    pub fn finding(&self) -> Option<&Finding> {
+        self.finding.as_ref()
     }
 
-    fn not_found(&self) -> Outcome {
+    fn not_found(&self) -> Finding {
         let tried = self
             .servers
             .iter()
@@ -152,16 +153,16 @@ impl Discovery {
                 (name.clone(), last)
             })
             .collect();
-        Outcome::NotFound { tried }
+        Finding::NotFound { tried }
     }
 }
 
-impl Outcome {
+impl Finding {
     /// The one-line error for a member that did not find itself.
     pub fn describe(&self, timeout: Duration) -> String {
         match self {
-            Outcome::Found { index } => format!("found myself at entry {index}"),
-            Outcome::NotFound { tried } => {
+            Finding::Found { index } => format!("found myself at entry {index}"),
+            Finding::NotFound { tried } => {
                 let tried: Vec<String> = tried
                     .iter()
                     .map(|(name, last)| format!("{name} ({last})"))
@@ -199,9 +200,9 @@ mod tests {
         assert_eq!(d.poll_probes(secs(0)), vec![0, 1, 2]);
         d.handle_answer(secs(0), 0, Ok("other".into()));
         d.handle_answer(secs(0), 2, Err("connection refused".into()));
-        assert_eq!(d.outcome(), None);
+        assert_eq!(d.finding(), None);
         d.handle_answer(secs(0), 1, Ok("me".into()));
-        assert_eq!(d.outcome(), Some(&Outcome::Found { index: 1 }));
+        assert_eq!(d.finding(), Some(&Finding::Found { index: 1 }));
         assert_eq!(d.poll_probes(secs(5)), Vec::<usize>::new());
         assert_eq!(d.poll_timeout(), None);
     }
@@ -225,14 +226,14 @@ mod tests {
             "answered entries are not asked again"
         );
         d.handle_answer(secs(2), 1, Ok("me".into()));
-        assert_eq!(d.outcome(), Some(&Outcome::Found { index: 1 }));
+        assert_eq!(d.finding(), Some(&Finding::Found { index: 1 }));
     }
 
     #[test]
     fn gives_up_at_the_deadline_listing_what_it_tried() {
         let mut d = Discovery::new("me".into(), servers(), secs(0), RETRY, TIMEOUT);
         let mut now = secs(0);
-        while d.outcome().is_none() {
+        while d.finding().is_none() {
             for index in d.poll_probes(now) {
                 d.handle_answer(now, index, Err("connection refused".into()));
             }
@@ -240,7 +241,7 @@ mod tests {
             d.handle_timeout(now);
         }
         assert_eq!(now, secs(60));
-        let message = d.outcome().unwrap().describe(TIMEOUT);
+        let message = d.finding().unwrap().describe(TIMEOUT);
         assert!(message.starts_with("could not find myself among [127.0.0.1:7001 (connection"));
         assert!(message.ends_with("within 60 s"), "{message}");
     }
@@ -251,8 +252,8 @@ mod tests {
         for index in d.poll_probes(secs(0)) {
             d.handle_answer(secs(0), index, Ok(format!("id{index}")));
         }
-        let Some(Outcome::NotFound { tried }) = d.outcome() else {
-            panic!("expected NotFound, got {:?}", d.outcome());
+        let Some(Finding::NotFound { tried }) = d.finding() else {
+            panic!("expected NotFound, got {:?}", d.finding());
         };
         assert!(tried[2].1.contains("id2"));
     }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Answer, Command, Op, Value};
-use crate::message::Slot;
+use crate::log::Slot;
 
 /// The most bytes of strings one list may hold. Every `append` answers the whole list, so an
 /// unbounded list would make every answer, and every member's memory, grow without end.

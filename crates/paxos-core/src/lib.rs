@@ -10,15 +10,55 @@
 //!
 //! # Layout
 //!
+//! - [`node`]: one Multi-Paxos member, [`Node`], with each role's state in its own module.
+//! - [`log`]: the names everything is built from: members, ballots, slots, requests, log entries.
+//! - [`message`]: the peer messages (JSON on the wire), one per rule.
+//! - [`storage`]: the durable record format, its checksums and replay.
+//! - [`snapshot`]: the applied state as of a slot, which compaction keeps in place of the log.
+//! - [`applied`]: which requests the log applied, so that one decided twice applies once.
 //! - [`discovery`]: the self-discovery machine (which config entry am I?).
-//! - [`node`]: one Multi-Paxos member, [`Node`].
 //! - [`command`]: client commands and answers, with the parser both servers use.
 //! - [`kv`]: the key-value state machine with exactly-once `client_id`/`seq` bookkeeping.
-//! - [`message`]: the peer messages and log values (JSON on the wire).
-//! - [`storage`]: the durable record format, its checksums and replay.
-//! - `check` (tests, and the `check` feature): operation histories and the linearizability
-//!   checker that judges them, shared by the simulator and the nemesis runner.
-//! - `sim` (tests only): an in-memory cluster on simulated time with faults and checkers.
+//! - [`check`] (tests, docs, and the `check` feature): operation histories and the
+//!   linearizability checker that judges them, shared by the simulator and the nemesis runner.
+//! - [`sim`] (tests and docs only): the deterministic simulator, an in-memory cluster on
+//!   simulated time with faults and checkers, and [`sim::hand::Hand`], the harness that drives
+//!   nodes message by message.
+//! - [`rng`] (tests, docs, and the `check` feature; private otherwise): the seeded generator
+//!   behind the election jitter, the simulator and the nemesis runner.
+//! - `src/walkthrough.rs` (tests): Paxos message by message, as tests written to be read: one
+//!   value decided, a minority's value proposed again, two candidates, a follower that must ask.
+//!
+//! # Vocabulary
+//!
+//! One word per idea, here and in the code:
+//!
+//! - *Member*: one server of the cluster, named by its [`MemberId`], its position in the
+//!   config's `servers` list. *Incarnation*: one start of a member.
+//! - *Slot*: a position in the replicated log. *Ballot*: `(round, member)`, what a candidate
+//!   prepares and a leader proposes at.
+//! - *Role*: follower, candidate or leader ([`Role`]).
+//! - *Promise*: an acceptor's word, in phase 1, never to accept below a ballot. *Accept*: the
+//!   leader's request, in phase 2, to take a value for a slot; *accepted*: the acceptor's answer,
+//!   and the fact it records.
+//! - *Decided*: accepted by a majority at one ballot, and so final. Paxos papers say *chosen*;
+//!   this crate says decided everywhere ([`Message::Decided`], [`Record::Decided`],
+//!   [`Stats::slots_decided`]).
+//! - *Learn*: come to know that a slot is decided: from a majority's acceptances (the leader),
+//!   from the leader's commit index at the ballot a member accepted, or from decided entries or a
+//!   snapshot sent by the member asked.
+//! - *Apply*: run decided requests against the store, in slot order.
+//! - *Commit index*: every slot up to it is decided, learned and applied on this member; a
+//!   member applies slots as soon as it learns them, so it has no separate applied index. The
+//!   leader announces its commit index in [`Message::Commit`]; "commit" names nothing else.
+//! - *Snapshot*: the applied state as of a slot ([`Snapshot`]). A member *makes* one, *installs*
+//!   one in place of its state, and *learns* one from another member in place of slots it lacks.
+//!   *Compaction*: replacing the log file by a snapshot and what follows it.
+//! - *Ready*: what a turn of inputs asks the runtime to do ([`Ready`]). The runtime *carries it
+//!   out*: persist, then send and reply.
+//! - *Request*: a client command on its way through the log, named by a [`RequestId`]. *Answer*:
+//!   what its client gets back. *Outcome*: whether and how a request completed, which may be
+//!   unknown (the request timed out).
 //!
 //! # The algorithm
 //!
@@ -37,6 +77,15 @@
 //! reported, it re-proposes the value accepted at the highest ballot, or a no-op where none was.
 //! One phase 1 covers all future slots, which is what makes this *Multi*-Paxos.
 //!
+//! *Why majorities.* Any two majorities of the same members share at least one member. So a
+//! value decided in a slot (accepted by a majority at some ballot) was accepted by at least one
+//! member of every majority that promises a later ballot, and that member reports it in its
+//! promise. The new leader re-proposes the value accepted at the highest ballot it hears of,
+//! which is that value or one a leader could only have proposed after learning of it the same
+//! way; so a later ballot never decides another value in that slot. A minority, on its own,
+//! can neither decide nor elect, which is why a cluster of `2f + 1` members survives `f`
+//! failures and no more.
+//!
 //! *Phase 2, per slot.* The leader gives each client command the next slot and sends
 //! `Accept(ballot, entries, commit)` to every member, batching all commands that arrived together
 //! into one message. An acceptor accepts unless it promised a higher ballot, persists the
@@ -54,7 +103,7 @@
 //! log like writes, which makes every answer linearizable. A request whose fate is unknown (its
 //! leader failed) is answered by the runtime's request timeout, as Jepsen's `:info`.
 //!
-//! *Durability.* Promises, acceptances and decisions leave the core as [`storage::Record`]s. The
+//! *Durability.* Promises, acceptances and decided values leave the core as [`storage::Record`]s. The
 //! runtime must make them durable before it sends the messages or replies of the same [`Ready`],
 //! so nothing is ever said that a crash could take back.
 //!
@@ -109,37 +158,86 @@
 //!
 //! # Driving a node
 //!
-//! ```text
-//! let mut node = Node::new(me, members, tuning, seed, incarnation, replayed_state, now);
-//! loop {
-//!     // Feed whatever happened, in any number:
-//!     node.submit(now, command);                   // a client request; returns its RequestId
-//!     node.handle_message(now, from, message);     // a peer message
-//!     node.handle_timeout(now);                    // when now >= node.poll_timeout()
-//!     // Then carry out what it asks, in this order:
+//! A runtime's loop, here for a cluster of one member so that it needs no peers: the member elects
+//! itself when its election timer fires, and then decides the client's command on its own.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use paxos_core::{Answer, Command, Durable, Node, NodeConfig, Op, To, Tuning, storage};
+//!
+//! let config = NodeConfig {
+//!     me: 0,
+//!     members: 1,
+//!     tuning: Tuning::default(),
+//!     seed: 7,                  // for the election-timeout jitter
+//!     incarnation: 1_000_000,   // a runtime passes the time of day
+//! };
+//! let mut now = Duration::ZERO; // since an epoch of the runtime's choosing
+//! // A runtime passes what `storage::replay` read back from its log file.
+//! let mut node = Node::new(config, Durable::default(), now);
+//! let mut log_file: Vec<u8> = Vec::new();
+//!
+//! let command = Command::new(Op::Put { key: "x".into(), value: "1".into() });
+//! let id = node.submit(now, command);
+//! let mut answer = None;
+//! while answer.is_none() {
+//!     // Feed whatever happened since the last turn, in any number:
+//!     //   node.submit(now, command)                 a client request; returns its RequestId
+//!     //   node.handle_message(now, from, message)   a peer message
+//!     //   node.handle_timeout(now)                  once now >= node.poll_timeout()
+//!     if now >= node.poll_timeout() {
+//!         node.handle_timeout(now);
+//!     }
+//!     // Then carry out what the turn asks, in this order:
 //!     let ready = node.take_ready();
-//!     write and fsync ready.persist;
-//!     send ready.messages (encode a `To::Peers` one once, for every other member);
-//!     answer ready.replies;
+//!     // 1. Make the records durable (write and fsync), replacing the file after a compaction.
+//!     if ready.rewrite {
+//!         log_file.clear();
+//!     }
+//!     log_file.extend(storage::encode_all(&ready.persist));
+//!     // 2. Send the messages; a `To::Peers` one goes to every other member, encoded once.
+//!     for (to, message) in ready.messages {
+//!         match to {
+//!             To::Member(member) => unreachable!("no peer to send {message:?} to: {member}"),
+//!             To::Peers => unreachable!("a member alone broadcasts nothing"),
+//!         }
+//!     }
+//!     // 3. Answer the clients.
+//!     for (request, outcome) in ready.replies {
+//!         assert_eq!(request, id);
+//!         answer = Some(outcome);
+//!     }
+//!     // Wait for the next input; here there is none but the timer.
+//!     now = now.max(node.poll_timeout());
 //! }
+//! assert!(matches!(answer, Some(Answer::Done { .. })));
+//! assert_eq!(node.status().commit_index, 1);
+//! assert!(storage::replay(&log_file).is_ok());
 //! ```
 //!
 //! Feeding several inputs before one `take_ready` is what batches commands under load.
 
 pub mod applied;
-#[cfg(any(test, feature = "check"))]
+#[cfg(any(test, doc, feature = "check"))]
 pub mod check;
 pub mod command;
 pub mod discovery;
 pub mod kv;
+pub mod log;
 pub mod message;
 pub mod node;
+#[cfg(any(test, doc, feature = "check"))]
+pub mod rng;
+#[cfg(not(any(test, doc, feature = "check")))]
 mod rng;
 pub mod snapshot;
 pub mod storage;
 
+#[cfg(any(test, doc))]
+pub mod sim;
 #[cfg(test)]
-mod sim;
+mod walkthrough;
 
 use std::time::Duration;
 
@@ -148,95 +246,9 @@ pub use discovery::Discovery;
 pub use message::{
     Ballot, Envelope, LogValue, MemberId, Membership, Message, Request, RequestId, Slot,
 };
-pub use node::{Node, Role, Stats, Status};
+pub use node::{Node, NodeConfig, Ready, Role, Stats, Status, To, Tuning};
 pub use snapshot::Snapshot;
 pub use storage::{Durable, Record};
 
 /// A point in time: the time since an epoch the caller picked (the runtimes use their start).
 pub type Time = Duration;
-
-/// The protocol's timing and batching knobs, with defaults for a LAN.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tuning {
-    /// How often the leader sends heartbeats (and re-sends unacknowledged accepts).
-    pub heartbeat_interval: Duration,
-    /// How long a follower waits without hearing a leader before it runs for election. Each wait
-    /// is drawn between this and twice this, so candidates rarely collide.
-    pub election_timeout: Duration,
-    /// The most entries in one accept or forward message (a catch-up answer has its own
-    /// bound, `catch_up_batch`).
-    pub max_batch: usize,
-    /// The most bytes of values (by [`LogValue::wire_size`]) in one such message, so that a
-    /// batch of large values never outgrows a peer's body limit. A single larger value still
-    /// goes, alone.
-    pub max_batch_bytes: usize,
-    /// The most slots the leader has proposed but not yet seen decided; commands beyond it wait.
-    pub max_in_flight: usize,
-    /// The most bytes of values in those slots. It also bounds what an acceptor may have to
-    /// report in one promise.
-    pub max_in_flight_bytes: usize,
-    /// The most decided entries in one catch-up answer.
-    pub catch_up_batch: usize,
-    /// How long a member keeps trying to get one of its own client requests decided: it sends
-    /// the request again to each new leader until then. The runtime answers `503` at the same
-    /// time, so the two agree on when a request is given up.
-    pub request_timeout: Duration,
-    /// How many applied slots a member lets its log file grow by before it compacts: it writes
-    /// a snapshot of the store and drops the slots behind it.
-    pub snapshot_every: u64,
-    /// How many bytes of values (by [`LogValue::wire_size`]) a member lets its log file grow by
-    /// before it compacts, however few slots they fill: a few thousand large values would
-    /// otherwise make a file of gigabytes.
-    pub snapshot_bytes: usize,
-    /// A member keeps the newest applied values in memory, to catch up members a little behind
-    /// with entries: at most `catch_up_batch` of them, and at most this many bytes. A member
-    /// further behind gets a snapshot. Values decided but not applied yet are kept whatever
-    /// their size.
-    pub max_decided_bytes: usize,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            heartbeat_interval: Duration::from_millis(100),
-            election_timeout: Duration::from_millis(1000),
-            max_batch: 256,
-            max_batch_bytes: 4 << 20,
-            max_in_flight: 4096,
-            max_in_flight_bytes: 16 << 20,
-            catch_up_batch: 1024,
-            request_timeout: Duration::from_secs(5),
-            snapshot_every: 10_000,
-            snapshot_bytes: 64 << 20,
-            max_decided_bytes: 32 << 20,
-        }
-    }
-}
-
-/// What a node asks its runtime to do, in order: make `persist` durable (write and fsync), then
-/// send `messages` and give `replies`.
-#[derive(Debug, Default)]
-pub struct Ready {
-    pub persist: Vec<Record>,
-    /// When set, `persist` is everything the node needs to restart: it replaces the log file
-    /// (atomically: a crash must leave the old file or the new one) instead of extending it.
-    pub rewrite: bool,
-    pub messages: Vec<(To, Message)>,
-    /// Answers to this member's own client requests, by the id [`Node::submit`] returned.
-    pub replies: Vec<(RequestId, Answer)>,
-}
-
-/// Whom a message in [`Ready::messages`] goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum To {
-    Member(MemberId),
-    /// Every member but the sender. A broadcast is one message, not a copy per peer, so that a
-    /// large value is held, and can be encoded, once.
-    Peers,
-}
-
-impl Ready {
-    pub fn is_empty(&self) -> bool {
-        self.persist.is_empty() && self.messages.is_empty() && self.replies.is_empty()
-    }
-}

@@ -1,8 +1,10 @@
 //! A tiny deterministic random number generator (SplitMix64).
 //!
 //! The core needs randomness only to spread election timeouts, and it must be reproducible in the
-//! simulator, so the caller passes a seed and the core draws from this generator. It is not for
-//! anything secret.
+//! simulator, so the caller passes a seed and the core draws from this generator. The simulator
+//! draws its runs from it too, and so does the nemesis runner in `paxos-tests` (through the
+//! `check` feature, which makes this module public), so that one generator serves every seeded
+//! run. It is not for anything secret.
 
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
@@ -26,10 +28,20 @@ impl Rng {
     }
 }
 
-/// The draws only the simulator makes. They are compiled for tests alone, so that a release build
-/// carries no unused code.
-#[cfg(test)]
+/// The draws only the simulator and the nemesis runner make. They are compiled for them alone,
+/// so that a release build of a server carries no unused code.
+#[cfg(any(test, doc, feature = "check"))]
 impl Rng {
+    /// Stream `stream` of the run seeded with `seed`: a generator of its own for each thread or
+    /// client of a run, so that no one's draws depend on another's timing, while the one seed
+    /// still repeats them all.
+    pub fn stream(seed: u64, stream: u64) -> Self {
+        let mut rng = Rng(seed ^ stream.wrapping_mul(0xd1b5_4a32_d192_ed03));
+        // The first draw of nearby seeds is alike; skip it.
+        rng.next_u64();
+        rng
+    }
+
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
@@ -46,6 +58,11 @@ impl Rng {
         lo + self.below(hi - lo + 1)
     }
 
+    /// A position in a collection of `len` items (`len` > 0).
+    pub fn index(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
+    }
+
     /// A duration in `lo..=hi`, to the microsecond.
     pub fn duration(
         &mut self,
@@ -57,8 +74,14 @@ impl Rng {
         std::time::Duration::from_micros(self.between(lo_us, hi_us))
     }
 
+    /// A whole number of milliseconds in `range` (the start alone if the range is empty).
+    pub fn millis(&mut self, range: std::ops::Range<u64>) -> std::time::Duration {
+        let span = range.end.saturating_sub(range.start).max(1);
+        std::time::Duration::from_millis(range.start + self.next_u64() % span)
+    }
+
     /// A uniformly chosen element of a non-empty slice.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.index(items.len())]
     }
 }

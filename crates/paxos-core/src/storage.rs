@@ -36,17 +36,20 @@ pub enum Record {
     /// The acceptor promised not to accept below `ballot`.
     Promise { ballot: Ballot },
     /// The acceptor accepted `value` for `slot` at `ballot`.
-    Accept {
+    #[serde(rename = "accept")]
+    Accepted {
         slot: Slot,
         ballot: Ballot,
         value: LogValue,
     },
     /// `value` is decided for `slot`.
-    Decide { slot: Slot, value: LogValue },
-    /// The value this member accepted for `slot` at `ballot`, in a [`Record::Accept`] earlier
+    #[serde(rename = "decide")]
+    Decided { slot: Slot, value: LogValue },
+    /// The value this member accepted for `slot` at `ballot`, in a [`Record::Accepted`] earlier
     /// in the file, is decided. A member that learns a decision it accepted writes this, not
     /// the value a second time.
-    DecideAccepted { slot: Slot, ballot: Ballot },
+    #[serde(rename = "decide_accepted")]
+    DecidedAccepted { slot: Slot, ballot: Ballot },
     /// The applied state as of `snapshot.slot`, which stands for every slot up to it.
     Snapshot { snapshot: Box<Snapshot> },
     /// The node started as `incarnation`; the next start must use a higher one.
@@ -89,7 +92,7 @@ impl Durable {
     pub fn apply(&mut self, record: Record) {
         match record {
             Record::Promise { ballot } => self.promised = self.promised.max(ballot),
-            Record::Accept {
+            Record::Accepted {
                 slot,
                 ballot,
                 value,
@@ -99,14 +102,14 @@ impl Durable {
                     self.accepted.insert(slot, (ballot, value));
                 }
             }
-            Record::Decide { slot, value } => {
+            Record::Decided { slot, value } => {
                 if self.snapshot.as_ref().is_none_or(|s| slot > s.slot) {
                     self.decided.insert(slot, value);
                 }
             }
             // No member writes one without the acceptance it names before it, after any
             // snapshot that covers the slot; one that names none is passed over.
-            Record::DecideAccepted { slot, ballot } => {
+            Record::DecidedAccepted { slot, ballot } => {
                 if let btree_map::Entry::Occupied(acceptance) = self.accepted.entry(slot)
                     && acceptance.get().0 == ballot
                 {
@@ -158,9 +161,9 @@ impl Record {
     fn ballot(&self) -> Option<Ballot> {
         match self {
             Record::Promise { ballot }
-            | Record::Accept { ballot, .. }
-            | Record::DecideAccepted { ballot, .. } => Some(*ballot),
-            Record::Decide { .. } | Record::Snapshot { .. } | Record::Incarnation { .. } => None,
+            | Record::Accepted { ballot, .. }
+            | Record::DecidedAccepted { ballot, .. } => Some(*ballot),
+            Record::Decided { .. } | Record::Snapshot { .. } | Record::Incarnation { .. } => None,
         }
     }
 }
@@ -290,12 +293,12 @@ mod tests {
         };
         vec![
             Record::Promise { ballot: b },
-            Record::Accept {
+            Record::Accepted {
                 slot: 1,
                 ballot: b,
                 value: LogValue::Noop,
             },
-            Record::Decide {
+            Record::Decided {
                 slot: 1,
                 value: LogValue::Noop,
             },
@@ -334,7 +337,7 @@ mod tests {
     #[test]
     fn a_snapshot_stands_for_the_slots_behind_it() {
         let mut records = records();
-        records.push(Record::Decide {
+        records.push(Record::Decided {
             slot: 2,
             value: LogValue::Noop,
         });
@@ -344,7 +347,7 @@ mod tests {
                 ..Snapshot::default()
             }),
         });
-        records.push(Record::Decide {
+        records.push(Record::Decided {
             slot: 1,
             value: LogValue::Noop,
         });
@@ -357,7 +360,7 @@ mod tests {
     fn replays_requests_written_before_the_floor_existed() {
         let old = br#"{"record":"decide","slot":1,"value":{"kind":"request","id":{"member":0,"incarnation":1,"n":1},"command":{"op":"get","key":"k"}}}"#;
         let record: Record = serde_json::from_slice(old).unwrap();
-        let Record::Decide {
+        let Record::Decided {
             value: LogValue::Request(request),
             ..
         } = record
@@ -381,7 +384,7 @@ mod tests {
                 member: 0,
             },
         );
-        let accept = |slot, ballot| Record::Accept {
+        let accept = |slot, ballot| Record::Accepted {
             slot,
             ballot,
             value: LogValue::Noop,
@@ -390,8 +393,8 @@ mod tests {
             accept(1, b),
             accept(2, b),
             accept(2, later),
-            Record::DecideAccepted { slot: 1, ballot: b },
-            Record::DecideAccepted { slot: 2, ballot: b },
+            Record::DecidedAccepted { slot: 1, ballot: b },
+            Record::DecidedAccepted { slot: 2, ballot: b },
         ];
         let state = replay(&encode_all(&log)).unwrap().state;
         assert_eq!(state.decided.keys().copied().collect::<Vec<_>>(), vec![1]);
@@ -446,7 +449,7 @@ mod tests {
         let prefix = encode_all(&records());
         for record in [
             Record::Promise { ballot: past },
-            Record::Accept {
+            Record::Accepted {
                 slot: 2,
                 ballot: past,
                 value: LogValue::Noop,

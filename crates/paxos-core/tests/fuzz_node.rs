@@ -8,8 +8,8 @@
 //!
 //! - the ballot it reports never decreases, and the promise it persisted never does either,
 //!   even across a restart; no acceptance is persisted below the persisted promise;
-//! - its commit and applied indexes never decrease, and after a restart they are back at least
-//!   where they were when its last `Ready` was persisted;
+//! - its commit index (which is also its applied index) never decreases, and after a restart it
+//!   is back at least where it was when its last `Ready` was persisted;
 //! - a slot's decided value never changes once decided (and persisted, across a restart);
 //! - every `Accepted` it sends for a slot comes with that slot's acceptance at that ballot
 //!   persisted in the same `Ready` or an earlier one, or with the slot's decision persisted;
@@ -38,8 +38,8 @@ use paxos_core::message::{AcceptedEntry, Entry, MAX_ROUND};
 use paxos_core::node::MAX_ROUND_STEP;
 use paxos_core::storage::{self, Record};
 use paxos_core::{
-    Ballot, Command, LogValue, MemberId, Message, Node, Ready, RequestId, Role, Slot, Time, To,
-    Tuning,
+    Ballot, Command, LogValue, MemberId, Message, Node, NodeConfig, Ready, RequestId, Role, Slot,
+    Time, To, Tuning,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -176,7 +176,6 @@ struct Harness {
     /// Every (slot, ballot) acceptance the node persisted.
     accepted: HashSet<(Slot, Ballot)>,
     commit: Slot,
-    applied: Slot,
     /// The commit index when the last `Ready` was persisted: a restart must get back there.
     durable_commit: Slot,
     /// Every value the node has decided per slot, and those decisions that it persisted.
@@ -197,11 +196,13 @@ impl Harness {
             .map(|(&slot, &(ballot, _))| (slot, ballot))
             .collect();
         let node = Node::new(
-            scenario.me,
-            scenario.members,
-            tuning(),
-            scenario.seed,
-            INCARNATION,
+            NodeConfig {
+                me: scenario.me,
+                members: scenario.members,
+                tuning: tuning(),
+                seed: scenario.seed,
+                incarnation: INCARNATION,
+            },
             durable,
             Time::ZERO,
         );
@@ -216,7 +217,6 @@ impl Harness {
             promised,
             accepted,
             commit: 0,
-            applied: 0,
             durable_commit: 0,
             decided: BTreeMap::new(),
             durable_decided: BTreeMap::new(),
@@ -290,13 +290,8 @@ impl Harness {
             status.ballot
         );
         prop_assert!(status.commit_index >= self.commit, "commit index decreased");
-        prop_assert!(
-            status.applied_index >= self.applied,
-            "applied index decreased"
-        );
         self.ballot = status.ballot;
         self.commit = status.commit_index;
-        self.applied = status.applied_index;
         for (&slot, value) in self.node.decided() {
             let first = self.decided.entry(slot).or_insert_with(|| value.clone());
             prop_assert_eq!(&*first, value, "slot {} changed its decided value", slot);
@@ -322,7 +317,7 @@ impl Harness {
                     );
                     self.promised = *ballot;
                 }
-                Record::Accept { slot, ballot, .. } => {
+                Record::Accepted { slot, ballot, .. } => {
                     // A rewrite restates old acceptances, which may be below today's promise.
                     if !ready.rewrite {
                         prop_assert!(
@@ -336,12 +331,12 @@ impl Harness {
                     }
                     self.accepted.insert((*slot, *ballot));
                 }
-                Record::Decide { slot, value } => {
+                Record::Decided { slot, value } => {
                     let first = self.decided.entry(*slot).or_insert_with(|| value.clone());
                     prop_assert_eq!(&*first, value, "slot {} persisted another value", slot);
                 }
                 // It names an acceptance the log holds; its value is checked as decided.
-                Record::DecideAccepted { slot, ballot } => prop_assert!(
+                Record::DecidedAccepted { slot, ballot } => prop_assert!(
                     self.accepted.contains(&(*slot, *ballot)),
                     "decided slot {} as accepted at {}, which it never persisted",
                     slot,
@@ -454,11 +449,13 @@ impl Harness {
         };
         // The node moves past the incarnations its log recorded by itself.
         self.node = Node::new(
-            self.me,
-            self.members,
-            tuning(),
-            self.seed,
-            INCARNATION,
+            NodeConfig {
+                me: self.me,
+                members: self.members,
+                tuning: tuning(),
+                seed: self.seed,
+                incarnation: INCARNATION,
+            },
             durable,
             self.now,
         );
@@ -473,7 +470,6 @@ impl Harness {
         // decisions it had not persisted, are gone.
         self.ballot = status.ballot;
         self.commit = status.commit_index;
-        self.applied = status.applied_index;
         self.decided = self.durable_decided.clone();
         self.check_status()?;
         self.take()

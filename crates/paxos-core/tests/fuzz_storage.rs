@@ -81,7 +81,7 @@ proptest! {
     ) {
         let ballot = Ballot { round, member: 0 };
         let past = if accepted {
-            Record::Accept { slot: 1, ballot, value: LogValue::Noop }
+            Record::Accepted { slot: 1, ballot, value: LogValue::Noop }
         } else {
             Record::Promise { ballot }
         };

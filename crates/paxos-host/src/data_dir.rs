@@ -239,7 +239,7 @@ mod tests {
         let dir = temp_dir("replay");
         let mut opened = DataDir::open(&dir).unwrap();
         assert_eq!(opened.durable, Durable::default());
-        let decide = Record::Decide {
+        let decide = Record::Decided {
             slot: 1,
             value: LogValue::Noop,
         };
@@ -315,7 +315,7 @@ mod tests {
         ];
         opened.data_dir.persist(&compacted, true).unwrap();
         assert!(opened.data_dir.log_len() < before);
-        let decide = Record::Decide {
+        let decide = Record::Decided {
             slot: 8,
             value: LogValue::Noop,
         };

@@ -448,7 +448,8 @@ impl Metrics {
             (
                 "paxos_applied_index",
                 "Every log slot up to here is applied to the key-value store.",
-                node.map_or(0.0, |s| s.applied_index as f64),
+                // The same index as the commit index: slots are applied as they are learned.
+                node.map_or(0.0, |s| s.commit_index as f64),
             ),
         ];
         for (name, help, value) in gauges {

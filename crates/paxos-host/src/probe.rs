@@ -11,7 +11,7 @@ use std::io;
 use std::time::Duration;
 
 use paxos_core::MemberId;
-use paxos_core::discovery::{Discovery, Outcome};
+use paxos_core::discovery::{Discovery, Finding};
 
 use crate::{Config, RunError, StatusBoard, log};
 
@@ -82,14 +82,14 @@ pub fn conclude(
     status: &StatusBoard,
     took: Duration,
 ) -> Option<Result<MemberId, RunError>> {
-    match discovery.outcome()? {
-        Outcome::Found { index } => {
+    match discovery.finding()? {
+        Finding::Found { index } => {
             log::found_myself(*index, &config.servers[*index], took);
             status.found_myself(*index);
             Some(Ok(*index))
         }
-        outcome @ Outcome::NotFound { .. } => {
-            let message = outcome.describe(config.discovery_timeout());
+        finding @ Finding::NotFound { .. } => {
+            let message = finding.describe(config.discovery_timeout());
             log::discovery_failed(&message);
             Some(Err(RunError(message)))
         }

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Instant;
 
 use paxos_core::storage::Durable;
-use paxos_core::{Answer, MemberId, Node, Ready};
+use paxos_core::{Answer, MemberId, Node, NodeConfig, Ready};
 use paxos_host::clients::Clients;
 use paxos_host::data_dir::Opened;
 use paxos_host::watches::Seen;
@@ -80,11 +80,13 @@ impl Loop {
         let clock = Clock::start();
         let config = &shared.config;
         let node = Node::new(
-            me,
-            config.servers.len(),
-            config.tuning(),
-            shared.id.seed(),
-            paxos_host::incarnation(),
+            NodeConfig {
+                me,
+                members: config.servers.len(),
+                tuning: config.tuning(),
+                seed: shared.id.seed(),
+                incarnation: paxos_host::incarnation(),
+            },
             durable,
             clock.now(),
         );

@@ -281,7 +281,7 @@ impl<'a> Nemesis<'a> {
             None => {
                 let mut members: Vec<usize> = (0..n).collect();
                 for k in (1..n).rev() {
-                    members.swap(k, self.rng.below(k + 1));
+                    members.swap(k, self.rng.index(k + 1));
                 }
                 members.truncate((n - 1) / 2);
                 members.sort_unstable();

@@ -129,7 +129,7 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
     let mut nemesis = faults::Nemesis::new(
         &mut cluster,
         &links,
-        rng::Rng::new(seed, 0),
+        rng::Rng::stream(seed, 0),
         timeline,
         Duration::from_millis(ELECTION_TIMEOUT_MS),
         options.duration,
@@ -238,7 +238,7 @@ fn start_on_hosts(
         std::fs::write(path, network.describe())
     });
     let entries: Vec<String> = network.hosts.iter().map(Host::cluster_entry).collect();
-    let mut secret = rng::Rng::new(seed, u64::MAX);
+    let mut secret = rng::Rng::stream(seed, u64::MAX);
     let secret = format!("{:016x}{:016x}", secret.next_u64(), secret.next_u64());
     let mut cluster = Cluster::builder(options.runtime)
         .on_network(&network, &entries)

@@ -84,7 +84,7 @@ impl Workload {
                     seq: 0,
                     urls: urls.to_vec(),
                     client: client.clone(),
-                    rng: Rng::new(seed, 1000 + id as u64),
+                    rng: Rng::stream(seed, 1000 + id as u64),
                     epoch,
                     known: HashMap::new(),
                     written: 0,
@@ -149,7 +149,7 @@ struct Session {
 impl Session {
     fn one_op(&mut self, counters: &Counters, stop: &AtomicBool) {
         let generation = counters.invoked.fetch_add(1, Ordering::Relaxed) / OPS_PER_GENERATION;
-        let slot = self.rng.below(LIST_KEYS + REGISTER_KEYS);
+        let slot = self.rng.index(LIST_KEYS + REGISTER_KEYS);
         let read = self.rng.chance(0.15);
         let op = if slot < LIST_KEYS {
             let key = format!("g{generation}-list{slot}");
@@ -182,7 +182,7 @@ impl Session {
             }
             _ => Command::new(op),
         };
-        let member = self.rng.below(self.urls.len());
+        let member = self.rng.index(self.urls.len());
         let mut record = self.call(member, command);
         while record.command.seq.is_some()
             && record.attempts() < MAX_ATTEMPTS
@@ -192,7 +192,7 @@ impl Session {
             counters.retries.fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(self.rng.millis(RETRY_BACKOFF_MS));
             let others = self.urls.len() - 1;
-            let member = (record.member + 1 + self.rng.below(others)) % self.urls.len();
+            let member = (record.member + 1 + self.rng.index(others)) % self.urls.len();
             let retry = self.call(member, record.command.clone());
             record = record.retried(retry);
         }

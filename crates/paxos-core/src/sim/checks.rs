@@ -208,3 +208,151 @@ pub fn quiet_liveness(
     }
     violations
 }
+
+/// Each checker, fed a history or a cluster that breaks its rule, must say so: a checker that
+/// passes everything would let the simulator pass a broken protocol.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{LogValue, Request, RequestId};
+    use crate::rng::Rng;
+    use crate::{Command, Record, Tuning, storage};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn append(value: &str) -> Command {
+        Command::new(Op::Append {
+            key: "x".into(),
+            value: value.into(),
+        })
+    }
+
+    /// A cluster of `disks.len()` members, each started from a log file holding the decided
+    /// slots `1, 2, …` with these commands, as a runtime restarts them.
+    fn cluster(disks: &[&[Command]]) -> Cluster {
+        let mut cluster = Cluster::new(disks.len(), Tuning::default(), false);
+        for (m, commands) in disks.iter().enumerate() {
+            let records: Vec<Record> = commands
+                .iter()
+                .enumerate()
+                .map(|(i, command)| Record::Decided {
+                    slot: i as Slot + 1,
+                    value: LogValue::Request(Request {
+                        id: RequestId {
+                            member: m,
+                            incarnation: 1,
+                            n: i as u64 + 1,
+                        },
+                        floor: 0,
+                        command: command.clone(),
+                    }),
+                })
+                .collect();
+            cluster.members[m].disk = storage::encode_all(&records);
+            cluster
+                .start(m, &mut Rng::new(m as u64), Time::ZERO)
+                .expect("the disk replays");
+        }
+        cluster
+    }
+
+    /// A history of one client's operations: (command, answered at, answer).
+    fn history(ops: Vec<(Command, Option<(Time, Answer)>)>) -> History {
+        let mut history = History::default();
+        for (command, completion) in ops {
+            let op = history.invoke(0, command, Time::ZERO);
+            if let Some((at, answer)) = completion {
+                history.complete(op, at, answer);
+            }
+        }
+        history
+    }
+
+    #[test]
+    fn exactly_once_reports_a_lost_a_doubled_and_a_made_up_append() {
+        let ok = Some((SECOND, Answer::done(None, 1)));
+        let history = history(vec![(append("a"), ok.clone()), (append("b"), ok)]);
+        // "a" was acknowledged but is not in the list, "b" is there twice, and nobody appended
+        // "z".
+        let cluster = cluster(&[&[append("b"), append("b"), append("z")]]);
+        let found = exactly_once(&history, &cluster, &["x"]);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found
+                .iter()
+                .any(|v| v.contains("\"a\"") && v.contains("missing"))
+        );
+        assert!(found.iter().any(|v| v.contains("\"b\" 2 times")));
+        assert!(found.iter().any(|v| v.contains("\"z\", never appended")));
+        // The same history with the list as it should be passes.
+        let cluster = self::cluster(&[&[append("a"), append("b")]]);
+        assert_eq!(
+            exactly_once(&history, &cluster, &["x"]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn converged_reports_members_that_differ_or_are_down() {
+        let mut members = cluster(&[&[append("a")], &[append("a")]]);
+        assert_eq!(converged(&members, &["x"]), None);
+        let behind = cluster(&[&[append("a")], &[]]);
+        let found = converged(&behind, &["x"]).expect("member 1 is behind");
+        assert!(found.contains("member 1 applied up to slot 0"), "{found}");
+        let other = cluster(&[&[append("a")], &[append("b")]]);
+        assert!(
+            converged(&other, &["x"]).is_some(),
+            "same slot, other value"
+        );
+        members.crash(1);
+        assert_eq!(
+            converged(&members, &["x"]).as_deref(),
+            Some("member 1 is down")
+        );
+    }
+
+    #[test]
+    fn liveness_reports_a_late_and_a_lost_command() {
+        let healed_at = 10 * SECOND;
+        let bound = 5 * SECOND;
+        let session = |seq| {
+            let mut command = append("a");
+            command.client_id = Some("c0".into());
+            command.seq = Some(seq);
+            command
+        };
+        let history = history(vec![
+            // Answered within the bound after healing: fine.
+            (session(1), Some((14 * SECOND, Answer::done(None, 1)))),
+            // Answered, but 6 seconds after healing.
+            (session(2), Some((16 * SECOND, Answer::done(None, 2)))),
+            // Never answered.
+            (session(3), None),
+            // A plain client's command may be lost: it is not checked.
+            (append("b"), None),
+        ]);
+        let found = liveness(&history, 1, healed_at, bound, 40 * SECOND);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("took 6s after healing"), "{}", found[0]);
+        assert!(found[1].contains("never completed"), "{}", found[1]);
+    }
+
+    #[test]
+    fn quiet_liveness_reports_a_command_lost_with_no_election_to_excuse_it() {
+        let healed_at = 10 * SECOND;
+        let settle = SECOND;
+        let timeout = 2 * SECOND;
+        let mut history = History::default();
+        // Invoked well after healing and settling, never answered, and no election near it.
+        let lost = history.invoke(0, append("a"), 20 * SECOND);
+        let found = quiet_liveness(&history, 1, healed_at, &[], settle, timeout);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].contains("liveness: lost"), "{}", found[0]);
+        // An election from shortly before it on excuses it.
+        let excused = quiet_liveness(&history, 1, healed_at, &[20 * SECOND], settle, timeout);
+        assert!(excused.is_empty(), "{excused:#?}");
+        // So does an answer, however late, to an attempt its client gave up on.
+        history.answered_late(lost, 30 * SECOND);
+        assert!(quiet_liveness(&history, 1, healed_at, &[], settle, timeout).is_empty());
+    }
+}

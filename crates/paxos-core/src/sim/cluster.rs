@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::message::{LogValue, Slot};
 use crate::rng::Rng;
-use crate::{MemberId, Node, Stats, Time, Tuning, storage};
+use crate::{MemberId, Node, NodeConfig, Stats, Time, Tuning, storage};
 
 #[derive(Debug)]
 pub struct Member {
@@ -19,7 +19,7 @@ pub struct Member {
     pub node: Option<Node>,
     pub disk: Vec<u8>,
     /// When the member next carries out its node's `Ready`; set whenever the node took input.
-    pub flush_at: Option<Time>,
+    pub carry_out_at: Option<Time>,
     /// The decided log of each earlier incarnation, as it stood when that incarnation crashed.
     pub past_decided: Vec<BTreeMap<Slot, LogValue>>,
     pub crashes: u32,
@@ -41,7 +41,7 @@ impl Cluster {
             .map(|_| Member {
                 node: None,
                 disk: Vec::new(),
-                flush_at: None,
+                carry_out_at: None,
                 past_decided: Vec::new(),
                 crashes: 0,
                 past_stats: Stats::default(),
@@ -83,11 +83,18 @@ impl Cluster {
         let seed = rng.next_u64();
         // Runtimes pass the time of day; the node goes past what it recorded if that is later.
         let incarnation = now.as_micros() as u64;
-        let mut node = Node::new(m, size, tuning, seed, incarnation, replayed.state, now);
+        let config = NodeConfig {
+            me: m,
+            members: size,
+            tuning,
+            seed,
+            incarnation,
+        };
+        let mut node = Node::new(config, replayed.state, now);
         node.ignore_promises = self.sabotage;
         member.node = Some(node);
         // Let the new node say whatever it has to say on the next step.
-        member.flush_at = Some(now);
+        member.carry_out_at = Some(now);
         Ok(())
     }
 
@@ -103,7 +110,7 @@ impl Cluster {
         total
     }
 
-    /// Crashes member `m`: its node and unflushed outputs are gone, its disk stays.
+    /// Crashes member `m`: its node and the outputs it had not carried out are gone, its disk stays.
     pub fn crash(&mut self, m: MemberId) {
         let member = &mut self.members[m];
         if let Some(node) = member.node.take() {
@@ -111,7 +118,7 @@ impl Cluster {
             member.crashes += 1;
             add(&mut member.past_stats, node.stats());
         }
-        member.flush_at = None;
+        member.carry_out_at = None;
     }
 }
 

@@ -23,7 +23,7 @@ pub struct Config {
     /// How long a member takes to carry out a `Ready` (its fsync), at most.
     pub fsync: Duration,
     /// The chance that a member crashes while writing a `Ready`, before sending anything from it.
-    pub crash_in_flush: f64,
+    pub crash_in_carry_out: f64,
     /// Between two chaos events (a crash, a partition, or nothing).
     pub chaos_every: (Duration, Duration),
     /// How long a crashed member stays down.
@@ -55,30 +55,30 @@ impl Config {
         let tuning = Tuning {
             heartbeat_interval: heartbeat,
             election_timeout: election,
-            max_batch: *rng.pick(&[1, 2, 3, 8, 256]),
+            max_batch: rng.pick(&[1, 2, 3, 8, 256]),
             // The workload's values are a few bytes, so only the smallest limits cut batches.
-            max_batch_bytes: *rng.pick(&[1, 400, 1000, 4 << 20]),
-            max_in_flight: *rng.pick(&[1, 2, 5, 32, 4096]),
-            max_in_flight_bytes: *rng.pick(&[1, 600, 5000, 16 << 20]),
-            catch_up_batch: *rng.pick(&[1, 3, 16, 1024]),
+            max_batch_bytes: rng.pick(&[1, 400, 1000, 4 << 20]),
+            max_in_flight: rng.pick(&[1, 2, 5, 32, 4096]),
+            max_in_flight_bytes: rng.pick(&[1, 600, 5000, 16 << 20]),
+            catch_up_batch: rng.pick(&[1, 3, 16, 1024]),
             request_timeout: client_timeout,
             // Small intervals compact often, so that snapshots get sent and taken in most runs.
-            snapshot_every: *rng.pick(&[10, 50, 500, 10_000]),
+            snapshot_every: rng.pick(&[10, 50, 500, 10_000]),
             // Values weigh about 170 bytes here: the small budgets compact every few dozen
             // slots, and keep a few (or no) decided values in memory.
-            snapshot_bytes: *rng.pick(&[2_000, 20_000, 64 << 20]),
-            max_decided_bytes: *rng.pick(&[100, 1_000, 10_000, 32 << 20]),
+            snapshot_bytes: rng.pick(&[2_000, 20_000, 64 << 20]),
+            max_decided_bytes: rng.pick(&[100, 1_000, 10_000, 32 << 20]),
         };
         // Sometimes long enough for a message to arrive several elections late.
-        let longest_delay = election * *rng.pick(&[2, 10]);
+        let longest_delay = election * rng.pick(&[2, 10]);
         let network = Faults {
-            loss: *rng.pick(&[0.0, 0.01, 0.05, 0.15]),
-            duplicate: *rng.pick(&[0.0, 0.02, 0.1]),
+            loss: rng.pick(&[0.0, 0.01, 0.05, 0.15]),
+            duplicate: rng.pick(&[0.0, 0.02, 0.1]),
             delay: (
                 rng.duration(Duration::from_micros(100), ms(1)),
                 rng.duration(ms(1), ms(10)),
             ),
-            long_delay_chance: *rng.pick(&[0.0, 0.01, 0.05, 0.2]),
+            long_delay_chance: rng.pick(&[0.0, 0.01, 0.05, 0.2]),
             long_delay: rng.duration(ms(20), longest_delay),
         };
         // Messages sent before healing may still arrive as late as the longest delay after it.
@@ -89,15 +89,15 @@ impl Config {
             members,
             tuning,
             network,
-            fsync: *rng.pick(&[Duration::ZERO, Duration::from_micros(500), ms(3)]),
-            crash_in_flush: *rng.pick(&[0.0, 0.001, 0.005]),
+            fsync: rng.pick(&[Duration::ZERO, Duration::from_micros(500), ms(3)]),
+            crash_in_carry_out: rng.pick(&[0.0, 0.001, 0.005]),
             chaos_every: (ms(20), election * 2),
             down_for: (ms(1), election * 4),
             partition_for: (heartbeat, election * 6),
             plain_clients: clients - session_clients,
             session_clients,
             client_timeout,
-            think: *rng.pick(&[Duration::from_micros(10), ms(1), ms(10), ms(50)]),
+            think: rng.pick(&[Duration::from_micros(10), ms(1), ms(10), ms(50)]),
             faults_for: rng.duration(ms(4000), ms(15_000)),
             settle,
             after_heal_for: rng.duration(ms(500), ms(1500)),

@@ -30,7 +30,7 @@ pub fn draw(rng: &mut Rng, cluster: &mut Cluster) -> Option<Forgery> {
         return None;
     }
     let to = if rng.chance(0.5) {
-        vec![*rng.pick(&targets)]
+        vec![rng.pick(&targets)]
     } else {
         targets
     };
@@ -39,7 +39,7 @@ pub fn draw(rng: &mut Rng, cluster: &mut Cluster) -> Option<Forgery> {
         .map(|&m| cluster.node(m).expect("up").status().ballot.round)
         .max()
         .expect("a target");
-    let round = *rng.pick(&[
+    let round = rng.pick(&[
         u64::MAX,
         u64::MAX - 1,
         MAX_ROUND + 1,

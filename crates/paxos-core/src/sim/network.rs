@@ -156,7 +156,7 @@ impl Partition {
             blocked[b][a] = true;
         };
         let kind = match focus {
-            Some(_) => *rng.pick(&[0, 2]),
+            Some(_) => rng.pick(&[0, 2]),
             None => rng.below(4),
         };
         let x = focus.unwrap_or_else(|| rng.below(members as u64) as usize);

@@ -185,15 +185,15 @@ pub fn record(slots: Slots) -> impl Strategy<Value = Record> {
     prop_oneof![
         held_ballot().prop_map(|ballot| Record::Promise { ballot }),
         (slot(slots), held_ballot(), log_value()).prop_map(|(slot, ballot, value)| {
-            Record::Accept {
+            Record::Accepted {
                 slot,
                 ballot,
                 value,
             }
         }),
-        (slot(slots), log_value()).prop_map(|(slot, value)| Record::Decide { slot, value }),
+        (slot(slots), log_value()).prop_map(|(slot, value)| Record::Decided { slot, value }),
         (slot(slots), held_ballot())
-            .prop_map(|(slot, ballot)| Record::DecideAccepted { slot, ballot }),
+            .prop_map(|(slot, ballot)| Record::DecidedAccepted { slot, ballot }),
         snapshot(slots).prop_map(|snapshot| Record::Snapshot {
             snapshot: Box::new(snapshot)
         }),
@@ -208,11 +208,11 @@ pub const RECORD_KINDS: usize = 6;
 pub fn record_kind(record: &Record) -> usize {
     match record {
         Record::Promise { .. } => 0,
-        Record::Accept { .. } => 1,
-        Record::Decide { .. } => 2,
+        Record::Accepted { .. } => 1,
+        Record::Decided { .. } => 2,
         Record::Snapshot { .. } => 3,
         Record::Incarnation { .. } => 4,
-        Record::DecideAccepted { .. } => 5,
+        Record::DecidedAccepted { .. } => 5,
     }
 }
 
