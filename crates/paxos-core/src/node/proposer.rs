@@ -55,6 +55,11 @@ pub(super) struct Proposal {
     /// Bit `m` is set once member `m` accepted.
     acks: u64,
     sent_at: Time,
+    /// How long after `sent_at` the leader sends it again to those that have not accepted:
+    /// a heartbeat interval at first, doubled on each re-send up to an election timeout. A
+    /// member slow to accept a large value is not sent it every heartbeat; the copies would
+    /// queue ahead of the heartbeats and depose a leader that is alive.
+    resend_after: Time,
 }
 
 /// Who leads, as far as this member knows, and when it runs for leader itself.
@@ -365,6 +370,7 @@ impl Node {
                     size: entry.value.wire_size(),
                     acks: 0,
                     sent_at: now,
+                    resend_after: self.tuning.heartbeat_interval,
                 };
                 *in_flight_bytes += proposal.size;
                 if let Some(replaced) = proposals.insert(entry.slot, proposal) {
@@ -419,9 +425,9 @@ impl Node {
         self.apply_decided();
     }
 
-    /// The leader's timer: re-send what a member has not acknowledged for a whole interval
-    /// (the first `Accept` or its answer may have been lost), and announce the commit index,
-    /// which tells the followers the leader is alive.
+    /// The leader's timer: re-send what a member has not acknowledged for a while (the first
+    /// `Accept` or its answer may have been lost; see [`Proposal::resend_after`]), and announce
+    /// the commit index, which tells the followers the leader is alive.
     pub(super) fn heartbeat(&mut self) {
         let State::Leader {
             ballot,
@@ -434,16 +440,21 @@ impl Node {
         };
         let ballot = *ballot;
         *heartbeat_at = self.now + self.tuning.heartbeat_interval;
-        let stale = self.now.saturating_sub(self.tuning.heartbeat_interval);
+        let longest_wait = self.tuning.election_timeout;
         let mut resend: Vec<Vec<Entry>> = vec![Vec::new(); self.members];
         let mut resend_bytes = vec![0; self.members];
         let (max_count, max_bytes) = (self.tuning.max_batch, self.tuning.max_batch_bytes);
         let me = self.me;
-        for (&slot, proposal) in proposals.iter_mut().filter(|(_, p)| p.sent_at <= stale) {
+        let now = self.now;
+        for (&slot, proposal) in proposals
+            .iter_mut()
+            .filter(|(_, p)| p.sent_at + p.resend_after <= now)
+        {
             let Some((_, value)) = self.acceptor.accepted.get(&slot) else {
                 continue;
             };
-            proposal.sent_at = self.now;
+            proposal.sent_at = now;
+            proposal.resend_after = (proposal.resend_after * 2).min(longest_wait);
             let size = proposal.size;
             for (member, entries) in resend.iter_mut().enumerate() {
                 let room = entries.is_empty()

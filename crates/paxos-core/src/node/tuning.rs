@@ -5,7 +5,8 @@ use std::time::Duration;
 /// The protocol's timing and batching knobs, with defaults for a LAN.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tuning {
-    /// How often the leader sends heartbeats (and re-sends unacknowledged accepts).
+    /// How often the leader sends heartbeats. It re-sends an unacknowledged accept after one
+    /// interval, then after twice as long each time, up to `election_timeout`.
     pub heartbeat_interval: Duration,
     /// How long a follower waits without hearing a leader before it runs for election. Each wait
     /// is drawn between this and twice this, so candidates rarely collide.

@@ -3,6 +3,8 @@
 
 mod hostile;
 
+use std::time::Duration;
+
 use super::*;
 use crate::log::{Ballot, Request};
 use crate::sim::hand::{Hand, value_bytes};
@@ -75,6 +77,40 @@ fn a_request_lost_with_its_leader_is_sent_to_the_next_one() {
     // The request is answered (the reply left when that delivery's Ready was carried out), so node 1 no
     // longer holds it for resending.
     assert!(!h.nodes[1].requests.unanswered.contains_key(&id));
+}
+
+/// A member that does not accept is sent the value again after one heartbeat interval, then
+/// after twice as long each time, up to an election timeout: a slow follower is not sent a large
+/// value every heartbeat, and a lost accept is still repaired.
+#[test]
+fn unacknowledged_accepts_are_resent_ever_less_often() {
+    let mut h = Hand::new(3);
+    h.elect(0, &[1, 2]);
+    h.nodes[0].submit(h.now, append("x"));
+    h.carry_out(0);
+    // Neither follower answers: record when each accept to node 1 leaves, for ten seconds.
+    let mut sent = Vec::new();
+    let end = h.now + Duration::from_secs(10);
+    while h.now < end {
+        h.now += Duration::from_millis(1);
+        let now = h.now;
+        h.nodes[0].handle_timeout(now);
+        h.carry_out(0);
+        let accepts = h.wire.iter().filter(|(_, t, m)| *t == 1 && m.kind() == "accept");
+        sent.extend(accepts.map(|_| now));
+        h.wire.clear();
+    }
+    let gaps: Vec<u128> = sent.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+    let tuning = Tuning::default();
+    let (first, last) = (tuning.heartbeat_interval, tuning.election_timeout);
+    let mut expected = vec![];
+    let mut gap = first;
+    while expected.len() < gaps.len() {
+        expected.push(gap.as_millis());
+        gap = (gap * 2).min(last);
+    }
+    assert_eq!(gaps, expected, "the gaps between re-sent accepts, in ms");
+    assert!(gaps.len() >= 8, "{} re-sends in ten seconds", gaps.len());
 }
 
 /// Puts `count` values of `size` bytes through a leader and two followers, and returns the
