@@ -30,6 +30,10 @@ pub const MAX_ANSWER: u64 = 8 * 1024 * 1024;
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 /// The longest pause between rounds.
 const MAX_PAUSE: Duration = Duration::from_secs(1);
+/// The least time left for which another attempt starts. An attempt that the deadline cuts
+/// short is one whose outcome is unknown, so one that could hardly be answered in time would
+/// turn a call that ran nothing into one that may have: the call ends instead.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 /// The User-Agent both twins send.
 pub const USER_AGENT: &str = concat!("paxos-client/", env!("CARGO_PKG_VERSION"));
 
@@ -187,15 +191,16 @@ impl<T> Call<T> {
         if let Some(result) = self.result.take() {
             return Step::Finish(result);
         }
-        let tried_all = self.tried == self.servers.len();
-        if (now >= self.deadline || self.once) && !self.attempts.is_empty() {
+        let left = self.deadline.saturating_duration_since(now);
+        if (left < MIN_ATTEMPT || self.once) && !self.attempts.is_empty() {
             return Step::Finish(Err(self.give_up()));
         }
-        if tried_all {
+        if self.tried == self.servers.len() {
             // No member answered this round: pause before the next, so that a cluster
-            // electing a leader or a member restarting is not hammered.
+            // electing a leader or a member restarting is not hammered, but leave the next
+            // round its moment.
             self.tried = 0;
-            let pause = self.pause.min(self.deadline.saturating_duration_since(now));
+            let pause = self.pause.min(left - MIN_ATTEMPT);
             self.pause = (self.pause * 2).min(MAX_PAUSE);
             return Step::Pause(pause);
         }
@@ -203,7 +208,6 @@ impl<T> Call<T> {
         self.tried += 1;
         self.in_flight = Some(member);
         let server = &self.servers[member];
-        let left = self.deadline.saturating_duration_since(now);
         let (path, body, timeout) = match &self.request {
             Request::Command(body) => (
                 "/client-request".to_owned(),
@@ -781,6 +785,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn no_attempt_starts_too_late_to_be_answered() {
+        let mut calls = Calls::new(settings(&["a:1"]));
+        let mut call = calls.put("k", "v");
+        let deadline = call.deadline;
+        sent(&mut call, Instant::now());
+        call.handle(Err(Failure::Unreachable("connection refused".into())));
+        // The pause leaves the next round its moment.
+        let almost = deadline - MIN_ATTEMPT - Duration::from_millis(10);
+        assert!(matches!(call.step(almost), Step::Pause(p) if p == Duration::from_millis(10)));
+        sent(&mut call, almost + Duration::from_millis(10));
+        call.handle(Err(Failure::Unreachable("connection refused".into())));
+        // Too little is left for another: unavailable, not cut short into an unknown outcome.
+        let late = deadline - MIN_ATTEMPT / 2;
+        assert!(matches!(
+            finished(&mut call, late),
+            Err(Error::Unavailable { attempts }) if attempts.len() == 2
+        ));
     }
 
     #[test]

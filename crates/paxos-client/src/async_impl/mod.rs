@@ -31,6 +31,8 @@ impl ClientBuilder {
         let settings = self.checked()?;
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
+            // A connection per attempt (see `Client`).
+            .pool_max_idle_per_host(0)
             .no_proxy()
             .user_agent(USER_AGENT)
             .build()
@@ -43,11 +45,16 @@ impl ClientBuilder {
 }
 
 /// A client of one cluster: one exactly-once session (a random `client_id`, and a `seq` per
-/// write), the members in turn, and a connection pool.
+/// write), and the members in turn.
+///
+/// Each attempt opens a connection of its own, so that a connection refused means the member
+/// never had the command: a request sent on a kept-alive connection that its member has closed,
+/// or died on, fails the way a member dying with the command does, and every such failure would
+/// leave a write's outcome unknown. On a LAN a connection costs far less than a write's fsync.
 ///
 /// Writes take `&mut self` because the cluster keeps one latest `seq` per client: one client
 /// has one write in flight. For writes in parallel, give each task its own client
-/// ([`Client::fork`] shares the connection pool).
+/// ([`Client::fork`]).
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
@@ -78,8 +85,7 @@ impl Client {
         &self.calls.settings.servers
     }
 
-    /// Another client of the same members with the same settings and connection pool, and a
-    /// session of its own: for another task's writes.
+    /// Another client of the same members with the same settings, and a session of its own: for another task's writes.
     pub fn fork(&self) -> Client {
         Client {
             http: self.http.clone(),
