@@ -85,7 +85,8 @@ impl Client {
         &self.calls.settings.servers
     }
 
-    /// Another client of the same members with the same settings, and a session of its own: for another task's writes.
+    /// Another client of the same members with the same settings, and a session of its own:
+    /// for another task's writes.
     pub fn fork(&self) -> Client {
         Client {
             http: self.http.clone(),

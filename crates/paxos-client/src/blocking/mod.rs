@@ -84,7 +84,8 @@ impl Client {
         &self.calls.settings.servers
     }
 
-    /// Another client of the same members with the same settings, and a session of its own: for another thread's writes.
+    /// Another client of the same members with the same settings, and a session of its own:
+    /// for another thread's writes.
     pub fn fork(&self) -> Client {
         Client {
             http: self.http.clone(),
