@@ -18,8 +18,8 @@ run-async base_port="7001":
 [group('run')]
 [positional-arguments]
 paxos *args:
-    cargo build --release --quiet -p paxos-cli
-    PAXOS_SERVERS="${PAXOS_SERVERS:-127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003}" target/release/paxos "$@"
+    @cargo build --release --quiet -p paxos-cli
+    @PAXOS_SERVERS="${PAXOS_SERVERS:-127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003}" target/release/paxos "$@"
 
 # Run every test: core unit tests, the simulator, the integration suite and 30 s of nemesis for both servers.
 [group('test')]

@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use paxos_client::blocking::Client;
 use paxos_client::{Cas, Done, Error, Failure, MemberStatus, Status, Value, Watch};
+use paxos_core::Answer;
+use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 /// Exit statuses (`docs/cli.md`).
@@ -144,7 +146,11 @@ fn main() -> ExitCode {
                     Some(Value::List(items)) => items.len(),
                     _ => 0,
                 };
-                format!("OK, index {}; the list holds {items} items", done.index)
+                let plural = if items == 1 { "" } else { "s" };
+                format!(
+                    "OK, index {}; the list holds {items} item{plural}",
+                    done.index
+                )
             });
             OK
         }),
@@ -224,13 +230,15 @@ fn fail(error: &Error) -> ExitCode {
     ExitCode::from(status)
 }
 
-fn done_json(done: &Done) -> Json {
-    json!({"ok": true, "value": done.value, "index": done.index, "modified": done.modified})
+/// JSON as the servers write it, fields in their order.
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("answers serialize")
 }
 
 fn print_done(json: bool, done: &Done, text: impl Fn(&Done) -> String) {
     if json {
-        println!("{}", done_json(done));
+        let answer = Answer::read(done.value.clone(), done.index, done.modified);
+        println!("{}", to_json(&answer));
         return;
     }
     let text = text(done);
@@ -256,10 +264,7 @@ fn print_cas(json: bool, key: &str, cas: &Cas) -> u8 {
         }
         Cas::Mismatch { value, modified } => {
             if json {
-                println!(
-                    "{}",
-                    json!({"ok": false, "value": value, "modified": modified})
-                );
+                println!("{}", to_json(&Answer::mismatch(value.clone(), *modified)));
             }
             let holds = match value {
                 None => "is absent".to_owned(),
@@ -274,6 +279,17 @@ fn print_cas(json: bool, key: &str, cas: &Cas) -> u8 {
     }
 }
 
+/// A watch's answer as the servers write it (`GET /watch`).
+#[derive(Serialize)]
+struct WatchJson<'a> {
+    changed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a Option<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modified: Option<u64>,
+    index: u64,
+}
+
 fn watch(client: &Client, json: bool, args: &WatchArgs) -> Result<u8, Error> {
     let mut after = args.after;
     loop {
@@ -286,12 +302,23 @@ fn watch(client: &Client, json: bool, args: &WatchArgs) -> Result<u8, Error> {
                     index,
                 },
                 true,
-            ) => println!(
-                "{}",
-                json!({"changed": true, "value": value, "modified": modified, "index": index})
-            ),
+            ) => {
+                let answer = WatchJson {
+                    changed: true,
+                    value: Some(value),
+                    modified: Some(*modified),
+                    index: *index,
+                };
+                println!("{}", to_json(&answer));
+            }
             (Watch::Unchanged { index }, true) => {
-                println!("{}", json!({"changed": false, "index": index}));
+                let answer = WatchJson {
+                    changed: false,
+                    value: None,
+                    modified: None,
+                    index: *index,
+                };
+                println!("{}", to_json(&answer));
             }
             (
                 Watch::Changed {
