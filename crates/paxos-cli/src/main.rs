@@ -42,7 +42,7 @@ struct Cli {
 }
 
 const AFTER_HELP: &str = "\
-The members come from --servers, else --config, else the PAXOS_SERVERS environment variable
+The members come from --servers or --config, else the PAXOS_SERVERS environment variable
 (host:port,...). Exit status: 0 done, 1 refused or failed (a cas that did not match, no member
 answered), 2 usage or configuration error, 3 the outcome of a write is unknown.";
 
