@@ -14,6 +14,13 @@ run-threaded base_port="7001":
 run-async base_port="7001":
     scripts/run-cluster.sh async {{base_port}}
 
+# Run the `paxos` command line tool (docs/cli.md); without --servers or --config it talks to the cluster of `just run-*`.
+[group('run')]
+[positional-arguments]
+paxos *args:
+    @cargo build --release --quiet -p paxos-cli
+    @PAXOS_SERVERS="${PAXOS_SERVERS:-127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003}" target/release/paxos "$@"
+
 # Run every test: core unit tests, the simulator, the integration suite and 30 s of nemesis for both servers.
 [group('test')]
 test:
@@ -56,10 +63,10 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Show what the runtime forces to differ: the threaded and async crates' sources, file by file.
+# Show what the runtime forces to differ, file by file: the two servers' sources, or the client's twins (`just diff unified client`).
 [group('check')]
-diff style="unified":
-    scripts/twin-diff.sh {{style}}
+diff style="unified" twins="servers":
+    scripts/twin-diff.sh {{style}} {{twins}}
 
 # Measure both servers side by side (about 8 minutes on 2 cores); writes target/report/.
 [group('bench')]

@@ -86,6 +86,32 @@ impl Runtime {
     }
 }
 
+/// The `paxos` command line tool of the same build profile, beside the servers, refused when
+/// older than its sources as they are.
+pub fn cli_binary() -> PathBuf {
+    let servers = Runtime::Threaded.binary();
+    let dir = servers.parent().expect("the servers' directory");
+    let path = dir.join(format!("paxos{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "the command line tool {} is missing: build it first: cargo build --bins; `just test` does",
+        path.display()
+    );
+    let sources = [
+        "crates/paxos-core",
+        "crates/paxos-client",
+        "crates/paxos-cli",
+    ];
+    if let Some(source) = newer_source(&path, &sources) {
+        panic!(
+            "the command line tool {} is older than {}: build it again first: cargo build --bins",
+            path.display(),
+            source.display()
+        );
+    }
+    path
+}
+
 /// A source file of `crates` (directories from the workspace root) that changed after `binary`
 /// was built, if any: their Rust sources and manifests, less their own tests.
 fn newer_source(binary: &Path, crates: &[&str]) -> Option<PathBuf> {
