@@ -18,7 +18,6 @@ scenarios! {
     readdressed_member_finds_itself,
     partition_by_link_down,
     peers_reach_a_name_by_its_second_address,
-    #[ignore = "server bug: a servers list naming one member twice is not refused (see the doc comment)"]
     discovery_refuses_a_member_named_twice,
 }
 
@@ -410,14 +409,11 @@ fn partition_by_link_down(runtime: Runtime) {
 }
 
 /// Two entries of a config that name the same member (its short name and its address) make it
-/// a list of fewer members than it says, each with fewer to spare than a majority of the list
-/// suggests. Each member given it must refuse it with exit status 1 and one line that lists
-/// every entry with what it answered: the member named twice (whose own id both entries echo)
-/// and the other one (to whom both answer the same other id).
-///
-/// Ignored: neither server detects it today. Each finds itself at whichever of the two entries
-/// answers first (the threaded and async servers have been seen to take different ones), and the
-/// two members elect a leader of a "three-member" cluster; see `docs/operations.md`.
+/// a list of more members than there are, whose majority needs one that does not exist. The
+/// member named twice sees both entries echo its own id, and refuses the list with exit status 1
+/// and one line that lists every entry with what it answered, whether or not the other members
+/// are up. Another member given the list refuses it too when both entries answer it with the
+/// same other id (here the named member runs a cluster of its own, so that it answers).
 fn discovery_refuses_a_member_named_twice(runtime: Runtime) {
     let Some(net) = network(runtime, "discovery_refuses_a_member_named_twice", 2) else {
         return;
@@ -431,33 +427,41 @@ fn discovery_refuses_a_member_named_twice(runtime: Runtime) {
     let mut config = Config::fast(entries.clone());
     config.secret = Some(SECRET.to_owned());
     let dir = TempDir::new("hosts-twice");
-    let exits: Vec<_> = std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..2)
-            .map(|host| {
-                let (net, config, dir) = (&net, &config, dir.path());
-                let name = format!("host{host}");
-                let limit = Duration::from_secs(10);
-                scope.spawn(move || stray(runtime, net, host, config, dir, &name, limit))
-            })
-            .collect();
-        runs.into_iter().map(|run| run.join()).collect()
-    });
-    for (host, exit) in exits.into_iter().enumerate() {
-        let exit = exit.unwrap_or_else(|_| {
-            panic!(
-                "the member on host {host} did not refuse servers {entries:?}, which name \
-                 node0 twice (its output is above)"
-            )
-        });
+    let limit = Duration::from_secs(10);
+    let refused = |exit: Exit, host: usize, expected: [&str; 3]| {
         let said = format!("{}{}", exit.stdout, exit.stderr);
         assert_eq!(exit.status.code(), Some(1), "host {host}: {said}");
-        for entry in &entries {
+        assert!(
+            exit.stderr
+                .contains("servers names one member twice: entries 0 and 1"),
+            "host {host}: {said}"
+        );
+        for (entry, answer) in entries.iter().zip(expected) {
+            let listed = format!("{entry} ({answer}");
             assert!(
-                exit.stderr.contains(entry.as_str()),
-                "host {host} does not list {entry}: {said}"
+                exit.stderr.contains(&listed),
+                "host {host} does not list `{listed}`: {said}"
             );
         }
-    }
+        eprintln!("host {host}: {}", exit.stderr.trim());
+    };
+
+    // The member named twice, alone: entry 2's host runs nothing yet.
+    let exit = stray(runtime, &net, 0, &config, dir.path(), "named", limit);
+    let mine = "answered my own id)";
+    refused(exit, 0, [mine, mine, "connection refused)"]);
+
+    // Another member, while the named one serves a cluster of its own.
+    let single = Cluster::builder(runtime)
+        .on_network(&net, &entries[..1])
+        .secret(SECRET)
+        .start();
+    let id = status_str(&single, 0, "server_id").expect("a server id");
+    let exit = stray(runtime, &net, 1, &config, dir.path(), "other", limit);
+    let other = format!("answered another member's id {id})");
+    // Its own entry may not have answered yet: two entries with one id settle it at once.
+    refused(exit, 1, [&other, &other, ""]);
+    drop(single);
     eprintln!(
         "discovery_refuses_a_member_named_twice took {:?}",
         took.elapsed()

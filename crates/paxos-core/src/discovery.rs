@@ -6,6 +6,13 @@
 //! own id is itself. Members start in any order, so entries that do not answer yet are asked
 //! again about once a `retry_interval`, until the discovery timeout.
 //!
+//! Aliases also make a list that names one member twice look like a longer one, whose majority
+//! needs a member that does not exist. Two entries that answer the same id give it away, so the
+//! search ends only once every probe out has come back: the member named twice sees both of its
+//! entries echo it and refuses the list, as does any member that sees two entries answer with
+//! one other member's id. An entry that does not answer yet cannot be checked; a member named
+//! twice always answers its own probes, so it is the one that refuses.
+//!
 //! This machine only decides *whom to ask when* and *what the answers mean*; the runtime does the
 //! asking. Its loop is:
 //!
@@ -35,6 +42,12 @@ pub enum Finding {
     /// so the error message can show what went wrong ("answered another id", "connection
     /// refused", ...).
     NotFound { tried: Vec<(String, String)> },
+    /// Entries `first` and `second` answered the same id: the list names one member twice.
+    NamedTwice {
+        first: usize,
+        second: usize,
+        tried: Vec<(String, String)>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +56,16 @@ enum Probe {
     Due(Time),
     /// Asked; the answer has not come back yet.
     Asking,
-    /// Answered with another member's id: definitely not this member.
-    Other(String),
+    /// Answered with this id (this member's own or another's), so not asked again.
+    Answered(String),
+}
+
+/// The id an entry answered with, if it did.
+fn answered(probe: &Probe) -> Option<&str> {
+    match probe {
+        Probe::Answered(id) => Some(id),
+        _ => None,
+    }
 }
 
 /// The self-discovery state machine.
@@ -101,28 +122,59 @@ impl Discovery {
             return;
         }
         match answer {
-            Ok(id) if id == self.my_id => {
-                self.finding = Some(Finding::Found { index });
-            }
             Ok(id) => {
-                self.last[index] = Some(format!("answered another member's id {id}"));
-                self.probes[index] = Probe::Other(id);
+                self.last[index] = Some(if id == self.my_id {
+                    "answered my own id".to_owned()
+                } else {
+                    format!("answered another member's id {id}")
+                });
+                self.probes[index] = Probe::Answered(id);
             }
             Err(error) => {
                 self.last[index] = Some(error);
                 self.probes[index] = Probe::Due(now + self.retry_interval);
             }
         }
-        if self.finding.is_none() && self.probes.iter().all(|p| matches!(p, Probe::Other(_))) {
-            // Every entry is another live member: waiting cannot change that.
-            self.finding = Some(self.not_found());
+        self.finding = self.conclude();
+    }
+
+    /// What the answers so far settle, if anything.
+    fn conclude(&self) -> Option<Finding> {
+        for (second, id) in self.probes.iter().enumerate() {
+            let Some(id) = answered(id) else { continue };
+            if let Some(first) = self.probes[..second]
+                .iter()
+                .position(|p| answered(p) == Some(id))
+            {
+                return Some(Finding::NamedTwice {
+                    first,
+                    second,
+                    tried: self.tried(),
+                });
+            }
         }
+        let mine = self
+            .probes
+            .iter()
+            .position(|p| answered(p) == Some(self.my_id.as_str()));
+        if let Some(index) = mine {
+            // Found, once no answer still out could show that another entry names it too.
+            let out = self.probes.iter().any(|p| matches!(p, Probe::Asking));
+            return (!out).then_some(Finding::Found { index });
+        }
+        // Every entry is another live member: waiting cannot change that.
+        let all_others = self.probes.iter().all(|p| answered(p).is_some());
+        all_others.then(|| Finding::NotFound {
+            tried: self.tried(),
+        })
     }
 
     /// Ends the search if the deadline has passed.
     pub fn handle_timeout(&mut self, now: Time) {
         if self.finding.is_none() && now >= self.deadline {
-            self.finding = Some(self.not_found());
+            self.finding = Some(Finding::NotFound {
+                tried: self.tried(),
+            });
         }
     }
 
@@ -143,36 +195,45 @@ impl Discovery {
         self.finding.as_ref()
     }
 
-    fn not_found(&self) -> Finding {
-        let tried = self
-            .servers
+    /// Each entry with what it last answered.
+    fn tried(&self) -> Vec<(String, String)> {
+        self.servers
             .iter()
             .zip(&self.last)
             .map(|(name, last)| {
                 let last = last.clone().unwrap_or_else(|| "no answer yet".to_owned());
                 (name.clone(), last)
             })
-            .collect();
-        Finding::NotFound { tried }
+            .collect()
     }
 }
 
 impl Finding {
     /// The one-line error for a member that did not find itself.
     pub fn describe(&self, timeout: Duration) -> String {
+        let list = |tried: &[(String, String)]| {
+            let tried: Vec<String> = tried
+                .iter()
+                .map(|(name, last)| format!("{name} ({last})"))
+                .collect();
+            tried.join(", ")
+        };
         match self {
             Finding::Found { index } => format!("found myself at entry {index}"),
-            Finding::NotFound { tried } => {
-                let tried: Vec<String> = tried
-                    .iter()
-                    .map(|(name, last)| format!("{name} ({last})"))
-                    .collect();
-                format!(
-                    "could not find myself among [{}] within {} s",
-                    tried.join(", "),
-                    timeout.as_secs_f64()
-                )
-            }
+            Finding::NotFound { tried } => format!(
+                "could not find myself among [{}] within {} s",
+                list(tried),
+                timeout.as_secs_f64()
+            ),
+            Finding::NamedTwice {
+                first,
+                second,
+                tried,
+            } => format!(
+                "servers names one member twice: entries {first} and {second} answered the same \
+                 id; each entry must name a different member: [{}]",
+                list(tried)
+            ),
         }
     }
 }
@@ -205,6 +266,64 @@ mod tests {
         assert_eq!(d.finding(), Some(&Finding::Found { index: 1 }));
         assert_eq!(d.poll_probes(secs(5)), Vec::<usize>::new());
         assert_eq!(d.poll_timeout(), None);
+    }
+
+    #[test]
+    fn waits_for_the_probes_out_before_it_settles() {
+        let mut d = Discovery::new("me".into(), servers(), secs(0), RETRY, TIMEOUT);
+        assert_eq!(d.poll_probes(secs(0)), vec![0, 1, 2]);
+        d.handle_answer(secs(0), 0, Ok("me".into()));
+        assert_eq!(d.finding(), None, "entries 1 and 2 may name me too");
+        d.handle_answer(secs(0), 1, Err("connection refused".into()));
+        assert_eq!(d.finding(), None);
+        d.handle_answer(secs(0), 2, Ok("other".into()));
+        assert_eq!(d.finding(), Some(&Finding::Found { index: 0 }));
+    }
+
+    #[test]
+    fn refuses_a_list_that_names_this_member_twice() {
+        let mut d = Discovery::new("me".into(), servers(), secs(0), RETRY, TIMEOUT);
+        d.poll_probes(secs(0));
+        d.handle_answer(secs(0), 2, Ok("me".into()));
+        d.handle_answer(secs(0), 0, Err("connection refused".into()));
+        d.handle_answer(secs(0), 1, Ok("me".into()));
+        let finding = d.finding().expect("settled");
+        assert!(matches!(
+            finding,
+            Finding::NamedTwice {
+                first: 1,
+                second: 2,
+                ..
+            }
+        ));
+        let message = finding.describe(TIMEOUT);
+        assert!(message.starts_with("servers names one member twice: entries 1 and 2"));
+        assert!(
+            message.contains("localhost:7002 (answered my own id)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("127.0.0.1:7001 (connection refused)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_list_that_names_another_member_twice() {
+        let mut d = Discovery::new("me".into(), servers(), secs(0), RETRY, TIMEOUT);
+        d.poll_probes(secs(0));
+        d.handle_answer(secs(0), 2, Ok("me".into()));
+        d.handle_answer(secs(0), 0, Ok("other".into()));
+        assert_eq!(d.finding(), None);
+        d.handle_answer(secs(0), 1, Ok("other".into()));
+        assert!(matches!(
+            d.finding(),
+            Some(Finding::NamedTwice {
+                first: 0,
+                second: 1,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn conclude(
             status.found_myself(*index);
             Some(Ok(*index))
         }
-        finding @ Finding::NotFound { .. } => {
+        finding @ (Finding::NotFound { .. } | Finding::NamedTwice { .. }) => {
             let message = finding.describe(config.discovery_timeout());
             log::discovery_failed(&message);
             Some(Err(RunError(message)))
