@@ -95,6 +95,10 @@ pub fn assert_status_shape(status: &Json) {
     assert!(status["ballot"]["round"].is_u64() && status["ballot"]["member"].is_u64());
     assert!(status["commit_index"].is_u64() && status["applied_index"].is_u64());
     assert!(
+        status["known_commit_index"].is_u64(),
+        "known_commit_index: {status}"
+    );
+    assert!(
         status["servers"]
             .as_array()
             .is_some_and(|s| s.iter().all(Json::is_string))

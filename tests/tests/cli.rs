@@ -184,7 +184,9 @@ fn the_cli_runs_every_command(runtime: Runtime) {
         status.stdout.contains("\nleader      127.0.0.1:"),
         "{status:?}"
     );
+    assert!(status.stdout.contains("\nlag         "), "{status:?}");
     let status = expect(&cluster, 0, &["status", "--json"]).json();
+    assert!(status["known_commit_index"].is_u64(), "{status}");
     assert_eq!(status["servers"], json!(cluster.config.servers));
     assert_eq!(status["runtime"], json!(runtime.name()));
     let members = expect(&cluster, 0, &["members"]);

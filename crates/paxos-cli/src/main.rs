@@ -361,8 +361,16 @@ fn print_status(json: bool, status: &Status) {
     );
     println!("commit      {}", status.commit_index);
     println!("applied     {}", status.applied_index);
+    println!("lag         {}", lag(status));
     println!("servers     {}", status.servers.join(", "));
     println!("membership  {}", status.membership);
+}
+
+/// How many decided slots a leader has announced that the member has not learned yet.
+fn lag(status: &Status) -> u64 {
+    status
+        .known_commit_index
+        .saturating_sub(status.commit_index)
 }
 
 fn print_members(json: bool, members: &[MemberStatus]) -> u8 {
@@ -385,18 +393,19 @@ fn print_members(json: bool, members: &[MemberStatus]) -> u8 {
             .unwrap_or(0)
             .max("LEADER".len());
         println!(
-            "{:width$}  {:11}  {:leader_width$}  {:>8}  {:>8}",
-            "SERVER", "ROLE", "LEADER", "COMMIT", "APPLIED"
+            "{:width$}  {:11}  {:leader_width$}  {:>8}  {:>8}  {:>5}",
+            "SERVER", "ROLE", "LEADER", "COMMIT", "APPLIED", "LAG"
         );
         for member in members {
             match &member.status {
                 Ok(status) => println!(
-                    "{:width$}  {:11}  {:leader_width$}  {:>8}  {:>8}",
+                    "{:width$}  {:11}  {:leader_width$}  {:>8}  {:>8}  {:>5}",
                     member.server,
                     status.role,
                     status.leader.as_deref().unwrap_or("-"),
                     status.commit_index,
-                    status.applied_index
+                    status.applied_index,
+                    lag(status)
                 ),
                 Err(error) => println!("{:width$}  {}", member.server, no_status(error)),
             }

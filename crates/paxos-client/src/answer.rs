@@ -111,6 +111,9 @@ pub struct Status {
     pub ballot: Ballot,
     pub commit_index: u64,
     pub applied_index: u64,
+    /// The highest commit index a leader has announced to the member: it lags by this less
+    /// `commit_index`.
+    pub known_commit_index: u64,
     /// The cluster's `servers` list, as its config has it.
     pub servers: Vec<String>,
     /// The member list's fingerprint, equal on every member given the same list.

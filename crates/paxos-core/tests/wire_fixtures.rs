@@ -274,6 +274,7 @@ fn status_samples_have_the_contract_fields() {
         "ballot",
         "commit_index",
         "applied_index",
+        "known_commit_index",
         "servers",
         "membership",
         "role",

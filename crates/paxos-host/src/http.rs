@@ -259,6 +259,7 @@ pub fn status(server_id: &str, runtime: &str, config: &Config, snapshot: &Snapsh
         // The contract names both; a member applies each slot as it learns it is committed,
         // so they are one index (see `Status::commit_index`).
         "applied_index": node.map_or(0, |s| s.commit_index),
+        "known_commit_index": node.map_or(0, |s| s.known_commit),
         "servers": servers,
         "membership": config.membership().to_string(),
         "role": role_name(role),
@@ -358,6 +359,7 @@ mod tests {
                     member: 1,
                 },
                 commit_index: 7,
+                known_commit: 9,
             }),
             stats: Default::default(),
             leader_changes: 1,
@@ -370,6 +372,7 @@ mod tests {
         assert_eq!(json["role"], "leader");
         assert_eq!(json["commit_index"], 7);
         assert_eq!(json["applied_index"], 7);
+        assert_eq!(json["known_commit_index"], 9);
         assert_eq!(json["membership"], config.membership().to_string());
     }
 }

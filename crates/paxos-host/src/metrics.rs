@@ -451,6 +451,11 @@ impl Metrics {
                 // The same index as the commit index: slots are applied as they are learned.
                 node.map_or(0.0, |s| s.commit_index as f64),
             ),
+            (
+                "paxos_commit_lag",
+                "Decided slots a leader has announced that this server has not learned yet.",
+                node.map_or(0.0, |s| (s.known_commit - s.commit_index) as f64),
+            ),
         ];
         for (name, help, value) in gauges {
             family(name, "gauge", help, &[("", value)]);
@@ -604,6 +609,25 @@ impl Drop for WaitingGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lag_is_what_a_leader_announced_past_what_is_learned() {
+        let snapshot = Snapshot {
+            me: Some(1),
+            node: Some(paxos_core::Status {
+                role: Role::Follower,
+                leader: Some(0),
+                ballot: Default::default(),
+                commit_index: 7,
+                known_commit: 9,
+            }),
+            stats: Default::default(),
+            leader_changes: 0,
+        };
+        let text = Metrics::new().render("async", &snapshot);
+        assert!(text.contains("paxos_commit_index 7\n"), "{text}");
+        assert!(text.contains("paxos_commit_lag 2\n"), "{text}");
+    }
 
     #[test]
     fn renders_every_family_once_with_its_type() {

@@ -324,6 +324,7 @@ impl Node {
             leader,
             ballot: self.acceptor.highest(),
             commit_index: self.learner.commit_index,
+            known_commit: self.learner.known_commit.max(self.learner.commit_index),
         }
     }
 

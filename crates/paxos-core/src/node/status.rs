@@ -24,6 +24,9 @@ pub struct Status {
     /// decided, so there is no separate "applied index" to report: the runtimes show this one
     /// under both names, as the status contract asks.
     pub commit_index: Slot,
+    /// The highest commit index this member has heard a leader announce, or its own if that is
+    /// higher: `known_commit - commit_index` is how many decided slots it still has to learn.
+    pub known_commit: Slot,
 }
 
 /// Counters for `/metrics`; they only ever grow.
