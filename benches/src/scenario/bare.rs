@@ -1,4 +1,4 @@
-//! Scenario 4: N idle std threads against N idle tokio tasks, each count in a fresh process
+//! Scenario 7: N idle std threads against N idle tokio tasks, each count in a fresh process
 //! (see [`crate::bare`]).
 
 use crate::bare::{self, BarePoint, Waiter};

@@ -1,4 +1,4 @@
-//! Scenario 11: abandoned requests. With no majority (both followers killed, so nothing can
+//! Scenario 8: abandoned requests. With no majority (both followers killed, so nothing can
 //! commit), N clients each send a `put` to the leader that is left and, once it waits, close
 //! their connection. The scenario reads what the leader holds right after and at intervals
 //! until the request timeout has passed: threads, open descriptors (one per connection still

@@ -1,4 +1,4 @@
-//! Scenario 8: the `put` and `get` cells of scenario 1 (clients on every member) against a
+//! Scenario 12: the `put` and `get` cells of scenario 1 (clients on every member) against a
 //! 3-member etcd on loopback (see [`crate::etcd`]), when one can be started.
 
 use crate::etcd::Etcd;

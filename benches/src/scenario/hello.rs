@@ -1,4 +1,4 @@
-//! Scenario 9: hello world per HTTP stack (see [`crate::hello`]), closed loop at each of the
+//! Scenario 3: hello world per HTTP stack (see [`crate::hello`]), closed loop at each of the
 //! plan's client counts on one server process, with the same load generator and the same
 //! request bytes as the Paxos cells: what the stack and its dispatch cost before any Paxos. Each
 //! round starts every stack afresh, in an order that reverses from round to round.

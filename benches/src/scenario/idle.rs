@@ -1,4 +1,4 @@
-//! Scenario 3: idle keep-alive connections to one member, a follower on both servers (see
+//! Scenario 6: idle keep-alive connections to one member, a follower on both servers (see
 //! [`crate::idle`] for the ladder).
 
 use paxos_tests::{Cluster, Runtime};

@@ -1,4 +1,4 @@
-//! Scenario 5: how long a cluster takes to find itself, and how long a SIGTERM takes to end a
+//! Scenario 10: how long a cluster takes to find itself, and how long a SIGTERM takes to end a
 //! follower holding idle keep-alive connections; the repetitions alternate which server goes
 //! first.
 

@@ -1,4 +1,4 @@
-//! Scenario 10: scaling with cores. The throughput cell (`put`, clients on every member) with the
+//! Scenario 5: scaling with cores. The throughput cell (`put`, clients on every member) with the
 //! servers pinned to 1, 2, 4, ... CPUs (the plan's counts that fit the machine), each on a fresh
 //! cluster started under `taskset`, so that a server sizes itself to the CPUs it has (tokio
 //! starts a worker per pinned CPU). The load generator runs on the CPUs each setting leaves

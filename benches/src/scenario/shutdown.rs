@@ -1,4 +1,4 @@
-//! Scenario 12: shutdown under full load. Closed-loop clients write through every member (client
+//! Scenario 9: shutdown under full load. Closed-loop clients write through every member (client
 //! `c` puts `0, 1, 2, ...` to its own key `s<c>` on member `c mod 3`) while the leader, on both
 //! servers, gets a SIGTERM. The scenario times the leader's exit, counts what it did with the
 //! requests that ended between the signal and its exit (answered, refused with a status, or cut

@@ -1,4 +1,4 @@
-//! Scenario 6: each server as designed and the roads not taken (`PAXOS_VARIANT`), `put` from
+//! Scenario 4: each server as designed and the roads not taken (`PAXOS_VARIANT`), `put` from
 //! clients on every member, with CPU and context switches per request: the threaded rows part
 //! the framework's cost (rouille's dispatch) from the model's (threads against tasks). Each round
 //! runs every variant on a fresh cluster, in an order that reverses from round to round.
@@ -30,7 +30,7 @@ pub struct VariantRow {
     pub threads: u64,
 }
 
-/// The variants scenario 6 compares: each server as designed, and the roads not taken.
+/// The variants scenario 4 compares: each server as designed, and the roads not taken.
 pub const VARIANTS: [(Runtime, Option<&str>, &str); 5] = [
     (
         Runtime::Threaded,

@@ -172,7 +172,7 @@ pub(crate) fn framing<'a>(
 }
 
 /// What hyper lets through and RFC 9112 refuses, checked after [`framing`] accepted the head:
-/// the status the async server's middleware (`refuse_malformed`) answers for it too, in the same
+/// the status the async server's `malformed()` check answers for it too, in the same
 /// order. Not part of [`framing`], which `new_request` (and so `TestRequest`) also uses.
 pub(crate) fn refusal<'a>(
     version: (u8, u8),
