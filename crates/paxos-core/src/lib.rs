@@ -241,7 +241,7 @@ mod walkthrough;
 
 use std::time::Duration;
 
-pub use command::{Answer, Command, Op, Value};
+pub use command::{Answer, Command, Consistency, Op, Value};
 pub use discovery::Discovery;
 pub use message::{
     Ballot, Envelope, LogValue, MemberId, Membership, Message, Request, RequestId, Slot,

@@ -96,7 +96,10 @@ fn unacknowledged_accepts_are_resent_ever_less_often() {
         let now = h.now;
         h.nodes[0].handle_timeout(now);
         h.carry_out(0);
-        let accepts = h.wire.iter().filter(|(_, t, m)| *t == 1 && m.kind() == "accept");
+        let accepts = h
+            .wire
+            .iter()
+            .filter(|(_, t, m)| *t == 1 && m.kind() == "accept");
         sent.extend(accepts.map(|_| now));
         h.wire.clear();
     }
