@@ -180,6 +180,12 @@ impl Reads {
         self.own.retain(|_, read| read.give_up_at > now);
     }
 
+    /// How many of this member's reads wait for an answer.
+    #[cfg(test)]
+    pub(super) fn unanswered(&self) -> usize {
+        self.own.len()
+    }
+
     /// The leadership's rounds, if this member leads at `ballot`.
     fn leading_at(&mut self, ballot: Ballot) -> Option<&mut Leading> {
         self.leading.as_mut().filter(|l| l.ballot == ballot)
