@@ -253,20 +253,6 @@ impl Node {
         self.propose(reproposals);
     }
 
-    /// Proposes a no-op in the next slot: a leader with reads waiting and no slot of its own
-    /// ballot proposed gets one this way, rather than wait for a write.
-    pub(super) fn propose_noop(&mut self) {
-        let State::Leader { next_slot, .. } = &mut self.proposer.state else {
-            return;
-        };
-        let slot = *next_slot;
-        *next_slot += 1;
-        self.propose(vec![Entry {
-            slot,
-            value: LogValue::Noop,
-        }]);
-    }
-
     /// `Nack(ballot)`: an acceptor promised a higher ballot than this member's.
     pub(super) fn on_nack(&mut self, ballot: Ballot) {
         if self.proposer.own_ballot().is_some_and(|mine| ballot > mine) {
@@ -362,7 +348,7 @@ impl Node {
     }
 
     /// Proposes entries at the leader's ballot: accept them locally, send them to everyone.
-    fn propose(&mut self, entries: Vec<Entry>) {
+    pub(super) fn propose(&mut self, entries: Vec<Entry>) {
         let State::Leader { ballot, .. } = self.proposer.state else {
             return;
         };

@@ -36,7 +36,7 @@ use super::Node;
 use super::proposer::State;
 use crate::Time;
 use crate::command::Command;
-use crate::log::{Ballot, MemberId, RequestId, Slot};
+use crate::log::{Ballot, Entry, LogValue, MemberId, RequestId, Slot};
 use crate::message::Message;
 
 /// This member's linearizable reads, and its read rounds while it leads.
@@ -376,6 +376,20 @@ impl Node {
             let answer = self.learner.kv.read(commit, &read.key);
             self.reply(id, answer);
         }
+    }
+
+    /// Proposes a no-op in the next slot: a leader with reads waiting and no slot of its own
+    /// ballot proposed gets one this way, rather than wait for a write.
+    fn propose_noop(&mut self) {
+        let State::Leader { next_slot, .. } = &mut self.proposer.state else {
+            return;
+        };
+        let slot = *next_slot;
+        *next_slot += 1;
+        self.propose(vec![Entry {
+            slot,
+            value: LogValue::Noop,
+        }]);
     }
 
     /// How long an ask waits for its answer before it goes again.

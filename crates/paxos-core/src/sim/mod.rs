@@ -22,12 +22,17 @@
 //!   crashes while writing a `Ready`, after all, some or part of its records reached the disk but
 //!   before any of its messages or answers left; restarts from the disk with a new incarnation.
 //! - Clients, plain and exactly-once (`client_id`/`seq`, retried on another member after a
-//!   timeout), doing `append`, `get`, `put`, `cas` and `delete` against random members.
+//!   timeout), doing `append`, `get`, `put`, `cas` and `delete` against random members; a tenth
+//!   of the `get`s are serializable.
 //!
 //! # The checkers
 //!
 //! - Agreement: no slot decided with two values, across members and their earlier incarnations.
-//! - Linearizability of every key's history ([`crate::check::linearizability`]).
+//! - Linearizability of every key's history ([`crate::check::linearizability`]), linearizable
+//!   `get`s included: they take no slot, but are recorded from submit to answer like any command.
+//!
+//! The checkers are shown to catch what they are for: `sabotaged_acceptors_are_caught` and
+//! `sabotaged_reads_are_caught` run nodes with one rule broken ([`cluster::Sabotage`]).
 //! - Exactly-once: in the final state, every acknowledged append once, no append twice, nothing
 //!   that was never appended.
 //! - Liveness: after healing, every exactly-once command and every final read completes within
