@@ -89,6 +89,7 @@ fn forgeries(leader: usize, commit: u64) -> Vec<Message> {
         Message::Commit {
             ballot: huge,
             commit: commit + 1,
+            read: 0,
         },
         Message::Decided {
             entries: vec![Entry {

@@ -78,6 +78,28 @@ pub struct Command {
     pub client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// How a `get` reads; every other op is linearizable and takes the default. Left out of the
+    /// JSON when it is the default, so that the log's records are what they were before it.
+    #[serde(default, skip_serializing_if = "Consistency::is_linearizable")]
+    pub consistency: Consistency,
+}
+
+/// How fresh a `get` must be: the `consistency` field of a command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Reflects every write that completed before the read began: the leader confirms with a
+    /// majority that it still leads before the read is answered (see [`crate::node`]).
+    #[default]
+    Linearizable,
+    /// Answered from the member's own store at once: it may miss recent writes.
+    Serializable,
+}
+
+impl Consistency {
+    pub fn is_linearizable(&self) -> bool {
+        *self == Consistency::Linearizable
+    }
 }
 
 impl Command {
@@ -87,7 +109,13 @@ impl Command {
             op,
             client_id: None,
             seq: None,
+            consistency: Consistency::Linearizable,
         }
+    }
+
+    /// Whether this is a `get` answered from the member's own store, without asking anyone.
+    pub fn is_serializable_read(&self) -> bool {
+        !self.op.is_write() && self.consistency == Consistency::Serializable
     }
 
     /// Parses a request body, answering malformed input with one sentence fit for a `400`.
@@ -162,7 +190,31 @@ impl Command {
         if client_id.is_some() != seq.is_some() {
             return Err("fields `client_id` and `seq` go together: give both or neither".into());
         }
-        Ok(Command { op, client_id, seq })
+        let consistency = match fields.get("consistency") {
+            None | Some(Json::Null) => Consistency::Linearizable,
+            Some(Json::String(c)) if c == "linearizable" => Consistency::Linearizable,
+            Some(Json::String(c)) if c == "serializable" && !op.is_write() => {
+                Consistency::Serializable
+            }
+            Some(Json::String(c)) if c == "serializable" => {
+                return Err(format!(
+                    "field `consistency` may be `serializable` only for op `get`; op `{}` is \
+                     always linearizable",
+                    op.name()
+                ));
+            }
+            Some(_) => {
+                return Err(
+                    "field `consistency` must be `linearizable` or `serializable`".to_owned(),
+                );
+            }
+        };
+        Ok(Command {
+            op,
+            client_id,
+            seq,
+            consistency,
+        })
     }
 }
 
@@ -318,6 +370,42 @@ mod tests {
         assert!(err(r#"{"op":"cas","key":"k","value":"v"}"#).contains("expected"));
         assert!(err(r#"{"op":"get","key":"k","seq":-1,"client_id":"c"}"#).contains("seq"));
         assert!(err(r#"{"op":"get","key":"k","seq":1}"#).contains("go together"));
+        assert_eq!(
+            err(r#"{"op":"get","key":"k","consistency":"eventual"}"#),
+            "field `consistency` must be `linearizable` or `serializable`"
+        );
+        assert_eq!(
+            err(r#"{"op":"get","key":"k","consistency":1}"#),
+            "field `consistency` must be `linearizable` or `serializable`"
+        );
+        assert!(
+            err(r#"{"op":"put","key":"k","value":"v","consistency":"serializable"}"#)
+                .starts_with("field `consistency` may be `serializable` only for op `get`")
+        );
+    }
+
+    #[test]
+    fn consistency_defaults_to_linearizable() {
+        let parse = |body: &str| Command::from_json(body.as_bytes()).unwrap();
+        let plain = parse(r#"{"op":"get","key":"k"}"#);
+        assert_eq!(plain.consistency, Consistency::Linearizable);
+        assert_eq!(
+            parse(r#"{"op":"get","key":"k","consistency":"linearizable"}"#),
+            plain
+        );
+        let stale = parse(r#"{"op":"get","key":"k","consistency":"serializable"}"#);
+        assert!(stale.is_serializable_read());
+        assert_eq!(
+            serde_json::to_string(&stale).unwrap(),
+            r#"{"op":"get","key":"k","consistency":"serializable"}"#
+        );
+        // The default stays out of the JSON, and so out of the log's records.
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"op":"get","key":"k"}"#
+        );
+        let put = parse(r#"{"op":"put","key":"k","value":"v","consistency":"linearizable"}"#);
+        assert!(!put.is_serializable_read());
     }
 
     #[test]

@@ -248,6 +248,13 @@ impl KvStore {
         answer
     }
 
+    /// The answer to a `get` of `key` from the store as applied up to slot `index`, without
+    /// going through the log: it changes nothing, not even the exactly-once table, since a read
+    /// can be answered again as often as it is asked.
+    pub fn read(&self, index: Slot, key: &str) -> Answer {
+        Answer::read(self.data.get(key).cloned(), index, self.modified(key))
+    }
+
     /// The key's value, as applied so far here.
     pub fn peek(&self, key: &str) -> Option<&Value> {
         self.data.get(key)

@@ -56,7 +56,8 @@
 //!   *Compaction*: replacing the log file by a snapshot and what follows it.
 //! - *Ready*: what a turn of inputs asks the runtime to do ([`Ready`]). The runtime *carries it
 //!   out*: persist, then send and reply.
-//! - *Request*: a client command on its way through the log, named by a [`RequestId`]. *Answer*:
+//! - *Request*: a client command on its way through the log, named by a [`RequestId`] (a read
+//!   takes one too, though it never enters the log). *Answer*:
 //!   what its client gets back. *Outcome*: whether and how a request completed, which may be
 //!   unknown (the request timed out).
 //!
@@ -99,9 +100,22 @@
 //! knows; each request carries the id of the member and incarnation that received it, so when
 //! that member applies the slot holding it, it answers the waiting client. Until then the member
 //! sends the request again to every new leader it learns of, because a leader that fails takes
-//! the requests it had not yet proposed with it; a request decided twice that way applies once. Reads go through the
-//! log like writes, which makes every answer linearizable. A request whose fate is unknown (its
-//! leader failed) is answered by the runtime's request timeout, as Jepsen's `:info`.
+//! the requests it had not yet proposed with it; a request decided twice that way applies once. A
+//! request whose fate is unknown (its leader failed) is answered by the runtime's request timeout,
+//! as Jepsen's `:info`.
+//!
+//! *Reads.* A `get` takes no slot (etcd's ReadIndex). The leader takes its commit index as the
+//! read index and confirms that it still leads by a *read round*: a `Commit` carrying a round
+//! number, which every follower that promised no higher ballot answers with
+//! [`Message::ReadAck`]. A majority's acknowledgements of a round that began after the read
+//! arrived mean no newer leader decided anything before then, so the read is answered from the
+//! store, applied up to the read index. One round serves every read that arrived before it
+//! began. A new leader serves no read until it has committed a slot of its own ballot (a no-op if
+//! it has nothing else to propose), since until then its commit index may miss a value decided
+//! by an earlier leader. A follower asks the leader for a read index ([`Message::ReadIndex`]) and
+//! answers once it has applied that far. That keeps every answer linearizable; a `get` with
+//! [`Consistency::Serializable`] is answered from the member's own store at once, and may be
+//! stale.
 //!
 //! *Durability.* Promises, acceptances and decided values leave the core as [`storage::Record`]s. The
 //! runtime must make them durable before it sends the messages or replies of the same [`Ready`],
@@ -134,7 +148,8 @@
 //! checks what is cheap to check, so that such a sender cannot do it with one stray message:
 //!
 //! - no ballot past the cap or more than a step above what the recipient has seen (above);
-//! - a prepare, an accept or a commit only from the ballot's owner;
+//! - a prepare, an accept or a commit (a read round with it) only from the ballot's owner;
+//! - a read index only from the member asked for it;
 //! - decided entries and snapshots only in answer to a catch-up request, from the member asked,
 //!   and those in a promise only from a promise of the candidate's current ballot;
 //! - no promise reporting an acceptance above its own ballot, no slot past
@@ -154,7 +169,9 @@
 //! - keep the cluster from making progress: nacks that depose every leader, prepares a step up
 //!   that cost an election or two each, and with `2^43` of those the round space; forwarded
 //!   requests that crowd out the clients';
-//! - read every value, with catch-up requests, which any member answers.
+//! - read every value, with catch-up requests, which any member answers;
+//! - make a leader answer reads it should not: acknowledgements of its read rounds that no
+//!   member made, or a read index too low, in the leader's name, to a member waiting on one.
 //!
 //! # Driving a node
 //!
@@ -241,7 +258,7 @@ mod walkthrough;
 
 use std::time::Duration;
 
-pub use command::{Answer, Command, Op, Value};
+pub use command::{Answer, Command, Consistency, Op, Value};
 pub use discovery::Discovery;
 pub use message::{
     Ballot, Envelope, LogValue, MemberId, Membership, Message, Request, RequestId, Slot,

@@ -16,7 +16,7 @@ pub use crate::log::{
 
 /// The version of the peer protocol this build speaks. A member drops messages from another
 /// version (and logs why) rather than misreading them.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The peer messages, one per Paxos rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +46,14 @@ pub enum Message {
     /// learns it lost leadership.
     Nack { ballot: Ballot },
     /// The leader's heartbeat and decision notice: every slot up to `commit` is decided, and the
-    /// value decided in each is the one proposed at `ballot` (or decided earlier).
-    Commit { ballot: Ballot, commit: Slot },
+    /// value decided in each is the one proposed at `ballot` (or decided earlier). A non-zero
+    /// `read` names the leader's read round in flight: the follower answers [`Message::ReadAck`].
+    Commit {
+        ballot: Ballot,
+        commit: Slot,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        read: u64,
+    },
     /// A lagging member asks for decided entries from `from_slot` on.
     CatchUp { from_slot: Slot },
     /// Decided entries, the answer to [`Message::CatchUp`]. A member takes them only from the
@@ -59,6 +65,18 @@ pub enum Message {
     /// state as of its commit index. Like decided entries, it is taken only from the member
     /// asked.
     Snapshot { snapshot: Box<Snapshot> },
+    /// "I had promised no ballot above `ballot` when your commit with read round `read` came":
+    /// with a majority of these, the leader knows it still led after the round began.
+    ReadAck { ballot: Ballot, read: u64 },
+    /// A follower asks the leader it knows for a read index for its client's read `id`.
+    ReadIndex { id: RequestId },
+    /// The leader's answer to [`Message::ReadIndex`]: once the asker has applied up to `index`,
+    /// its store reflects every write that completed before the read reached the leader.
+    ReadIndexOk { id: RequestId, index: Slot },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Message {
@@ -84,14 +102,17 @@ impl Message {
             }
             | Message::Decided { entries: e, commit } => entries(e).max(*commit),
             Message::Accepted { slots, .. } => slots.iter().copied().max().unwrap_or(0),
-            Message::Commit { commit, .. } => *commit,
-            Message::Nack { .. } | Message::Forward { .. } => 0,
+            Message::Commit { commit, .. } | Message::ReadIndexOk { index: commit, .. } => *commit,
+            Message::Nack { .. }
+            | Message::Forward { .. }
+            | Message::ReadAck { .. }
+            | Message::ReadIndex { .. } => 0,
             Message::Snapshot { snapshot } => snapshot.slot,
         }
     }
 
     /// The ballot the message is about, if any: the sender's own for a prepare, an accept, a
-    /// commit or a nack, the recipient's for the promise or acceptance that answers it.
+    /// commit or a nack, the recipient's for the promise, acceptance or read ack that answers it.
     pub fn ballot(&self) -> Option<Ballot> {
         match self {
             Message::Prepare { ballot, .. }
@@ -99,8 +120,11 @@ impl Message {
             | Message::Accept { ballot, .. }
             | Message::Accepted { ballot, .. }
             | Message::Nack { ballot }
-            | Message::Commit { ballot, .. } => Some(*ballot),
+            | Message::Commit { ballot, .. }
+            | Message::ReadAck { ballot, .. } => Some(*ballot),
             Message::CatchUp { .. }
+            | Message::ReadIndex { .. }
+            | Message::ReadIndexOk { .. }
             | Message::Decided { .. }
             | Message::Forward { .. }
             | Message::Snapshot { .. } => None,
@@ -120,6 +144,9 @@ impl Message {
             Message::Decided { .. } => "decided",
             Message::Forward { .. } => "forward",
             Message::Snapshot { .. } => "snapshot",
+            Message::ReadAck { .. } => "read_ack",
+            Message::ReadIndex { .. } => "read_index",
+            Message::ReadIndexOk { .. } => "read_index_ok",
         }
     }
 }

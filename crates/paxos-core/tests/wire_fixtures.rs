@@ -193,6 +193,9 @@ fn variant(message: &Message) -> &'static str {
         Message::Decided { .. } => "decided",
         Message::Forward { .. } => "forward",
         Message::Snapshot { .. } => "snapshot",
+        Message::ReadAck { .. } => "read_ack",
+        Message::ReadIndex { .. } => "read_index",
+        Message::ReadIndexOk { .. } => "read_index_ok",
     }
 }
 
@@ -240,8 +243,19 @@ fn peer_messages_parse_and_round_trip() {
         }
     }
     let every_variant = BTreeSet::from([
-        "prepare", "promise", "accept", "accepted", "nack", "commit", "catch_up", "decided",
-        "forward", "snapshot",
+        "prepare",
+        "promise",
+        "accept",
+        "accepted",
+        "nack",
+        "commit",
+        "catch_up",
+        "decided",
+        "forward",
+        "snapshot",
+        "read_ack",
+        "read_index",
+        "read_index_ok",
     ]);
     assert_eq!(
         variants, every_variant,

@@ -536,6 +536,23 @@ impl Metrics {
                  a member not asked.",
                 stats.messages_unvouched,
             ),
+            (
+                "paxos_reads_linearizable_total",
+                "Linearizable gets answered here without a log slot, each after the leader's \
+                 read round confirmed its read index.",
+                stats.reads_linearizable,
+            ),
+            (
+                "paxos_reads_serializable_total",
+                "Serializable gets answered here at once from this server's own store.",
+                stats.reads_serializable,
+            ),
+            (
+                "paxos_read_rounds_total",
+                "Read rounds this server began as leader: one majority of acknowledgements each, \
+                 for every read that waited.",
+                stats.read_rounds,
+            ),
         ];
         for (name, help, value) in core {
             family(name, "counter", help, &[("", value as f64)]);

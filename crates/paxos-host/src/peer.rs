@@ -122,6 +122,7 @@ mod tests {
             .map(|c| Message::Commit {
                 ballot: Ballot::ZERO,
                 commit: c,
+                read: 0,
             })
             .collect();
         let config = config("c\"1");
@@ -175,6 +176,7 @@ mod tests {
         let shared = Outgoing::new(Message::Commit {
             ballot: Ballot::ZERO,
             commit: 9,
+            read: 0,
         });
         let first: *const RawValue = shared.encoded();
         let again: *const RawValue = Arc::clone(&shared).encoded();

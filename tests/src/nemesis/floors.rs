@@ -316,6 +316,7 @@ mod tests {
             },
             client_id: seq.map(|_| "c1".to_owned()),
             seq,
+            consistency: Default::default(),
         };
         let record = |command: Command, outcome: Outcome, earlier: Vec<(usize, Unknown)>| Record {
             client: 1,

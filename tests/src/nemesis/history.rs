@@ -230,6 +230,7 @@ mod tests {
             },
             client_id: Some("c1".into()),
             seq: Some(7),
+            consistency: Default::default(),
         };
         let attempt = |member, (invoke, complete), outcome| Record {
             client: 1,

@@ -178,6 +178,7 @@ impl Session {
                     op,
                     client_id: Some(client_id.clone()),
                     seq: Some(self.seq),
+                    consistency: Default::default(),
                 }
             }
             _ => Command::new(op),

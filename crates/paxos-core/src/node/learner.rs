@@ -90,11 +90,17 @@ impl Learner {
 }
 
 impl Node {
-    /// `Commit(ballot, commit)`: the leader's heartbeat and commit index.
-    pub(super) fn on_commit(&mut self, from: MemberId, ballot: Ballot, commit: Slot) {
+    /// `Commit(ballot, commit, read)`: the leader's heartbeat and commit index, and its read
+    /// round in flight if `read` is not 0.
+    pub(super) fn on_commit(&mut self, from: MemberId, ballot: Ballot, commit: Slot, read: u64) {
         if ballot < self.acceptor.promised {
             self.nack(from, ballot);
             return;
+        }
+        // This member has promised no higher ballot, so no newer leader has its promise yet:
+        // that is what the leader's read round asks (see `reads`).
+        if read != 0 {
+            self.send(from, Message::ReadAck { ballot, read });
         }
         self.follow(ballot);
         self.learn_commit(ballot, commit);

@@ -12,6 +12,8 @@
 //!   (`Accepted`), heartbeats.
 //! - `requests`: the client requests this member took and has not seen answered yet
 //!   (`Forward`).
+//! - `reads`: `get`s answered without a log slot, by read index and read rounds (`ReadAck`,
+//!   `ReadIndex`, `ReadIndexOk`).
 //!
 //! [`Node`] owns one of each and keeps the inputs and outputs: [`Node::handle_message`] drops
 //! what no honest member would send, then hands each message to its rule in one match arm, and
@@ -26,6 +28,7 @@ mod batches;
 mod compaction;
 mod learner;
 mod proposer;
+mod reads;
 mod ready;
 mod requests;
 mod status;
@@ -37,6 +40,7 @@ use self::acceptor::Acceptor;
 use self::compaction::LogFile;
 use self::learner::Learner;
 use self::proposer::{Proposer, State};
+use self::reads::Reads;
 use self::requests::Requests;
 use crate::Time;
 use crate::command::{Answer, Command};
@@ -90,6 +94,7 @@ pub struct Node {
     learner: Learner,
     log_file: LogFile,
     proposer: Proposer,
+    reads: Reads,
     requests: Requests,
 
     /// What the inputs since the last [`take_ready`](Self::take_ready) asked for. Only
@@ -101,6 +106,9 @@ pub struct Node {
     /// Test-only sabotage: an acceptor that ignores its promises, to show the checkers catch it.
     #[cfg(any(test, doc))]
     pub(crate) ignore_promises: bool,
+    /// Test-only sabotage: a leader that serves reads without confirming it still leads.
+    #[cfg(any(test, doc))]
+    pub(crate) unconfirmed_reads: bool,
 }
 
 impl Node {
@@ -129,11 +137,14 @@ impl Node {
             learner: Learner::default(),
             log_file,
             proposer: Proposer::new(now),
+            reads: Reads::default(),
             requests: Requests::new(incarnation),
             ready: Ready::default(),
             stats: Stats::default(),
             #[cfg(any(test, doc))]
             ignore_promises: false,
+            #[cfg(any(test, doc))]
+            unconfirmed_reads: false,
         };
         node.proposer.election_deadline = now + node.election_timeout();
         node.persist(Record::Incarnation { incarnation });
@@ -153,10 +164,16 @@ impl Node {
     // ---------------------------------------------------------------- inputs
 
     /// Takes a client command and returns the id its answer will carry in [`Ready::replies`].
+    /// A write goes through the log; a `get` does not (see `src/node/reads.rs`).
     pub fn submit(&mut self, now: Time, command: Command) -> RequestId {
         self.now = now;
-        let give_up_at = now + self.tuning.request_timeout;
         let me = self.me;
+        if !command.op.is_write() {
+            let id = self.requests.next_id(me);
+            self.submit_read(id, command);
+            return id;
+        }
+        let give_up_at = now + self.tuning.request_timeout;
         self.requests.take(me, command, give_up_at)
     }
 
@@ -190,7 +207,11 @@ impl Node {
             // Candidate or leader: someone promised a higher ballot; step down.
             Message::Nack { ballot } => self.on_nack(ballot),
             // Learner: the leader's commit index, and the heartbeat.
-            Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit),
+            Message::Commit {
+                ballot,
+                commit,
+                read,
+            } => self.on_commit(from, ballot, commit, read),
             // Learner: a member behind asks for decided entries.
             Message::CatchUp { from_slot } => self.on_catch_up(from, from_slot),
             // Learner: the answer to this member's catch-up request.
@@ -199,6 +220,12 @@ impl Node {
             Message::Forward { requests } => self.on_forward(requests),
             // Learner: a snapshot in answer to a catch-up request for slots compacted away.
             Message::Snapshot { snapshot } => self.on_snapshot(from, *snapshot),
+            // Leader: a member acknowledged a read round; a majority confirms its reads.
+            Message::ReadAck { ballot, read } => self.on_read_ack(from, ballot, read),
+            // Leader: a follower asks for a read index.
+            Message::ReadIndex { id } => self.on_read_index(from, id),
+            // Reads: the leader's read index for one of this member's reads.
+            Message::ReadIndexOk { id, index } => self.on_read_index_ok(from, id, index),
         }
     }
 
@@ -251,7 +278,7 @@ impl Node {
     }
 
     /// Runs whatever timers are due: heartbeats and retransmissions at the leader, elections
-    /// elsewhere, and a catch-up request whose answer is overdue.
+    /// elsewhere, a catch-up request whose answer is overdue, and read-index asks likewise.
     pub fn handle_timeout(&mut self, now: Time) {
         self.now = now;
         self.give_up_on_expired();
@@ -269,6 +296,8 @@ impl Node {
             self.learner.catch_up = None;
             self.request_catch_up();
         }
+        let retry = self.read_retry();
+        self.reads.retry_overdue(now, retry);
     }
 
     // --------------------------------------------------------------- outputs
@@ -279,8 +308,12 @@ impl Node {
             State::Leader { heartbeat_at, .. } => heartbeat_at,
             _ => self.proposer.election_deadline,
         };
-        match self.learner.catch_up {
+        let timer = match self.learner.catch_up {
             Some(c) => timer.min(c.sent_at + self.tuning.heartbeat_interval),
+            None => timer,
+        };
+        match self.reads.next_retry(self.read_retry()) {
+            Some(retry) => timer.min(retry),
             None => timer,
         }
     }
@@ -299,10 +332,13 @@ impl Node {
             State::Follower => self.forward_waiting(),
             State::Candidate { .. } => {}
         }
-        // 2. A leader whose commit index moved tells the followers now rather than at the next
+        // 2. Reads go to a read round at the leader or to the leader elsewhere, a round begins
+        //    if reads wait for one, and reads whose index is applied are answered.
+        self.advance_reads();
+        // 3. A leader whose commit index moved tells the followers now rather than at the next
         //    heartbeat, so that they learn and apply without waiting.
         self.announce_commit_index();
-        // 3. Once the log file has grown by `snapshot_every` slots or `snapshot_bytes`, the node
+        // 4. Once the log file has grown by `snapshot_every` slots or `snapshot_bytes`, the node
         //    asks for it to be replaced by a snapshot and what follows it. Those records say
         //    everything the ones queued for appending did, so they take their place.
         if self.log_file.compact_due {
@@ -332,8 +368,8 @@ impl Node {
         &self.stats
     }
 
-    /// The replicated store as applied so far. Reading it directly is not linearizable; clients
-    /// read through the log.
+    /// The replicated store as applied so far. Reading it directly is not linearizable; clients'
+    /// linearizable reads wait for a confirmed read index first (see `src/node/reads.rs`).
     pub fn store(&self) -> &KvStore {
         &self.learner.kv
     }
@@ -386,6 +422,16 @@ impl Node {
 
     #[cfg(not(any(test, doc)))]
     fn sabotaged(&self) -> bool {
+        false
+    }
+
+    #[cfg(any(test, doc))]
+    fn reads_unconfirmed(&self) -> bool {
+        self.unconfirmed_reads
+    }
+
+    #[cfg(not(any(test, doc)))]
+    fn reads_unconfirmed(&self) -> bool {
         false
     }
 }

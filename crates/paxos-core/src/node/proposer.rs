@@ -247,6 +247,9 @@ impl Node {
                 value: accepted.remove(&slot).map_or(LogValue::Noop, |(_, v)| v),
             })
             .collect();
+        // Before the first proposal, so that the read rounds know which slot of this ballot
+        // they wait for (see `reads`).
+        self.reads.lead(ballot);
         self.propose(reproposals);
     }
 
@@ -269,6 +272,7 @@ impl Node {
             self.proposer.election_deadline = self.now + self.election_timeout();
             if new_leader {
                 self.resend_unanswered();
+                self.reads.ask_again();
             }
         }
     }
@@ -284,7 +288,8 @@ impl Node {
 
     pub(super) fn step_down(&mut self, leader: Option<MemberId>) {
         // Undecided proposals stay accepted here; the next leader re-proposes or overrides
-        // them. Requests not yet proposed go on to the next leader.
+        // them. Requests not yet proposed, and reads not yet confirmed, go on to the next leader.
+        self.reads.stop_leading();
         self.proposer.state = State::Follower;
         self.proposer.leader = leader;
         self.proposer.election_deadline = self.now + self.election_timeout();
@@ -343,7 +348,7 @@ impl Node {
     }
 
     /// Proposes entries at the leader's ballot: accept them locally, send them to everyone.
-    fn propose(&mut self, entries: Vec<Entry>) {
+    pub(super) fn propose(&mut self, entries: Vec<Entry>) {
         let State::Leader { ballot, .. } = self.proposer.state else {
             return;
         };
@@ -351,6 +356,9 @@ impl Node {
             return;
         }
         self.stats.slots_proposed += entries.len() as u64;
+        // The entries are in slot order, so the last one is where reads may start: its commit
+        // means every slot before it is decided too.
+        self.reads.proposed(ballot, entries[entries.len() - 1].slot);
         // The leader is one of the acceptors, and it accepts every slot it proposes in: they
         // are all open, and it keeps their values only there. That includes a slot further than
         // MAX_SLOT_GAP past its commit index, which a promise may report (up to twice as far).
@@ -479,7 +487,14 @@ impl Node {
                 self.send(member, accept);
             }
         }
-        self.broadcast(Message::Commit { ballot, commit });
+        // The round in flight goes again with the heartbeat, in case its first commit or an
+        // acknowledgement was lost.
+        let read = self.reads.round_in_flight();
+        self.broadcast(Message::Commit {
+            ballot,
+            commit,
+            read,
+        });
         self.proposer.commit_announced = commit;
     }
 
@@ -490,7 +505,12 @@ impl Node {
             && commit > self.proposer.commit_announced
         {
             self.proposer.commit_announced = commit;
-            self.broadcast(Message::Commit { ballot, commit });
+            let read = self.reads.round_in_flight();
+            self.broadcast(Message::Commit {
+                ballot,
+                commit,
+                read,
+            });
         }
     }
 }

@@ -47,12 +47,7 @@ impl Requests {
 
     /// Takes a client command as member `me`'s next request, to be given up at `give_up_at`.
     pub(super) fn take(&mut self, me: MemberId, command: Command, give_up_at: Time) -> RequestId {
-        self.next_request += 1;
-        let id = RequestId {
-            member: me,
-            incarnation: self.incarnation,
-            n: self.next_request,
-        };
+        let id = self.next_id(me);
         let mut request = Request {
             id,
             floor: 0,
@@ -62,6 +57,17 @@ impl Requests {
         request.floor = self.floor();
         self.waiting.push_back(request);
         id
+    }
+
+    /// Names member `me`'s next client command. A read takes its id from here too but never
+    /// enters the log, so its number is never below a floor that matters.
+    pub(super) fn next_id(&mut self, me: MemberId) -> RequestId {
+        self.next_request += 1;
+        RequestId {
+            member: me,
+            incarnation: self.incarnation,
+            n: self.next_request,
+        }
     }
 
     /// The lowest number among this incarnation's unanswered requests (they are kept in id
@@ -148,6 +154,7 @@ impl Node {
     /// Forgets the own requests whose clients have been answered `503` by now.
     pub(super) fn give_up_on_expired(&mut self) {
         let now = self.now;
+        self.reads.give_up_on_expired(now);
         let me = self.me;
         let requests = &mut self.requests;
         let before = requests.unanswered.len();

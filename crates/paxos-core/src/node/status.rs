@@ -59,4 +59,10 @@ pub struct Stats {
     /// member this member is not waiting on a catch-up answer from (a late duplicate of an
     /// answer already taken is one of those).
     pub messages_unvouched: u64,
+    /// Own clients' linearizable reads answered, each after a read round confirmed its index.
+    pub reads_linearizable: u64,
+    /// Own clients' serializable reads, answered at once from the member's own store.
+    pub reads_serializable: u64,
+    /// Read rounds this member began as leader; each confirms every read that waited for it.
+    pub read_rounds: u64,
 }

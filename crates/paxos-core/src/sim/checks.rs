@@ -216,6 +216,7 @@ mod tests {
     use super::*;
     use crate::log::{LogValue, Request, RequestId};
     use crate::rng::Rng;
+    use crate::sim::cluster::Sabotage;
     use crate::{Command, Record, Tuning, storage};
 
     const SECOND: Duration = Duration::from_secs(1);
@@ -230,7 +231,7 @@ mod tests {
     /// A cluster of `disks.len()` members, each started from a log file holding the decided
     /// slots `1, 2, …` with these commands, as a runtime restarts them.
     fn cluster(disks: &[&[Command]]) -> Cluster {
-        let mut cluster = Cluster::new(disks.len(), Tuning::default(), false);
+        let mut cluster = Cluster::new(disks.len(), Tuning::default(), Sabotage::None);
         for (m, commands) in disks.iter().enumerate() {
             let records: Vec<Record> = commands
                 .iter()

@@ -27,16 +27,26 @@ pub struct Member {
     pub past_stats: Stats,
 }
 
+/// A rule broken on purpose, to show that the checkers catch what it lets happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    None,
+    /// Acceptors ignore their promises.
+    Acceptors,
+    /// Leaders serve reads without confirming that they still lead.
+    Reads,
+}
+
 #[derive(Debug)]
 pub struct Cluster {
     pub members: Vec<Member>,
     pub tuning: Tuning,
-    /// Whether every node runs the deliberately broken acceptor.
-    pub sabotage: bool,
+    /// Which deliberately broken rule every node runs, if any.
+    pub sabotage: Sabotage,
 }
 
 impl Cluster {
-    pub fn new(size: usize, tuning: Tuning, sabotage: bool) -> Cluster {
+    pub fn new(size: usize, tuning: Tuning, sabotage: Sabotage) -> Cluster {
         let members = (0..size)
             .map(|_| Member {
                 node: None,
@@ -91,7 +101,8 @@ impl Cluster {
             incarnation,
         };
         let mut node = Node::new(config, replayed.state, now);
-        node.ignore_promises = self.sabotage;
+        node.ignore_promises = self.sabotage == Sabotage::Acceptors;
+        node.unconfirmed_reads = self.sabotage == Sabotage::Reads;
         member.node = Some(node);
         // Let the new node say whatever it has to say on the next step.
         member.carry_out_at = Some(now);
@@ -135,4 +146,7 @@ fn add(total: &mut Stats, more: &Stats) {
     total.snapshots_installed += more.snapshots_installed;
     total.ballots_refused += more.ballots_refused;
     total.messages_unvouched += more.messages_unvouched;
+    total.reads_linearizable += more.reads_linearizable;
+    total.reads_serializable += more.reads_serializable;
+    total.read_rounds += more.read_rounds;
 }

@@ -81,6 +81,7 @@ pub fn draw(rng: &mut Rng, cluster: &mut Cluster) -> Option<Forgery> {
         2 => Message::Commit {
             ballot: owned,
             commit: slot,
+            read: 0,
         },
         3 => Message::Nack { ballot: other },
         _ => Message::Promise {

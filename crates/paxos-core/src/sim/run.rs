@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use super::checks;
 use super::client::{Client, Kind, LIST_KEYS, REGISTER_KEY};
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Sabotage};
 use super::config::Config;
 use super::network::Network;
 use super::queue::Queue;
@@ -91,8 +91,8 @@ pub(super) struct Sim {
     pub(super) trace: bool,
 }
 
-/// Runs the simulation for `seed`; with `sabotage`, every acceptor ignores its promises.
-pub fn run(seed: u64, sabotage: bool) -> Result<Report, Failure> {
+/// Runs the simulation for `seed`, with every node breaking the rule `sabotage` names, if any.
+pub fn run(seed: u64, sabotage: Sabotage) -> Result<Report, Failure> {
     let mut rng = Rng::new(seed);
     let config = Config::draw(&mut rng);
     let mut sim = Sim {

@@ -48,7 +48,16 @@ pub(super) fn brief(msg: &crate::Message) -> String {
             format!("accepted {ballot} {}", slots(&mut s.iter().copied()))
         }
         Nack { ballot } => format!("nack {ballot}"),
-        Commit { ballot, commit } => format!("commit {ballot} {commit}"),
+        Commit {
+            ballot,
+            commit,
+            read: 0,
+        } => format!("commit {ballot} {commit}"),
+        Commit {
+            ballot,
+            commit,
+            read,
+        } => format!("commit {ballot} {commit} read round {read}"),
         CatchUp { from_slot } => format!("catch_up from {from_slot}"),
         Decided { entries, commit } => format!(
             "decided {} commit {commit}",
@@ -59,5 +68,8 @@ pub(super) fn brief(msg: &crate::Message) -> String {
             requests.iter().map(|r| r.id.n).collect::<Vec<_>>()
         ),
         Snapshot { snapshot } => format!("snapshot at {}", snapshot.slot),
+        ReadAck { ballot, read } => format!("read_ack {ballot} round {read}"),
+        ReadIndex { id } => format!("read_index {}", id.n),
+        ReadIndexOk { id, index } => format!("read_index_ok {} index {index}", id.n),
     }
 }

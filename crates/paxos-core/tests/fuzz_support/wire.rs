@@ -12,7 +12,9 @@ use paxos_core::kv::KvStore;
 use paxos_core::message::{AcceptedEntry, Entry, MAX_ROUND};
 use paxos_core::node::MAX_ROUND_STEP;
 use paxos_core::storage::Record;
-use paxos_core::{Ballot, Command, LogValue, MemberId, Message, Op, Request, RequestId, Slot};
+use paxos_core::{
+    Ballot, Command, Consistency, LogValue, MemberId, Message, Op, Request, RequestId, Slot,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -88,7 +90,11 @@ pub fn command() -> impl Strategy<Value = Command> {
         (key(), value()).prop_map(|(key, value)| Op::Append { key, value }),
     ];
     let identity = proptest::option::of((prop_oneof![Just("c1"), Just("c2")], 0u64..4));
-    (op, identity).prop_map(|(op, identity)| Command {
+    (op, identity, any::<bool>()).prop_map(|(op, identity, stale)| Command {
+        consistency: match stale && !op.is_write() {
+            true => Consistency::Serializable,
+            false => Consistency::Linearizable,
+        },
         op,
         client_id: identity.map(|(client, _)| client.to_owned()),
         seq: identity.map(|(_, seq)| seq),
@@ -169,7 +175,13 @@ pub fn message(slots: Slots) -> impl Strategy<Value = Message> {
         (ballot(), vec(slot(slots), 0..4))
             .prop_map(|(ballot, slots)| Message::Accepted { ballot, slots }),
         ballot().prop_map(|ballot| Message::Nack { ballot }),
-        (ballot(), slot(slots)).prop_map(|(ballot, commit)| Message::Commit { ballot, commit }),
+        (ballot(), slot(slots), prop_oneof![Just(0u64), 1u64..4]).prop_map(
+            |(ballot, commit, read)| Message::Commit {
+                ballot,
+                commit,
+                read
+            }
+        ),
         slot(slots).prop_map(|from_slot| Message::CatchUp { from_slot }),
         (vec(entry(slots), 0..4), slot(slots))
             .prop_map(|(entries, commit)| Message::Decided { entries, commit }),
@@ -177,7 +189,18 @@ pub fn message(slots: Slots) -> impl Strategy<Value = Message> {
         snapshot(slots).prop_map(|snapshot| Message::Snapshot {
             snapshot: Box::new(snapshot)
         }),
+        (ballot(), 0u64..4).prop_map(|(ballot, read)| Message::ReadAck { ballot, read }),
+        request_id().prop_map(|id| Message::ReadIndex { id }),
+        (request_id(), slot(slots)).prop_map(|(id, index)| Message::ReadIndexOk { id, index }),
     ]
+}
+
+fn request_id() -> impl Strategy<Value = RequestId> {
+    (member(), 0u64..3, 0u64..6).prop_map(|(member, incarnation, n)| RequestId {
+        member,
+        incarnation,
+        n,
+    })
 }
 
 /// A record as a member writes it: its ballots are ones it may hold.
@@ -217,7 +240,7 @@ pub fn record_kind(record: &Record) -> usize {
 }
 
 /// How many variants [`Message`] has; [`variant`] numbers them.
-pub const VARIANTS: usize = 10;
+pub const VARIANTS: usize = 13;
 
 /// Numbers `message`'s variant, `0..VARIANTS`. The `match` is exhaustive, so a new variant stops
 /// this from compiling until it is numbered here (and [`VARIANTS`] raised); the node fuzzer then
@@ -234,6 +257,9 @@ pub fn variant(message: &Message) -> usize {
         Message::Decided { .. } => 7,
         Message::Forward { .. } => 8,
         Message::Snapshot { .. } => 9,
+        Message::ReadAck { .. } => 10,
+        Message::ReadIndex { .. } => 11,
+        Message::ReadIndexOk { .. } => 12,
     }
 }
 

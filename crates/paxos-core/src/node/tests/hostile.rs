@@ -64,6 +64,7 @@ fn a_ballot_far_above_or_past_the_cap_is_refused() {
             Message::Commit {
                 ballot: Ballot { round, member: 0 },
                 commit: 0,
+                read: 0,
             },
         ] {
             let now = h.now;
@@ -106,6 +107,7 @@ fn a_ballot_far_above_or_past_the_cap_is_refused() {
         Message::Commit {
             ballot: step,
             commit: 0,
+            read: 0,
         },
     );
     assert_eq!(h.deliver(1, 2, "prepare"), 1);
@@ -348,7 +350,15 @@ fn accepts_and_commits_are_taken_only_from_the_ballot_owner() {
         commit: 1,
     };
     h.nodes[2].handle_message(now, 1, accept);
-    h.nodes[2].handle_message(now, 1, Message::Commit { ballot, commit: 1 });
+    h.nodes[2].handle_message(
+        now,
+        1,
+        Message::Commit {
+            ballot,
+            commit: 1,
+            read: 0,
+        },
+    );
     h.nodes[2].handle_message(
         now,
         1,

@@ -1,7 +1,8 @@
 //! The node's own tests, driven message by message with the [`Hand`] harness. The tests of what
-//! a forger or a garbled message cannot do are in `hostile.rs`.
+//! a forger or a garbled message cannot do are in `hostile.rs`, and those of reads in `reads.rs`.
 
 mod hostile;
+mod reads;
 
 use std::time::Duration;
 
