@@ -285,6 +285,21 @@ fn the_cli_says_what_failed_with_its_exit_status(runtime: Runtime) {
         "{unknown:?}"
     );
 
+    // Without a majority a linearizable read cannot be confirmed (1), while a serializable one
+    // is answered from the leader's own store (0).
+    let at_leader = |args: &[&str]| {
+        let entry = cluster.members[leader].entry.as_str();
+        paxos(&[&["--servers", entry], args].concat(), &[])
+    };
+    let read = at_leader(&["get", "s", "--timeout", "1"]);
+    assert_eq!(read.code, Some(1), "{read:?}");
+    let read = at_leader(&["get", "s", "--serializable", "--timeout", "1"]);
+    assert_eq!(
+        (read.code, read.stdout.as_str()),
+        (Some(0), "a string\n"),
+        "{read:?}"
+    );
+
     // Nobody home: 1, and a message that says so.
     cluster.kill(leader);
     let nobody = expect(&cluster, 1, &["get", "k", "--timeout", "1"]);

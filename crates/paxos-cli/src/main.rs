@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use paxos_client::blocking::Client;
-use paxos_client::{Cas, Done, Error, Failure, MemberStatus, Status, Value, Watch};
+use paxos_client::{
+    Cas, Consistency, Done, Error, Failure, MemberStatus, ReadOptions, Status, Value, Watch,
+};
 use paxos_core::Answer;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
@@ -66,7 +68,13 @@ struct Target {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print a key's value: a string, or a list one item a line; nothing when absent
-    Get { key: String },
+    Get {
+        key: String,
+        /// Answer from the first member's own store at once, without asking the leader; it may
+        /// miss recent writes
+        #[arg(long)]
+        serializable: bool,
+    },
     /// Set a key to a string
     Put { key: String, value: String },
     /// Remove a key (removing an absent key succeeds)
@@ -128,10 +136,12 @@ fn main() -> ExitCode {
     };
     let json = cli.json;
     let result = match &cli.command {
-        Command::Get { key } => client.get(key).map(|done| {
-            print_done(json, &done, |done| value_lines(done.value.as_ref()));
-            OK
-        }),
+        Command::Get { key, serializable } => client
+            .get_with(key, &read_options(*serializable))
+            .map(|done| {
+                print_done(json, &done, |done| value_lines(done.value.as_ref()));
+                OK
+            }),
         Command::Put { key, value } => client.put(key, value).map(|done| {
             print_done(json, &done, |done| format!("OK, index {}", done.index));
             OK
@@ -364,6 +374,16 @@ fn print_status(json: bool, status: &Status) {
     println!("lag         {}", lag(status));
     println!("servers     {}", status.servers.join(", "));
     println!("membership  {}", status.membership);
+}
+
+/// A get's options: linearizable unless `--serializable`.
+fn read_options(serializable: bool) -> ReadOptions {
+    let consistency = if serializable {
+        Consistency::Serializable
+    } else {
+        Consistency::Linearizable
+    };
+    ReadOptions::default().consistency(consistency)
 }
 
 /// How many decided slots a leader has announced that the member has not learned yet.

@@ -68,16 +68,16 @@ impl Watch {
     }
 }
 
-/// How a read is ordered against writes. Today every read goes through the log
-/// ([`Consistency::Linearizable`]); this type exists so that weaker reads can be added without
-/// breaking any caller.
+/// How a read is ordered against writes (the command's `consistency` field, `docs/api.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Consistency {
-    /// The read is ordered in the log like a write: it sees every write answered before it
-    /// was sent, whichever member answers.
+    /// The read sees every write answered before it was sent, whichever member answers: the
+    /// leader confirms with a majority that it still leads, without a log slot.
     #[default]
     Linearizable,
+    /// Answered from the member's own store at once: fast, and it may miss recent writes.
+    Serializable,
 }
 
 /// The options of a `get` (`Client::get_with`, on both twins). Build

@@ -330,15 +330,16 @@ impl Calls {
 
     pub fn get(&self, key: &str, options: &ReadOptions) -> Call<Done> {
         let now = Instant::now();
-        match options.consistency {
-            // The server's only order today: no field, so that servers from before the option
-            // existed take the read too.
-            Consistency::Linearizable => {}
-        }
         let op = Op::Get {
             key: key.to_owned(),
         };
-        self.command(Kind::Read, Command::new(op), decode_done, now)
+        let mut command = Command::new(op);
+        // The default is left out of the body, so servers from before the field take it too.
+        command.consistency = match options.consistency {
+            Consistency::Linearizable => paxos_core::Consistency::Linearizable,
+            Consistency::Serializable => paxos_core::Consistency::Serializable,
+        };
+        self.command(Kind::Read, command, decode_done, now)
     }
 
     pub fn put(&mut self, key: &str, value: &str) -> Call<Done> {
@@ -757,6 +758,13 @@ mod tests {
         assert_eq!(
             outgoing.body.as_deref(),
             Some(&br#"{"op":"get","key":"k"}"#[..])
+        );
+        let serializable = ReadOptions::default().consistency(Consistency::Serializable);
+        let mut call = calls.get("k", &serializable);
+        let outgoing = sent(&mut call, Instant::now());
+        assert_eq!(
+            outgoing.body.as_deref(),
+            Some(&br#"{"op":"get","key":"k","consistency":"serializable"}"#[..])
         );
     }
 
