@@ -4,7 +4,8 @@
 //! so the server has accepted it and holds whatever a connection costs it (a thread, a task,
 //! buffers), and reads the member's memory and thread count at each N. It also times fresh
 //! requests at each N: a server that is "holding" connections by no longer answering new ones
-//! has not really held them.
+//! has not really held them. The watchers scenario climbs the same ladder with connections that
+//! each wait on a watch ([`open_watch`]): idle too, but with a request in flight.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ pub struct IdlePoint {
     /// Median latency of fresh requests made while the connections were held, or `None` when
     /// no fresh request was answered.
     pub fresh_request_ms: Option<f64>,
+    /// The member's `paxos_watches_waiting` at this step.
+    pub watching: Option<u64>,
 }
 
 /// Climbs the ladder `steps` against `target`, served by process `pid`. Stops early, keeping
@@ -34,6 +37,7 @@ pub fn ladder(
     target: &str,
     pid: u32,
     steps: &[usize],
+    open: impl Fn(&str, usize) -> std::io::Result<Conn>,
     mut progress: impl FnMut(usize),
 ) -> Vec<IdlePoint> {
     let mut conns: Vec<Conn> = Vec::new();
@@ -41,7 +45,7 @@ pub fn ladder(
     for &n in steps {
         let mut failed = false;
         while conns.len() < n {
-            match open_idle(target) {
+            match open(target, conns.len()) {
                 Ok(conn) => conns.push(conn),
                 Err(_) => {
                     failed = true;
@@ -63,6 +67,7 @@ pub fn ladder(
             sample,
             resident: procfs::resident(pid).unwrap_or_default(),
             fresh_request_ms: fresh_latency_ms(target),
+            watching: watches_waiting(target),
         });
         progress(conns.len());
         if failed {
@@ -73,12 +78,36 @@ pub fn ladder(
 }
 
 /// Opens one connection and has one request answered on it, leaving it open and idle.
-pub fn open_idle(target: &str) -> std::io::Result<Conn> {
+pub fn open_idle(target: &str, _n: usize) -> std::io::Result<Conn> {
     let mut conn = Conn::connect(target, Duration::from_secs(5))?;
     match conn.get("/server_id")? {
         (200, _) => Ok(conn),
         (status, _) => Err(std::io::Error::other(format!("status {status}"))),
     }
+}
+
+/// Opens one connection as [`open_idle`] does, then leaves a watch waiting on it: of a key of
+/// its own (`n`) that nobody writes, for an hour, so the member holds a waiting request per
+/// connection until the ladder lets go.
+pub fn open_watch(target: &str, n: usize) -> std::io::Result<Conn> {
+    let mut conn = open_idle(target, n)?;
+    conn.send("GET", &format!("/watch?key=watched-{n}&wait=3600"), b"")?;
+    Ok(conn)
+}
+
+/// The member's `paxos_watches_waiting`, read from a fresh connection; `None` without an answer.
+fn watches_waiting(target: &str) -> Option<u64> {
+    let mut conn = Conn::connect(target, Duration::from_secs(5)).ok()?;
+    let (200, body) = conn.get("/metrics").ok()? else {
+        return None;
+    };
+    let text = String::from_utf8(body).ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix("paxos_watches_waiting ")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// The median of a few fresh requests (new connection, one read command each).

@@ -47,8 +47,8 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
   --cpus LIST  start every server pinned to these CPUs (taskset -c LIST, e.g. 0 or 0-3); the
                load generator runs on the other CPUs, unpinned when there are none
   --only NAMES run only these scenarios, comma-separated, of: throughput (with the per-thread
-               table), open-loop (needs throughput), hello, variants, scaling, idle, bare,
-               cancellation, shutdown, lifecycle, etcd, shape
+               table), open-loop (needs throughput), hello, variants, scaling, idle, watchers,
+               bare, cancellation, shutdown, lifecycle, etcd, shape
   --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
@@ -64,6 +64,7 @@ const SCENARIOS: &[&str] = &[
     "variants",
     "scaling",
     "idle",
+    "watchers",
     "bare",
     "cancellation",
     "shutdown",
@@ -186,6 +187,10 @@ fn bench(
         true => scenario::idle::run(plan, servers),
         false => Vec::new(),
     };
+    let watchers = match selected("watchers") {
+        true => scenario::idle::run_watchers(plan, servers),
+        false => Vec::new(),
+    };
     let bare = match selected("bare") {
         true => scenario::bare::run(plan)?,
         false => Vec::new(),
@@ -221,6 +226,7 @@ fn bench(
         scaling,
         open_loop,
         idle,
+        watchers,
         bare,
         cancellation,
         shutdown_under_load,
@@ -299,7 +305,7 @@ fn hold(args: &[String]) -> Result<(), String> {
     let n: usize = n.parse().map_err(|_| format!("hold: bad count {n:?}"))?;
     let mut held = Vec::with_capacity(n);
     while held.len() < n {
-        match idle::open_idle(address) {
+        match idle::open_idle(address, 0) {
             Ok(conn) => held.push(conn),
             Err(error) => return Err(format!("hold: connection {}: {error}", held.len() + 1)),
         }

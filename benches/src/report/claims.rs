@@ -8,6 +8,7 @@ use crate::hello::Stack;
 use crate::scenario::throughput::put_cell;
 
 use super::Results;
+use crate::scenario::idle::IdleSeries;
 
 /// The targets the report holds the idle-connection figures to, KiB per connection.
 pub const IDLE_TARGETS: [(&str, f64); 2] = [("threaded", 16.0), ("async", 8.0)];
@@ -18,8 +19,8 @@ pub fn slope_kib(points: &[(usize, u64)]) -> Option<f64> {
     (last.0 > first.0).then(|| (last.1 as f64 - first.1 as f64) / (last.0 - first.0) as f64)
 }
 
-pub fn idle_slope(results: &Results, runtime: &str) -> Option<(f64, usize)> {
-    let series = results.idle.iter().find(|s| s.runtime == runtime)?;
+pub fn idle_slope(ladders: &[IdleSeries], runtime: &str) -> Option<(f64, usize)> {
+    let series = ladders.iter().find(|s| s.runtime == runtime)?;
     let points: Vec<(usize, u64)> = series
         .points
         .iter()
@@ -121,7 +122,7 @@ pub fn claims(md: &mut String, results: &Results) {
     }
     let mut idle = Vec::new();
     for (runtime, target) in IDLE_TARGETS {
-        if let Some((kib, held)) = idle_slope(results, runtime) {
+        if let Some((kib, held)) = idle_slope(&results.idle, runtime) {
             let answered = results
                 .idle
                 .iter()
@@ -144,6 +145,20 @@ pub fn claims(md: &mut String, results: &Results) {
             md,
             "- **\"Async only wins on huge numbers of mostly idle connections.\"** {}.",
             idle.join("; ")
+        );
+    }
+    let watching: Vec<String> = IDLE_TARGETS
+        .iter()
+        .filter_map(|(runtime, _)| {
+            let (kib, held) = idle_slope(&results.watchers, runtime)?;
+            Some(format!("{runtime} {kib:.1} KiB per watcher up to {held}"))
+        })
+        .collect();
+    if !watching.is_empty() {
+        let _ = writeln!(
+            md,
+            "- **The same, as a real workload: clients waiting on watches.** {}.",
+            watching.join("; ")
         );
     }
     cancellation_claim(md, results);

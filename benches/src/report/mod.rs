@@ -44,6 +44,8 @@ pub struct Results {
     pub scaling: Vec<ScalingRow>,
     pub open_loop: Vec<OpenLoopRow>,
     pub idle: Vec<IdleSeries>,
+    /// The idle ladder again, each connection waiting on a watch.
+    pub watchers: Vec<IdleSeries>,
     pub bare: Vec<BarePoint>,
     pub cancellation: Vec<CancellationRun>,
     pub shutdown_under_load: Vec<ShutdownRun>,

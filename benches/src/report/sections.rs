@@ -25,6 +25,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
     scaling(md, results, &chart);
     open_loop(md, results);
     idle(md, results, &chart);
+    watchers(md, results);
     bare(md, results, &chart);
     cancellation(md, results, &chart);
     shutdown_under_load(md, results);
@@ -347,7 +348,7 @@ fn idle(md: &mut String, results: &Results, chart: &Chart<'_>) {
         let (Some(first), Some(last), Some((kib, held))) = (
             series.points.first(),
             series.points.last(),
-            idle_slope(results, runtime),
+            idle_slope(&results.idle, runtime),
         ) else {
             continue;
         };
@@ -362,6 +363,57 @@ fn idle(md: &mut String, results: &Results, chart: &Chart<'_>) {
             per(|r| r.heap_kib),
             per(|r| r.other_kib),
         );
+    }
+}
+
+fn watchers(md: &mut String, results: &Results) {
+    if results.watchers.is_empty() {
+        return;
+    }
+    let role = results.watchers[0].role;
+    let _ = writeln!(md, "\n## Idle watchers on one member\n");
+    let _ = writeln!(
+        md,
+        "Method: the idle-connection ladder again, on one {role} of each server, but each \
+         connection, after its first answer, sends `GET /watch` for a key of its own that nobody \
+         writes, with an hour's wait: the member holds one waiting request per connection (a \
+         thread blocked on its promise, or a task parked on its channel). `watching` is the \
+         member's `paxos_watches_waiting`.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | connections held | watching | RSS MiB | threads | fresh request ms |\n\
+         |---|---:|---:|---:|---:|---:|"
+    );
+    for s in &results.watchers {
+        for p in &s.points {
+            let fresh = p
+                .fresh_request_ms
+                .map_or("no answer".to_owned(), |ms| format!("{ms:.2}"));
+            let watching = p.watching.map_or("-".to_owned(), |n| n.to_string());
+            let _ = writeln!(
+                md,
+                "| {} | {} | {watching} | {:.1} | {} | {fresh} |",
+                s.runtime,
+                p.held,
+                p.sample.rss_kib as f64 / 1024.0,
+                p.sample.threads
+            );
+        }
+    }
+    let _ = writeln!(md);
+    for (runtime, _) in IDLE_TARGETS {
+        let watched = idle_slope(&results.watchers, runtime);
+        let idle = idle_slope(&results.idle, runtime);
+        if let Some((kib, held)) = watched {
+            let beside = idle.map_or(String::new(), |(idle, _)| {
+                format!(" (an idle connection without a watch: {idle:.1} KiB)")
+            });
+            let _ = writeln!(
+                md,
+                "- {runtime}: {kib:.1} KiB per waiting watcher up to {held}{beside}."
+            );
+        }
     }
 }
 

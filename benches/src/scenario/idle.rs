@@ -1,5 +1,5 @@
-//! Scenario 6: idle keep-alive connections to one member, a follower on both servers (see
-//! [`crate::idle`] for the ladder).
+//! Scenarios 6 and 6b: idle keep-alive connections to one member, a follower on both servers,
+//! bare or each with a watch waiting on it (see [`crate::idle`] for the ladder).
 
 use paxos_tests::{Cluster, Runtime};
 use serde::Serialize;
@@ -30,19 +30,51 @@ pub fn idle_cluster(servers: &Servers, runtime: Runtime) -> Cluster {
         .start()
 }
 
+/// The idle-connection ladder, on each runtime.
 pub fn run(plan: &Plan, servers: &Servers) -> Vec<IdleSeries> {
+    climb(
+        "idle connections",
+        plan,
+        |runtime| idle_cluster(servers, runtime),
+        idle::open_idle,
+    )
+}
+
+/// The same ladder with a watch waiting on every connection: room for as many watches as
+/// connections, and for an hour's wait.
+pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<IdleSeries> {
+    let cluster = |runtime| {
+        servers
+            .builder(runtime)
+            .tuning("client_timeout_ms", 3_600_000)
+            .tuning("max_connections", 10_000)
+            .tuning("max_watches", 9_000)
+            .tuning("max_watch_wait_ms", 3_600_000)
+            .start()
+    };
+    climb("idle watchers", plan, cluster, idle::open_watch)
+}
+
+/// Climbs the ladder on a follower of a fresh cluster of each runtime, opening each
+/// connection with `open`.
+fn climb(
+    name: &str,
+    plan: &Plan,
+    start: impl Fn(Runtime) -> Cluster,
+    open: fn(&str, usize) -> std::io::Result<crate::http::Conn>,
+) -> Vec<IdleSeries> {
     let total: usize = plan.idle_steps.len() * RUNTIMES.len();
-    let mut progress = Progress::new("idle connections", total);
+    let mut progress = Progress::new(name, total);
     let mut series = Vec::new();
     for runtime in RUNTIMES {
-        let cluster = idle_cluster(servers, runtime);
+        let cluster = start(runtime);
         let member = follower(&cluster);
         let target = cluster.members[member].listen.to_string();
         let Some(pid) = cluster.pid(member) else {
             continue;
         };
         let mut last_n = 0;
-        let points = idle::ladder(&target, pid, &plan.idle_steps, |held| {
+        let points = idle::ladder(&target, pid, &plan.idle_steps, open, |held| {
             if held >= last_n {
                 progress.note(&format!("{} holding {held}", runtime.name()));
                 last_n = held;

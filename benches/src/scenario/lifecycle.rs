@@ -64,7 +64,7 @@ pub fn run(plan: &Plan, servers: &Servers) -> Vec<LifecycleRow> {
             let member = follower(&cluster);
             let target = cluster.members[member].listen.to_string();
             let held: Vec<_> = (0..plan.shutdown_connections)
-                .map_while(|_| idle::open_idle(&target).ok())
+                .map_while(|n| idle::open_idle(&target, n).ok())
                 .collect();
             let asked = Instant::now();
             let status = cluster.terminate(member, Duration::from_secs(30));
