@@ -107,6 +107,22 @@ impl Tls {
     }
 }
 
+/// The client config of `tls`, or without it one that trusts nobody: for an HTTP client that
+/// insists on a TLS config even when it only ever speaks plain HTTP (reqwest with rustls but no
+/// crypto of its own).
+pub fn client_config(tls: Option<&Tls>) -> Arc<ClientConfig> {
+    match tls {
+        Some(tls) => Arc::clone(&tls.client),
+        None => Arc::new(
+            ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports rustls's default protocol versions")
+                .with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth(),
+        ),
+    }
+}
+
 fn show(path: &Path) -> String {
     path.display().to_string()
 }
