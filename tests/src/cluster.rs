@@ -478,7 +478,11 @@ impl Cluster {
 
     /// `http://<listen address><path>` of member `i`, `https://` when the members serve TLS.
     pub fn url(&self, i: usize, path: &str) -> String {
-        let scheme = if self.client_tls.is_some() { "https" } else { "http" };
+        let scheme = if self.client_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}{path}", self.members[i].reach)
     }
 

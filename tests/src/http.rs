@@ -197,9 +197,7 @@ impl ClientTls {
             .provider(TlsProvider::Rustls)
             .root_certs(RootCerts::from(roots))
             .client_cert(identity)
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .build()
     }
 }

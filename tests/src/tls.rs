@@ -54,7 +54,9 @@ fn leaf(
     params.distinguished_name.push(DnType::CommonName, name);
     edit(&mut params);
     let key = KeyPair::generate().expect("a key pair");
-    let cert = params.signed_by(&key, issuer).expect("a signed certificate");
+    let cert = params
+        .signed_by(&key, issuer)
+        .expect("a signed certificate");
     let pair = Pair {
         cert: dir.join(format!("{name}.pem")),
         key: dir.join(format!("{name}.key")),

@@ -64,7 +64,9 @@ fn tls_cluster_serves_and_survives_a_leader_kill(runtime: Runtime) {
     assert_eq!(got["value"], json!("v1"), "{got}");
     // Plain HTTP gets no answer from a TLS listener.
     let plain = Client::new(Duration::from_secs(5));
-    let url = cluster.url(follower, "/status").replacen("https://", "http://", 1);
+    let url = cluster
+        .url(follower, "/status")
+        .replacen("https://", "http://", 1);
     assert!(plain.get(&url).is_err(), "{url} answered plain HTTP");
 
     cluster.kill(leader);
@@ -102,8 +104,13 @@ fn plain_http_and_silent_clients_are_dropped(runtime: Runtime) {
     let leader = cluster.wait_for_leader();
     let i = (leader + 1) % cluster.len();
     let address = cluster.members[i].reach;
-    let before = metric(&cluster, &cluster.client, i, "paxos_tls_handshake_failures_total")
-        .expect("the handshake failure metric");
+    let before = metric(
+        &cluster,
+        &cluster.client,
+        i,
+        "paxos_tls_handshake_failures_total",
+    )
+    .expect("the handshake failure metric");
 
     // Plain HTTP on the TLS port: closed at once (perhaps after a TLS alert), never answered.
     let mut plain = TcpStream::connect(address).unwrap();
@@ -132,13 +139,21 @@ fn plain_http_and_silent_clients_are_dropped(runtime: Runtime) {
     }
 
     // The member serves on, and counted every failed handshake.
-    cluster.ok(i, &json!({"op": "put", "key": "after", "value": "bad input"}));
+    cluster.ok(
+        i,
+        &json!({"op": "put", "key": "after", "value": "bad input"}),
+    );
     wait_for(
         "the member counts the plain-HTTP and silent clients' handshakes",
         Duration::from_secs(10),
         || {
-            metric(&cluster, &cluster.client, i, "paxos_tls_handshake_failures_total")
-                .is_some_and(|after| after >= before + 21.0)
+            metric(
+                &cluster,
+                &cluster.client,
+                i,
+                "paxos_tls_handshake_failures_total",
+            )
+            .is_some_and(|after| after >= before + 21.0)
         },
     );
 }
@@ -179,7 +194,12 @@ fn a_member_signed_by_another_ca_is_refused(runtime: Runtime) {
         Duration::from_secs(20),
         || metric(&cluster, &cluster.client, leader, failures).is_some_and(|n| n > 0.0),
     );
-    let errors = metric(&cluster, &cluster.client, leader, "paxos_peer_send_errors_total");
+    let errors = metric(
+        &cluster,
+        &cluster.client,
+        leader,
+        "paxos_peer_send_errors_total",
+    );
     assert!(errors.is_some_and(|n| n > 0.0), "{errors:?}");
     // The two that trust each other go on; member 2 never learns of a leader.
     cluster.ok(leader, &json!({"op": "put", "key": "k", "value": "v"}));
@@ -203,7 +223,12 @@ fn lone_member(runtime: Runtime, certs: &Certs, pair: &paxos_tests::tls::Pair) -
     let data = dir.path().join("data");
     let (config_arg, data_arg) = (path.display().to_string(), data.display().to_string());
     let args = [
-        "--config", &config_arg, "--listen", &listen, "--data-dir", &data_arg,
+        "--config",
+        &config_arg,
+        "--listen",
+        &listen,
+        "--data-dir",
+        &data_arg,
     ];
     let exit = run_to_exit(runtime, &args, dir.path(), Duration::from_secs(30));
     assert_eq!(exit.status.code(), Some(1), "stderr: {}", exit.stderr);
@@ -270,7 +295,10 @@ fn require_client_cert_refuses_clients_without_one(runtime: Runtime) {
         }),
     );
     let refused = anonymous.get(&cluster.url(leader, "/status"));
-    assert!(refused.is_err(), "answered without a client certificate: {refused:?}");
+    assert!(
+        refused.is_err(),
+        "answered without a client certificate: {refused:?}"
+    );
     let stranger = Client::with_tls(
         Duration::from_secs(5),
         Some(&ClientTls {
@@ -279,11 +307,21 @@ fn require_client_cert_refuses_clients_without_one(runtime: Runtime) {
         }),
     );
     let refused = stranger.get(&cluster.url(leader, "/status"));
-    assert!(refused.is_err(), "answered another CA's client certificate: {refused:?}");
+    assert!(
+        refused.is_err(),
+        "answered another CA's client certificate: {refused:?}"
+    );
     wait_until(
         "the leader counts both refusals as failed handshakes",
         Duration::from_secs(10),
-        || metric(&cluster, &cluster.client, leader, "paxos_tls_handshake_failures_total")
-            .filter(|&n| n >= 2.0),
+        || {
+            metric(
+                &cluster,
+                &cluster.client,
+                leader,
+                "paxos_tls_handshake_failures_total",
+            )
+            .filter(|&n| n >= 2.0)
+        },
     );
 }

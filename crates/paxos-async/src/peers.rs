@@ -23,11 +23,11 @@ use paxos_host::probe;
 use paxos_host::routing::Route;
 use paxos_host::{http, log};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::either::Either;
-use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::Shared;
@@ -42,7 +42,10 @@ pub struct Peers {
 impl Peers {
     /// Starts one sender task for every member but `me`.
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
-        let tls = shared.tls.as_ref().map(|tls| TlsConnector::from(Arc::clone(&tls.client)));
+        let tls = shared
+            .tls
+            .as_ref()
+            .map(|tls| TlsConnector::from(Arc::clone(&tls.client)));
         let mut queues = Vec::new();
         let tasks = TaskTracker::new();
         for member in 0..shared.config.servers.len() {

@@ -35,11 +35,11 @@ use paxos_host::routing::{self, Route};
 use paxos_host::watches::Seen;
 use paxos_host::{RunError, log};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::deadline::{self, WriteDeadline};
@@ -102,7 +102,10 @@ async fn accept(
     let shutdown = &shared.shutdown;
     let builder = deadline::connection_limits(&shared.config);
     let slots = Arc::new(Semaphore::new(shared.config.max_connections));
-    let tls = shared.tls.as_ref().map(|tls| TlsAcceptor::from(Arc::clone(&tls.server)));
+    let tls = shared
+        .tls
+        .as_ref()
+        .map(|tls| TlsAcceptor::from(Arc::clone(&tls.server)));
     loop {
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -445,6 +448,7 @@ mod tests {
             events,
             shutdown: Shutdown::new(),
             bodies: Bodies::default(),
+            tls: None,
         }
     }
 

@@ -331,7 +331,9 @@ impl Config {
         if let Some(tls) = &self.tls {
             for (field, file) in [("cert", &tls.cert), ("key", &tls.key), ("ca", &tls.ca)] {
                 if file.as_os_str().is_empty() {
-                    return Err(format!("`tls.{field}` is empty; give the path of a PEM file"));
+                    return Err(format!(
+                        "`tls.{field}` is empty; give the path of a PEM file"
+                    ));
                 }
             }
         }

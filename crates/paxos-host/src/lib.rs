@@ -230,10 +230,15 @@ pub fn startup(program: &str, variants: &[&str]) -> Result<Startup, ExitCode> {
         let path = args.config.display();
         usage_error(format!("config file {path}: {reason}"))
     })?;
-    let tls = config.tls.as_ref().map(Tls::load).transpose().map_err(|reason| {
-        let path = args.config.display();
-        usage_error(format!("config file {path}: {reason}"))
-    })?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(Tls::load)
+        .transpose()
+        .map_err(|reason| {
+            let path = args.config.display();
+            usage_error(format!("config file {path}: {reason}"))
+        })?;
     log::init().map_err(usage_error)?;
     Ok(Startup { args, config, tls })
 }

@@ -68,7 +68,10 @@ impl Tls {
         let mut store = RootCertStore::empty();
         for root in &roots {
             store.add(root.clone()).map_err(|e| {
-                format!("`tls.ca` {}: not a usable CA certificate: {e}", show(&files.ca))
+                format!(
+                    "`tls.ca` {}: not a usable CA certificate: {e}",
+                    show(&files.ca)
+                )
             })?;
         }
         let store = Arc::new(store);
@@ -76,10 +79,12 @@ impl Tls {
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("`tls`: {e}"))?;
         let server = if files.require_client_cert {
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::clone(&store), Arc::clone(&provider))
-                    .build()
-                    .map_err(|e| format!("`tls.ca` {}: {e}", show(&files.ca)))?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::clone(&store),
+                Arc::clone(&provider),
+            )
+            .build()
+            .map_err(|e| format!("`tls.ca` {}: {e}", show(&files.ca)))?;
             server.with_client_cert_verifier(verifier)
         } else {
             server.with_no_client_auth()

@@ -362,6 +362,7 @@ mod tests {
             events,
             shutdown: Shutdown::new(),
             bodies: Bodies::default(),
+            tls: None,
         }
     }
 
