@@ -518,6 +518,33 @@ mod tests {
     }
 
     #[test]
+    fn tls_paths_are_relative_to_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("paxos-tls-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cluster.json");
+        let text = r#"{"servers": ["h:1"], "tls": {"cert": "tls/m.pem", "key": "/abs/m.key",
+            "ca": "ca.pem"}}"#;
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, dir.join("tls/m.pem"));
+        assert_eq!(tls.key, PathBuf::from("/abs/m.key"));
+        assert_eq!(tls.ca, dir.join("ca.pem"));
+        assert!(!tls.require_client_cert);
+        assert_eq!(config.scheme(), "https");
+        let unknown =
+            r#"{"servers": ["h:1"], "tls": {"cert": "a", "key": "b", "ca": "c", "x": 1}}"#;
+        assert!(Config::parse(unknown).is_err());
+        let empty = r#"{"servers": ["h:1"], "tls": {"cert": "", "key": "b", "ca": "c"}}"#;
+        assert!(
+            Config::parse(empty)
+                .unwrap_err()
+                .contains("`tls.cert` is empty")
+        );
+    }
+
+    #[test]
     fn errors_name_the_file() {
         let error = Config::load(Path::new("/nonexistent/cluster.json")).unwrap_err();
         let line = error.to_string();
