@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 
 use crate::config::Config;
-use crate::http::{Client, Response};
+use crate::http::{self, Client, ClientTls, Response};
 use crate::netns::{self, Netns, Network};
 use crate::ports::free_port_on;
 use crate::runtime::Runtime;
 use crate::tempdir::TempDir;
+use crate::tls::{Certs, Pair};
 use crate::wait_until;
 
 /// How long a cluster may take to elect a leader before a scenario gives up.
@@ -68,6 +69,8 @@ pub struct ClusterBuilder {
     kept_dir: Option<PathBuf>,
     /// Members on hosts of a network, and the client host's namespace.
     placed: Option<(Vec<Placement>, Arc<Netns>)>,
+    /// What the harness's clients trust and present, for members that serve HTTPS.
+    client_tls: Option<ClientTls>,
 }
 
 /// A member on a host of a [`Network`]: its config entry, its host's namespace and where the
@@ -105,6 +108,19 @@ impl ClusterBuilder {
     /// so that the harness's process id is the member's.
     pub fn launcher(mut self, command: &[&str]) -> Self {
         self.launcher = command.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    /// Serves HTTPS: every member gets the config's `tls` object for `pair` (signed by
+    /// `certs.ca`), and the harness's client speaks HTTPS trusting `certs.ca` and presents
+    /// `certs.member` when asked for a client certificate.
+    pub fn tls(mut self, certs: &Certs, pair: &Pair, require_client_cert: bool) -> Self {
+        self.tuning
+            .push(("tls".to_owned(), certs.config(pair, require_client_cert)));
+        self.client_tls = Some(ClientTls {
+            ca: certs.ca.clone(),
+            identity: Some(certs.member.clone()),
+        });
         self
     }
 
@@ -214,7 +230,9 @@ impl ClusterBuilder {
             config_path,
             members,
             env: self.env,
-            client: Client::default().with_netns(client_netns.clone()),
+            client: Client::with_tls(http::DEFAULT_TIMEOUT, self.client_tls.as_ref())
+                .with_netns(client_netns.clone()),
+            client_tls: self.client_tls,
             client_netns,
             launcher: self.launcher,
             dir,
@@ -242,6 +260,8 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     /// The namespace the harness's clients send from, for members on a [`Network`].
     client_netns: Option<Arc<Netns>>,
+    /// What the harness's clients trust and present, when the members serve HTTPS.
+    client_tls: Option<ClientTls>,
     /// The command every member is started through, if any (see [`ClusterBuilder::launcher`]).
     launcher: Vec<String>,
     // Dropped last: the members' files live here.
@@ -260,6 +280,7 @@ impl Cluster {
             launcher: Vec::new(),
             kept_dir: None,
             placed: None,
+            client_tls: None,
         }
     }
 
@@ -270,7 +291,7 @@ impl Cluster {
     /// A client with `timeout` that reaches the members from where the harness does (the client
     /// host of their network, if they are on one).
     pub fn new_client(&self, timeout: Duration) -> Client {
-        Client::new(timeout).with_netns(self.client_netns.clone())
+        Client::with_tls(timeout, self.client_tls.as_ref()).with_netns(self.client_netns.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -455,9 +476,14 @@ impl Cluster {
         Some(status)
     }
 
-    /// `http://<listen address><path>` of member `i`.
+    /// `http://<listen address><path>` of member `i`, `https://` when the members serve TLS.
     pub fn url(&self, i: usize, path: &str) -> String {
-        format!("http://{}{path}", self.members[i].reach)
+        let scheme = if self.client_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{path}", self.members[i].reach)
     }
 
     /// `GET /status` of member `i`, when it answers `200` with JSON.

@@ -1,11 +1,19 @@
 //! A small blocking HTTP client over `ureq`, which hands back every status as a value.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
+use ureq::tls::{
+    Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider, parse_pem,
+};
 
 use crate::netns::{Inside, Netns};
+use crate::tls::Pair;
+
+/// The timeout of [`Client::default`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// An answer: status, content type and the whole body.
 #[derive(Clone, Debug)]
@@ -59,20 +67,28 @@ pub struct Client {
 
 impl Default for Client {
     fn default() -> Self {
-        Client::new(Duration::from_secs(15))
+        Client::new(DEFAULT_TIMEOUT)
     }
 }
 
 impl Client {
     pub fn new(timeout: Duration) -> Client {
-        let config = ureq::Agent::config_builder()
+        Client::with_tls(timeout, None)
+    }
+
+    /// A client that speaks HTTPS to `https://` URLs, trusting only `tls.ca` and presenting
+    /// `tls.identity`, if any, when a member asks for a client certificate.
+    pub fn with_tls(timeout: Duration, tls: Option<&ClientTls>) -> Client {
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .max_idle_connections(0)
-            .max_idle_connections_per_host(0)
-            .build();
+            .max_idle_connections_per_host(0);
+        if let Some(tls) = tls {
+            config = config.tls_config(tls.ureq());
+        }
         Client {
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::new_with_config(config.build()),
             netns: None,
         }
     }
@@ -149,6 +165,40 @@ impl Client {
     pub fn delete(&self, url: &str) -> Result<Response, String> {
         let _inside = self.enter();
         read(url, self.agent.delete(url).call())
+    }
+}
+
+/// What an HTTPS client of the harness trusts and presents.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// The CA file whose certificates are the only roots.
+    pub ca: PathBuf,
+    /// A certificate and key to present when asked for one.
+    pub identity: Option<Pair>,
+}
+
+impl ClientTls {
+    fn ureq(&self) -> TlsConfig {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        };
+        let roots: Vec<Certificate<'static>> = parse_pem(&read(&self.ca))
+            .filter_map(|item| match item.expect("a PEM file") {
+                PemItem::Certificate(cert) => Some(cert),
+                _ => None,
+            })
+            .collect();
+        let identity = self.identity.as_ref().map(|pair| {
+            let cert = Certificate::from_pem(&read(&pair.cert)).expect("a PEM certificate");
+            let key = PrivateKey::from_pem(&read(&pair.key)).expect("a PEM key");
+            ClientCert::new_with_certs(&[cert], key)
+        });
+        TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::from(roots))
+            .client_cert(identity)
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .build()
     }
 }
 

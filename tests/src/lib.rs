@@ -10,6 +10,7 @@
 //! - [`runtime`]: which server, and where its binary is.
 //! - [`ports`]: free loopback ports that no other test of this process gets.
 //! - [`tempdir`]: a temporary directory removed on drop.
+//! - [`tls`]: certificates made at run time for the TLS scenarios.
 //! - [`config`]: the cluster config file.
 //! - [`cluster`]: a cluster of member processes, killed on drop.
 //! - [`http`]: a small blocking HTTP client and the shapes of the API's answers.
@@ -32,6 +33,7 @@ pub mod netns;
 pub mod ports;
 pub mod runtime;
 pub mod tempdir;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 

@@ -27,7 +27,7 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
         config.discovery_retry(),
         config.discovery_timeout(),
     );
-    let client = probe_client();
+    let client = probe_client(shared);
     // Dropping the set when this function returns aborts the probes still out.
     let mut answers = JoinSet::new();
     loop {
@@ -41,9 +41,10 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
         }
         for index in discovery.poll_probes(clock.now()) {
             let client = client.clone();
+            let url = probe::server_id_url(config.scheme(), &config.servers[index]);
             let server = config.servers[index].clone();
             answers.spawn(async move {
-                let answer = ask_id(&client, &server).await;
+                let answer = ask_id(&client, &url).await;
                 if let Err(reason) = &answer {
                     log::probe_failed(&server, reason);
                 }
@@ -64,17 +65,19 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
 }
 
 /// An HTTP client for probes: short timeouts; reqwest takes any status as an answer.
-fn probe_client() -> reqwest::Client {
+fn probe_client(shared: &Shared) -> reqwest::Client {
+    let tls = paxos_host::tls::client_config(shared.tls.as_ref());
     reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)
+        .tls_backend_preconfigured((*tls).clone())
         .build()
-        .expect("a plain HTTP client always builds")
+        .expect("a client with a rustls config always builds")
 }
 
-/// Asks `server` for its id.
-async fn ask_id(client: &reqwest::Client, server: &str) -> Result<String, String> {
+/// Asks the member at `url` (its `/server_id`) for its id.
+async fn ask_id(client: &reqwest::Client, url: &str) -> Result<String, String> {
     let mut response = client
-        .get(probe::server_id_url(server))
+        .get(url)
         .send()
         .await
         .map_err(|e| probe::describe_error(&e))?;

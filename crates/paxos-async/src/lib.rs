@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use paxos_host::handling::Bodies;
 use paxos_host::{
-    Config, DataDir, Found, Metrics, RunError, SHUTDOWN_GRACE, ServerId, StatusBoard, log,
+    Config, DataDir, Found, Metrics, RunError, SHUTDOWN_GRACE, ServerId, StatusBoard, Tls, log,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -75,6 +75,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// The bytes of request bodies held at once, clients' and peers' apart.
     pub bodies: Bodies,
+    /// The config's `tls`, read at start: HTTPS in and out when set.
+    pub tls: Option<Tls>,
 }
 
 /// Runs a server on `listener` until `shutdown` is cancelled (or a fatal error).
@@ -84,6 +86,7 @@ pub struct Shared {
 pub async fn run(
     listener: TcpListener,
     config: Config,
+    tls: Option<Tls>,
     data_dir: &Path,
     shutdown: Shutdown,
 ) -> Result<(), RunError> {
@@ -104,6 +107,7 @@ pub async fn run(
         events,
         shutdown: shutdown.clone(),
         bodies: Bodies::default(),
+        tls,
     });
     let http = server::start(listener, Arc::clone(&shared))?;
 

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 const PROGRAM: &str = "paxos-async";
 
 fn main() -> ExitCode {
-    let Startup { args, config } = match startup(PROGRAM, VARIANTS) {
+    let Startup { args, config, tls } = match startup(PROGRAM, VARIANTS) {
         Ok(startup) => startup,
         Err(status) => return status,
     };
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         let listener = TcpListener::bind(&args.listen)
             .await
             .map_err(|error| RunError::bind(&args.listen, &error))?;
-        run(listener, config, &args.data_dir, shutdown).await
+        run(listener, config, tls, &args.data_dir, shutdown).await
     });
     // Every task `run` started has ended when it returns; the signal task and the blocking
     // pool's idle threads remain, and end here.

@@ -24,6 +24,10 @@ use paxos_host::routing::Route;
 use paxos_host::{http, log};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_util::either::Either;
 use tokio_util::task::TaskTracker;
 
 use crate::Shared;
@@ -38,6 +42,10 @@ pub struct Peers {
 impl Peers {
     /// Starts one sender task for every member but `me`.
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
+        let tls = shared
+            .tls
+            .as_ref()
+            .map(|tls| TlsConnector::from(Arc::clone(&tls.client)));
         let mut queues = Vec::new();
         let tasks = TaskTracker::new();
         for member in 0..shared.config.servers.len() {
@@ -49,6 +57,7 @@ impl Peers {
             queues.push(Some(queue));
             let sender = Sender {
                 shared: Arc::clone(shared),
+                tls: tls.clone(),
                 me,
                 server: shared.config.peer_address(member).to_owned(),
             };
@@ -82,6 +91,8 @@ impl Peers {
 /// One peer's sender.
 struct Sender {
     shared: Arc<Shared>,
+    /// How links to the peer start TLS, when the config has `tls`.
+    tls: Option<TlsConnector>,
     me: MemberId,
     server: String,
 }
@@ -96,7 +107,7 @@ impl Sender {
             for body in peer::envelopes(&self.shared.config, self.me, &messages) {
                 let posting = async {
                     let request = self.request(body.json, authorization.as_deref())?;
-                    post(&self.server, &mut link, request).await
+                    post(&self.server, self.tls.as_ref(), &mut link, request).await
                 };
                 let started = Instant::now();
                 let posted = tokio::time::timeout(POST_TIMEOUT, posting).await;
@@ -143,13 +154,18 @@ impl Sender {
 /// Posts one envelope to `server` over `link`, connecting first if there is none, and returns
 /// the answer's status. A kept-alive connection the peer has closed meanwhile takes no request;
 /// then the request, never sent, goes on a new connection, as reqwest's pool would send it.
-async fn post(server: &str, link: &mut Option<Link>, request: Post) -> PostResult {
+async fn post(
+    server: &str,
+    tls: Option<&TlsConnector>,
+    link: &mut Option<Link>,
+    request: Post,
+) -> PostResult {
     let mut request = request;
     loop {
         let reused = link.is_some();
         let current = match link {
             Some(current) => current,
-            None => link.insert(Link::connect(server).await?),
+            None => link.insert(Link::connect(server, tls).await?),
         };
         match current.post(request).await {
             Ok(status) => return Ok(status),
@@ -188,6 +204,14 @@ async fn connect_any(server: &str) -> io::Result<TcpStream> {
 }
 
 /// What a post came to: the answer's status, or why there was none.
+/// The name a peer's certificate must carry: the host of `server` (`host:port`), a DNS name or
+/// an IP address.
+fn server_name(server: &str) -> Result<ServerName<'static>, BoxError> {
+    let (host, _) = paxos_host::cli::split_host_port(server)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok(ServerName::try_from(host.to_owned())?)
+}
+
 type PostResult = Result<u16, BoxError>;
 
 /// Any error of a post, for the log line.
@@ -216,15 +240,23 @@ struct Link {
 }
 
 /// hyper's side of a [`Link`]: the future that reads and writes the socket.
-type Driven = Connection<TokioIo<TcpStream>, Full<Bytes>>;
+type Driven = Connection<TokioIo<Stream>, Full<Bytes>>;
+
+/// A link's transport: TCP, or TLS over it.
+type Stream = Either<TcpStream, TlsStream<TcpStream>>;
 
 impl Link {
     /// Connects to `server` (`host:port`) within the connect timeout.
-    async fn connect(server: &str) -> Result<Link, BoxError> {
+    async fn connect(server: &str, tls: Option<&TlsConnector>) -> Result<Link, BoxError> {
         let tcp = connect_any(server).await?;
         // No Nagle delay: a post that leaves in two segments must not wait for a delayed ACK.
         let _ = tcp.set_nodelay(true);
-        let (send, connection) = http1::handshake(TokioIo::new(tcp)).await?;
+        let stream = match tls {
+            None => Either::Left(tcp),
+            // The peer's certificate must name the host it was reached by.
+            Some(tls) => Either::Right(tls.connect(server_name(server)?, tcp).await?),
+        };
+        let (send, connection) = http1::handshake(TokioIo::new(stream)).await?;
         Ok(Link {
             send,
             connection: Some(Box::pin(connection)),
@@ -328,7 +360,9 @@ mod tests {
             clients
         });
         let mut link = None;
-        let first = post(&server, &mut link, envelope(&server)).await.unwrap();
+        let first = post(&server, None, &mut link, envelope(&server))
+            .await
+            .unwrap();
         assert_eq!(first, 204);
         close.send(()).unwrap();
         // Until the peer's close has reached this side, the connection still looks usable.
@@ -342,7 +376,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(link.is_some(), "the first connection was given up already");
-        let second = post(&server, &mut link, envelope(&server)).await.unwrap();
+        let second = post(&server, None, &mut link, envelope(&server))
+            .await
+            .unwrap();
         assert_eq!(second, 204);
         let clients = peer.await.unwrap();
         assert_ne!(clients[0], clients[1], "both posts went on one connection");

@@ -34,9 +34,12 @@ use paxos_host::metrics;
 use paxos_host::routing::{self, Route};
 use paxos_host::watches::Seen;
 use paxos_host::{RunError, log};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::either::Either;
 use tokio_util::task::TaskTracker;
 
 use crate::deadline::{self, WriteDeadline};
@@ -99,6 +102,10 @@ async fn accept(
     let shutdown = &shared.shutdown;
     let builder = deadline::connection_limits(&shared.config);
     let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+    let tls = shared
+        .tls
+        .as_ref()
+        .map(|tls| TlsAcceptor::from(Arc::clone(&tls.server)));
     loop {
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -120,10 +127,18 @@ async fn accept(
         let _ = tcp.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let tcp = WriteDeadline::new(tcp, shared.config.client_timeout());
-        let connection = builder.serve_connection(TokioIo::new(tcp), service);
+        let (builder, tls, shared) = (builder.clone(), tls.clone(), Arc::clone(&shared));
         let (shutdown, grace_over) = (shutdown.clone(), grace_over.clone());
         connections.spawn(async move {
             let _slot = slot;
+            let stream = match tls {
+                None => Either::Left(tcp),
+                Some(tls) => match handshake(&shared, &tls, tcp).await {
+                    Some(stream) => Either::Right(stream),
+                    None => return,
+                },
+            };
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             let mut connection = pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => return,
@@ -139,6 +154,28 @@ async fn accept(
     }
     connections.close();
     connections.wait().await;
+}
+
+/// Runs the TLS handshake of an accepted connection, in the connection's task (a client that
+/// never finishes its handshake holds up no one else), within the head deadline
+/// (`client_timeout_ms`). One that fails or times out is counted; the member stopping ends it
+/// uncounted.
+async fn handshake(
+    shared: &Shared,
+    tls: &TlsAcceptor,
+    tcp: WriteDeadline<TcpStream>,
+) -> Option<TlsStream<WriteDeadline<TcpStream>>> {
+    let accepting = tokio::time::timeout(shared.config.client_timeout(), tls.accept(tcp));
+    tokio::select! {
+        accepted = accepting => match accepted {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(_)) | Err(_) => {
+                shared.metrics.tls_handshake_failed();
+                None
+            }
+        },
+        () = shared.shutdown.cancelled() => None,
+    }
 }
 
 impl Http {
@@ -411,6 +448,7 @@ mod tests {
             events,
             shutdown: Shutdown::new(),
             bodies: Bodies::default(),
+            tls: None,
         }
     }
 

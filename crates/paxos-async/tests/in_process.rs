@@ -39,7 +39,7 @@ async fn a_single_member_commits_and_stops() {
     let shutdown = Shutdown::new();
     let server = tokio::spawn({
         let (dir, shutdown) = (dir.clone(), shutdown.clone());
-        async move { run(listener, config, &dir, shutdown).await }
+        async move { run(listener, config, None, &dir, shutdown).await }
     });
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -79,7 +79,7 @@ async fn stopping_during_discovery_is_a_clean_exit() {
     let shutdown = Shutdown::new();
     let server = tokio::spawn({
         let (dir, shutdown) = (dir.clone(), shutdown.clone());
-        async move { run(listener, config, &dir, shutdown).await }
+        async move { run(listener, config, None, &dir, shutdown).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     shutdown.cancel();
@@ -202,7 +202,7 @@ async fn no_task_outlives_run() {
     let shutdown = Shutdown::new();
     let server = tokio::spawn({
         let (dir, shutdown) = (dir.clone(), shutdown.clone());
-        async move { run(listener, config, &dir, shutdown).await }
+        async move { run(listener, config, None, &dir, shutdown).await }
     });
     wait_for("the server found itself", || async {
         !get(&listen, "/status").await.2.contains("discovering")

@@ -18,7 +18,8 @@
 //!   "client_timeout_ms": 30000,
 //!   "max_watches": 4096,
 //!   "max_watch_wait_ms": 300000,
-//!   "max_connections": 8192
+//!   "max_connections": 8192,
+//!   "tls": {"cert": "member.pem", "key": "member.key", "ca": "ca.pem", "require_client_cert": false}
 //! }
 //! ```
 //!
@@ -121,6 +122,27 @@ pub struct Config {
     /// under half the process's open-files limit.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+    /// When set, the member serves HTTPS only and reaches its peers over HTTPS (see
+    /// [`crate::tls`]).
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// The config's `tls` object: PEM files, relative to the config file's directory unless
+/// absolute.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// This member's certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of `cert`'s leaf, unencrypted.
+    pub key: PathBuf,
+    /// The CA certificates that members' certificates must chain to.
+    pub ca: PathBuf,
+    /// Whether the listener refuses every connection without a client certificate that chains
+    /// to `ca` (mutual TLS). Off by default.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 /// Whether `address` (`host:port`) names this host's loopback interface. Names other than
@@ -209,7 +231,16 @@ impl Config {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
-        Config::parse(&text).map_err(error)
+        let mut config = Config::parse(&text).map_err(error)?;
+        // Like a shell's relative paths, but from where the config file is, not where the
+        // server was started: a unit file or a test may start it anywhere.
+        if let Some(tls) = &mut config.tls {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            for file in [&mut tls.cert, &mut tls.key, &mut tls.ca] {
+                *file = dir.join(&*file);
+            }
+        }
+        Ok(config)
     }
 
     /// Parses and checks config text; the error is one sentence without the file name.
@@ -241,6 +272,7 @@ impl Config {
             max_watches: defaults::max_watches(),
             max_watch_wait_ms: defaults::max_watch_wait_ms(),
             max_connections: defaults::max_connections(),
+            tls: None,
         }
     }
 
@@ -296,6 +328,15 @@ impl Config {
                 return Err(format!("`{field}` must be at least 1"));
             }
         }
+        if let Some(tls) = &self.tls {
+            for (field, file) in [("cert", &tls.cert), ("key", &tls.key), ("ca", &tls.ca)] {
+                if file.as_os_str().is_empty() {
+                    return Err(format!(
+                        "`tls.{field}` is empty; give the path of a PEM file"
+                    ));
+                }
+            }
+        }
         if self.max_watches >= self.max_connections {
             return Err(format!(
                 "`max_watches` ({}) must be below `max_connections` ({}), or waiting watches \
@@ -334,6 +375,11 @@ impl Config {
                  every host you trust"
             )),
         }
+    }
+
+    /// The scheme members speak: `https` with `tls`, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Where to send peer messages for `member`: its route, or else its `servers` entry.
@@ -469,6 +515,33 @@ mod tests {
         assert_eq!(secret.check_exposure("0.0.0.0:1"), Ok(()));
         let insecure = config(r#"{"servers": ["db-1.internal:1"], "insecure": true}"#);
         assert_eq!(insecure.check_exposure("0.0.0.0:1"), Ok(()));
+    }
+
+    #[test]
+    fn tls_paths_are_relative_to_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("paxos-tls-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cluster.json");
+        let text = r#"{"servers": ["h:1"], "tls": {"cert": "tls/m.pem", "key": "/abs/m.key",
+            "ca": "ca.pem"}}"#;
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, dir.join("tls/m.pem"));
+        assert_eq!(tls.key, PathBuf::from("/abs/m.key"));
+        assert_eq!(tls.ca, dir.join("ca.pem"));
+        assert!(!tls.require_client_cert);
+        assert_eq!(config.scheme(), "https");
+        let unknown =
+            r#"{"servers": ["h:1"], "tls": {"cert": "a", "key": "b", "ca": "c", "x": 1}}"#;
+        assert!(Config::parse(unknown).is_err());
+        let empty = r#"{"servers": ["h:1"], "tls": {"cert": "", "key": "b", "ca": "c"}}"#;
+        assert!(
+            Config::parse(empty)
+                .unwrap_err()
+                .contains("`tls.cert` is empty")
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub mod peer;
 pub mod probe;
 pub mod routing;
 pub mod status;
+pub mod tls;
 pub mod waiters;
 pub mod watches;
 
@@ -61,6 +62,7 @@ pub use data_dir::DataDir;
 pub use events::Event;
 pub use metrics::Metrics;
 pub use status::StatusBoard;
+pub use tls::Tls;
 pub use waiters::Waiters;
 
 /// A server's random identity for one run: 128 random bits, shown as 32 hex digits.
@@ -178,6 +180,8 @@ impl RunError {
 pub struct Startup {
     pub args: cli::Args,
     pub config: Config,
+    /// The config's `tls`, read and checked.
+    pub tls: Option<Tls>,
 }
 
 /// The environment variable that picks a benchmark variant of how a server uses its runtime,
@@ -226,8 +230,17 @@ pub fn startup(program: &str, variants: &[&str]) -> Result<Startup, ExitCode> {
         let path = args.config.display();
         usage_error(format!("config file {path}: {reason}"))
     })?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(Tls::load)
+        .transpose()
+        .map_err(|reason| {
+            let path = args.config.display();
+            usage_error(format!("config file {path}: {reason}"))
+        })?;
     log::init().map_err(usage_error)?;
-    Ok(Startup { args, config })
+    Ok(Startup { args, config, tls })
 }
 
 /// Prints a run-time failure and returns exit status 1.

@@ -100,6 +100,7 @@ pub struct Metrics {
     fsync_nanos: AtomicU64,
     records_persisted: AtomicU64,
     handler_panics: AtomicU64,
+    tls_handshake_failures: AtomicU64,
     /// Gauge: watches waiting for their key to change.
     watches_waiting: AtomicU64,
     watches_changed: AtomicU64,
@@ -131,6 +132,7 @@ impl Default for Metrics {
             fsync_nanos: AtomicU64::new(0),
             records_persisted: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             watches_waiting: AtomicU64::new(0),
             watches_changed: AtomicU64::new(0),
             watches_unchanged: AtomicU64::new(0),
@@ -268,6 +270,13 @@ impl Metrics {
         self.handler_panics.fetch_add(1, Relaxed);
     }
 
+    /// A connection to the TLS listener that closed, broke off or timed out before its
+    /// handshake ended (a plain-HTTP client, a certificate the client refused or the listener
+    /// did, a client that never finished).
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Relaxed);
+    }
+
     /// The exposition text, with the node's state from `snapshot`.
     pub fn render(&self, runtime: &str, snapshot: &Snapshot) -> String {
         let mut out = String::with_capacity(4096);
@@ -301,7 +310,7 @@ impl Metrics {
             "Client requests answered, by outcome.",
             &samples,
         );
-        let counters: [(&str, &str, &AtomicU64); 17] = [
+        let counters: [(&str, &str, &AtomicU64); 18] = [
             (
                 "paxos_client_requests_waiting",
                 "Client requests waiting for their command to commit.",
@@ -367,6 +376,12 @@ impl Metrics {
                 "paxos_handler_panics_total",
                 "Requests whose handler panicked; each was answered 500 and the member served on.",
                 &self.handler_panics,
+            ),
+            (
+                "paxos_tls_handshake_failures_total",
+                "Connections to the TLS listener that ended or timed out before their handshake \
+                 did.",
+                &self.tls_handshake_failures,
             ),
             (
                 "paxos_watches_waiting",

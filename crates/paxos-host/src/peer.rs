@@ -25,9 +25,9 @@ pub const MAX_ENVELOPE_BYTES: usize = 8 * 1024 * 1024;
 /// The most messages a sender takes off its queue for one round of posts.
 pub const MAX_DRAIN: usize = 4096;
 
-/// The URL peer messages go to.
-pub fn messages_url(server: &str) -> String {
-    format!("http://{server}/paxos/messages")
+/// The URL peer messages go to, `scheme` being the config's ([`crate::Config::scheme`]).
+pub fn messages_url(scheme: &str, server: &str) -> String {
+    format!("{scheme}://{server}/paxos/messages")
 }
 
 /// The `Authorization` header value peers must send, when the cluster has a secret.

@@ -21,9 +21,9 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest `GET /server_id` body worth reading: a JSON string of 32 hex digits is 34 bytes.
 pub const MAX_ID_BODY: usize = 4096;
 
-/// The URL that serves `server`'s id.
-pub fn server_id_url(server: &str) -> String {
-    format!("http://{server}/server_id")
+/// The URL that serves `server`'s id, `scheme` being the config's ([`crate::Config::scheme`]).
+pub fn server_id_url(scheme: &str, server: &str) -> String {
+    format!("{scheme}://{server}/server_id")
 }
 
 /// Reads a `GET /server_id` answer: `200` with a JSON string. Each server reads at most one

@@ -16,7 +16,7 @@ use paxos_core::discovery::Discovery;
 use paxos_host::probe::{self, MAX_ID_BODY, PROBE_TIMEOUT};
 use paxos_host::{Clock, RunError, log};
 
-use crate::Shared;
+use crate::{Shared, peers};
 
 /// The longest the loop waits without looking at the shutdown token. A thread cannot wait on a
 /// channel and a token at once, so it waits on the channel in slices this long.
@@ -58,7 +58,7 @@ pub fn find_myself(shared: &Shared, probes: &mut Probes) -> Result<Option<Member
         config.discovery_retry(),
         config.discovery_timeout(),
     );
-    let client = probe_client();
+    let client = probe_client(shared);
     let (answers, answered) = mpsc::channel();
     loop {
         if let Some(result) = probe::conclude(&discovery, config, &shared.status, clock.now()) {
@@ -71,12 +71,13 @@ pub fn find_myself(shared: &Shared, probes: &mut Probes) -> Result<Option<Member
         }
         for index in discovery.poll_probes(clock.now()) {
             let client = client.clone();
+            let url = probe::server_id_url(config.scheme(), &config.servers[index]);
             let server = config.servers[index].clone();
             let answers = answers.clone();
             let probe = thread::Builder::new()
                 .name("probe".into())
                 .spawn(move || {
-                    let answer = ask_id(&client, &server);
+                    let answer = ask_id(&client, &url);
                     if let Err(reason) = &answer {
                         log::probe_failed(&server, reason);
                     }
@@ -101,18 +102,19 @@ pub fn find_myself(shared: &Shared, probes: &mut Probes) -> Result<Option<Member
 }
 
 /// An HTTP client for probes: short timeouts, and non-2xx statuses as answers, not errors.
-fn probe_client() -> ureq::Agent {
+fn probe_client(shared: &Shared) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(PROBE_TIMEOUT))
         .http_status_as_error(false)
+        .tls_config(peers::tls_config(shared.tls.as_ref()))
         .build()
         .into()
 }
 
-/// Asks `server` for its id.
-fn ask_id(client: &ureq::Agent, server: &str) -> Result<String, String> {
+/// Asks the member at `url` (its `/server_id`) for its id.
+fn ask_id(client: &ureq::Agent, url: &str) -> Result<String, String> {
     let mut response = client
-        .get(probe::server_id_url(server))
+        .get(url)
         .call()
         .map_err(|e| probe::describe_error(&e))?;
     let status = response.status().as_u16();

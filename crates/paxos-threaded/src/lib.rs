@@ -43,7 +43,7 @@ use std::sync::mpsc;
 
 use paxos_host::handling::Bodies;
 use paxos_host::{
-    Config, DataDir, Found, Metrics, RunError, SHUTDOWN_GRACE, ServerId, StatusBoard, log,
+    Config, DataDir, Found, Metrics, RunError, SHUTDOWN_GRACE, ServerId, StatusBoard, Tls, log,
 };
 
 use crate::driver::Event;
@@ -76,6 +76,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// The bytes of request bodies held at once, clients' and peers' apart.
     pub bodies: Bodies,
+    /// The config's `tls`, read at start: HTTPS in and out when set.
+    pub tls: Option<Tls>,
 }
 
 /// Runs a server listening on `listen` until `shutdown` is cancelled (or a fatal error).
@@ -86,6 +88,7 @@ pub struct Shared {
 pub fn run(
     listen: &str,
     config: Config,
+    tls: Option<Tls>,
     data_dir: &Path,
     shutdown: Shutdown,
 ) -> Result<(), RunError> {
@@ -103,6 +106,7 @@ pub fn run(
         events,
         shutdown: shutdown.clone(),
         bodies: Bodies::default(),
+        tls,
     });
     let http = server::start(listen, Arc::clone(&shared))?;
 

@@ -8,7 +8,7 @@ use paxos_threaded::{Shutdown, VARIANTS, run};
 const PROGRAM: &str = "paxos-threaded";
 
 fn main() -> ExitCode {
-    let Startup { args, config } = match startup(PROGRAM, VARIANTS) {
+    let Startup { args, config, tls } = match startup(PROGRAM, VARIANTS) {
         Ok(startup) => startup,
         Err(status) => return status,
     };
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         return fail(PROGRAM, &error);
     }
     // Every thread `run` started has ended when it returns; `ctrlc`'s signal thread remains.
-    match run(&args.listen, config, &args.data_dir, shutdown) {
+    match run(&args.listen, config, tls, &args.data_dir, shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(PROGRAM, &error),
     }

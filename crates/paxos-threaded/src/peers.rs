@@ -14,7 +14,9 @@ use std::time::Instant;
 use paxos_core::{MemberId, Message, To};
 use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, Outgoing, POST_TIMEOUT};
 use paxos_host::probe;
-use paxos_host::{http, log};
+use paxos_host::{Tls, http, log};
+use rustls::pki_types::CertificateDer;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 use crate::Shared;
 
@@ -28,7 +30,7 @@ pub struct Peers {
 impl Peers {
     /// Starts one sender thread for every member but `me`.
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
-        let client = peer_client();
+        let client = peer_client(shared.tls.as_ref());
         let mut queues = Vec::new();
         let mut threads = Vec::new();
         for member in 0..shared.config.servers.len() {
@@ -87,7 +89,7 @@ struct Sender {
 
 impl Sender {
     fn run(self, inbox: &mpsc::Receiver<Arc<Outgoing>>) {
-        let url = peer::messages_url(&self.server);
+        let url = peer::messages_url(self.shared.config.scheme(), &self.server);
         let authorization = peer::authorization(self.shared.config.secret.as_deref());
         // Blocks until a message is queued, then takes every other one already there.
         while let Ok(first) = inbox.recv() {
@@ -125,11 +127,34 @@ impl Sender {
 }
 
 /// An HTTP client for peers: short timeouts, kept-alive connections, statuses as answers.
-fn peer_client() -> ureq::Agent {
+fn peer_client(tls: Option<&Tls>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(POST_TIMEOUT))
         .http_status_as_error(false)
+        .tls_config(tls_config(tls))
         .build()
         .into()
+}
+
+/// ureq's TLS config from the member's: `ca` the only root, `cert` presented when asked for,
+/// rustls on ring. ureq builds its rustls config itself, with rustls's own certificate checks,
+/// so it verifies as the async twin's config from [`Tls::client`] does.
+pub fn tls_config(tls: Option<&Tls>) -> TlsConfig {
+    let Some(tls) = tls else {
+        return TlsConfig::default();
+    };
+    let der = |certificates: &[CertificateDer<'_>]| -> Vec<Certificate<'static>> {
+        certificates
+            .iter()
+            .map(|c| Certificate::from_der(c).to_owned())
+            .collect()
+    };
+    let key = PrivateKey::from_pem(&tls.key_pem).expect("rustls read this key at start");
+    TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::from(der(&tls.roots)))
+        .client_cert(Some(ClientCert::new_with_certs(&der(&tls.chain), key)))
+        .unversioned_rustls_crypto_provider(paxos_host::tls::provider())
+        .build()
 }

@@ -69,13 +69,18 @@ pub struct Http {
 /// Binds `listen` and serves on tiny_http's connection threads until shutdown.
 pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
     let limits = deadline::connection_limits(&shared.config);
+    let tls = tls(&shared);
     let variant = paxos_host::variant();
     let handler: Box<dyn Fn(&rouille::Request) -> rouille::Response + Send + Sync> =
         Box::new(move |request| handle(&shared, request));
+    let build = || match variant.as_deref() {
+        Some(HANDLER_POOL | PER_REQUEST_THREADS) => rouille::Server::new(listen, handler),
+        _ => rouille::Server::new_on_connection_threads(listen, handler),
+    };
     let server = limits
-        .around(|| match variant.as_deref() {
-            Some(HANDLER_POOL | PER_REQUEST_THREADS) => rouille::Server::new(listen, handler),
-            _ => rouille::Server::new_on_connection_threads(listen, handler),
+        .around(|| match tls {
+            Some(tls) => tls.around(build),
+            None => build(),
         })
         .map_err(|error| match error.downcast_ref::<std::io::Error>() {
             Some(io) => RunError::bind(listen, io),
@@ -92,6 +97,18 @@ pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
         None => None,
     };
     Ok(Http { server, dispatch })
+}
+
+/// The patched tiny_http's TLS, when the config has `tls`: each connection's handshake runs on
+/// its own thread at its first read, within the head deadline, and one that fails or times out
+/// is counted.
+fn tls(shared: &Arc<Shared>) -> Option<tiny_http::Tls> {
+    let config = Arc::clone(&shared.tls.as_ref()?.server);
+    let shared = Arc::clone(shared);
+    Some(tiny_http::Tls {
+        config,
+        on_handshake_failure: Arc::new(move || shared.metrics.tls_handshake_failed()),
+    })
 }
 
 /// Starts the variants' dispatch loop, rouille's: on a thread of its own, it takes each request
@@ -345,6 +362,7 @@ mod tests {
             events,
             shutdown: Shutdown::new(),
             bodies: Bodies::default(),
+            tls: None,
         }
     }
 

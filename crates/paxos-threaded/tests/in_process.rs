@@ -46,7 +46,7 @@ fn a_single_member_commits_and_stops() {
     let shutdown = Shutdown::new();
     let server = {
         let (listen, dir, shutdown) = (listen.clone(), dir.clone(), shutdown.clone());
-        thread::spawn(move || run(&listen, config, &dir, shutdown))
+        thread::spawn(move || run(&listen, config, None, &dir, shutdown))
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -101,7 +101,7 @@ fn stopping_during_discovery_is_a_clean_exit() {
     let shutdown = Shutdown::new();
     let server = {
         let (dir, shutdown) = (dir.clone(), shutdown.clone());
-        thread::spawn(move || run(&listen, config, &dir, shutdown))
+        thread::spawn(move || run(&listen, config, None, &dir, shutdown))
     };
     thread::sleep(Duration::from_millis(300));
     shutdown.cancel();
@@ -243,7 +243,7 @@ fn no_thread_outlives_run() {
     let shutdown = Shutdown::new();
     let server = {
         let (listen, dir, shutdown) = (listen.clone(), dir.clone(), shutdown.clone());
-        thread::spawn(move || run(&listen, config, &dir, shutdown))
+        thread::spawn(move || run(&listen, config, None, &dir, shutdown))
     };
     wait_for("the server found itself", || {
         TcpStream::connect(&listen).is_ok() && !get(&listen, "/status").2.contains("discovering")

@@ -114,6 +114,9 @@ use util::MessagesQueue;
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use limits::Limits;
+/// Twin Paxos patch: HTTPS from a ready rustls config, for servers built inside `Tls::around`.
+#[cfg(feature = "ssl-rustls")]
+pub use ssl::Tls;
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
@@ -330,6 +333,12 @@ impl Server {
                 ),
                 None => None,
             }
+        };
+        // Twin Paxos patch: a server built inside `Tls::around` serves HTTPS with its config.
+        #[cfg(feature = "ssl-rustls")]
+        let ssl = match (ssl, ssl::Tls::current()) {
+            (None, Some(tls)) => Some(SslContext::from_tls(tls)),
+            (ssl, _) => ssl,
         };
 
         // creating a task where server.accept() is continuously called

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 mod body;
 mod custom_stream;
-mod deadline;
+pub(crate) mod deadline;
 pub(crate) mod framing;
 mod fused_reader;
 mod messages_queue;

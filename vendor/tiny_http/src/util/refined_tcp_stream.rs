@@ -55,7 +55,8 @@ impl Stream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> IoResult<()> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.set_read_timeout(timeout),
-            // TLS is not built for Twin Paxos; its streams keep upstream's blocking reads.
+            // rustls streams set it for each of their own reads (`RustlsStream::read_within`);
+            // OpenSSL is not built for Twin Paxos, and its streams keep upstream's blocking reads.
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(_) => Ok(()),
         }
@@ -169,6 +170,12 @@ impl Read for RefinedTcpStream {
     /// Twin Paxos patch: each read may block only for what is left before the deadline. The
     /// socket's timeout applies to one read, so it is set again before every read.
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
+        // A TLS read may read the socket several times (the handshake, a record in pieces):
+        // each read waits only until the deadline.
+        #[cfg(feature = "ssl-rustls")]
+        if let Stream::Https(tls) = &self.stream {
+            return tls.read_within(buf, &self.deadline);
+        }
         let remaining = self.deadline.remaining()?;
         if remaining.is_some() || self.timeout_set {
             self.stream.set_read_timeout(remaining)?;
