@@ -5,15 +5,23 @@
 //! server's id is itself; then the "found myself" promise is resolved and every handler waiting
 //! on it goes on.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use axum::http::{Request, header};
+use http_body_util::Full;
+use hyper::body::Bytes;
 
 use paxos_core::MemberId;
 use paxos_core::discovery::Discovery;
 use paxos_host::probe::{self, MAX_ID_BODY, PROBE_TIMEOUT};
+use paxos_host::routing::Route;
 use paxos_host::{Clock, RunError, log};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsConnector;
 
 use crate::Shared;
+use crate::peers::Link;
 
 /// Looks for this server among `servers` until found (`Some(index)`), the server is stopping
 /// (`None`), or the discovery timeout passes (the error lists what each entry answered).
@@ -41,10 +49,9 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
         }
         for index in discovery.poll_probes(clock.now()) {
             let client = client.clone();
-            let url = probe::server_id_url(config.scheme(), &config.servers[index]);
             let server = config.servers[index].clone();
             answers.spawn(async move {
-                let answer = ask_id(&client, &url).await;
+                let answer = ask_id(client.as_ref(), &server).await;
                 if let Err(reason) = &answer {
                     log::probe_failed(&server, reason);
                 }
@@ -64,33 +71,30 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
     }
 }
 
-/// An HTTP client for probes: short timeouts; reqwest takes any status as an answer.
-fn probe_client(shared: &Shared) -> reqwest::Client {
-    let tls = paxos_host::tls::client_config(shared.tls.as_ref());
-    reqwest::Client::builder()
-        .timeout(PROBE_TIMEOUT)
-        .tls_backend_preconfigured((*tls).clone())
-        .build()
-        .expect("a client with a rustls config always builds")
+/// How probes start TLS, when the config has `tls`: the same connector as the peers'.
+fn probe_client(shared: &Shared) -> Option<TlsConnector> {
+    let tls = shared.tls.as_ref()?;
+    Some(TlsConnector::from(Arc::clone(&tls.client)))
 }
 
-/// Asks the member at `url` (its `/server_id`) for its id.
-async fn ask_id(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| probe::describe_error(&e))?;
-    let status = response.status().as_u16();
-    let mut body = Vec::new();
-    // One byte past the limit tells an over-long answer without reading all of it.
-    while body.len() <= MAX_ID_BODY
-        && let Some(chunk) = response
-            .chunk()
+/// Asks `server` for its id, over a connection of its own, within the probe timeout.
+async fn ask_id(client: Option<&TlsConnector>, server: &str) -> Result<String, String> {
+    let asking = async {
+        let mut link = Link::connect(server, client)
             .await
-            .map_err(|e| probe::describe_error(&e))?
-    {
-        body.extend_from_slice(&chunk);
-    }
-    probe::read_server_id(status, &body)
+            .map_err(|e| probe::describe_error(&*e))?;
+        let request = Request::get(Route::ServerId.path())
+            .header(header::HOST, server)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| probe::describe_error(&e))?;
+        // One byte past the limit tells an over-long answer without reading all of it.
+        let (status, body) = link
+            .send(request, MAX_ID_BODY)
+            .await
+            .map_err(|e| probe::describe_error(&e.into_error()))?;
+        probe::read_server_id(status, &body)
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, asking)
+        .await
+        .unwrap_or_else(|_| Err("timed out".to_owned()))
 }

@@ -26,10 +26,10 @@
 //! One accept task and one task per open connection (hyper, at most `max_connections`); the
 //! request handlers run inside their connection's task; one driver task, whose fsyncs run on
 //! tokio's blocking pool; one sender task per peer, which drives its own connection; short-lived
-//! probe tasks during discovery (and reqwest's tasks for their connections); the task that
-//! called [`run`], which does discovery and then waits for shutdown; and a signal task. All of them run on the runtime's worker threads, one per core by default. Every task
-//! [`run`] starts has ended by the time it returns (probes still out when discovery ends are
-//! aborted then).
+//! probe tasks during discovery, each driving its own connection; the task that called [`run`],
+//! which does discovery and then waits for shutdown; and a signal task. All of them run on the
+//! runtime's worker threads, one per core by default. Every task [`run`] starts has ended by the
+//! time it returns (probes still out when discovery ends are aborted then).
 
 pub mod deadline;
 pub mod discovery;

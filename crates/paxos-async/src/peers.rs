@@ -167,8 +167,8 @@ async fn post(
             Some(current) => current,
             None => link.insert(Link::connect(server, tls).await?),
         };
-        match current.post(request).await {
-            Ok(status) => return Ok(status),
+        match current.send(request, usize::MAX).await {
+            Ok((status, _)) => return Ok(status),
             Err(Failure::Unsent(unsent, _)) if reused => {
                 *link = None;
                 request = *unsent;
@@ -215,16 +215,16 @@ fn server_name(server: &str) -> Result<ServerName<'static>, BoxError> {
 type PostResult = Result<u16, BoxError>;
 
 /// Any error of a post, for the log line.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Why a post over a [`Link`] failed, with the request when it was never sent.
-enum Failure {
+/// Why a request over a [`Link`] failed, with the request when it was never sent.
+pub(crate) enum Failure {
     Unsent(Box<Post>, hyper::Error),
     Failed(hyper::Error),
 }
 
-/// A post to a peer, as hyper sends it.
-type Post = Request<Full<Bytes>>;
+/// A request to a peer, as hyper sends it: a post of messages, or discovery's `GET`.
+pub(crate) type Post = Request<Full<Bytes>>;
 
 /// A kept-alive connection to one peer, driven by its sender's task.
 ///
@@ -233,7 +233,7 @@ type Post = Request<Full<Bytes>>;
 /// that task and every answer woke the sender again: a hand-off between tasks each way that the
 /// threaded twin's ureq does not make. Here the sender polls the connection itself while it waits
 /// for an answer, so a post is written and its answer read in the sender's own task.
-struct Link {
+pub(crate) struct Link {
     send: SendRequest<Full<Bytes>>,
     /// `None` once it has ended.
     connection: Option<Pin<Box<Driven>>>,
@@ -245,9 +245,21 @@ type Driven = Connection<TokioIo<Stream>, Full<Bytes>>;
 /// A link's transport: TCP, or TLS over it.
 type Stream = Either<TcpStream, TlsStream<TcpStream>>;
 
+impl Failure {
+    /// The error, the request set aside.
+    pub(crate) fn into_error(self) -> hyper::Error {
+        match self {
+            Failure::Unsent(_, error) | Failure::Failed(error) => error,
+        }
+    }
+}
+
 impl Link {
     /// Connects to `server` (`host:port`) within the connect timeout.
-    async fn connect(server: &str, tls: Option<&TlsConnector>) -> Result<Link, BoxError> {
+    pub(crate) async fn connect(
+        server: &str,
+        tls: Option<&TlsConnector>,
+    ) -> Result<Link, BoxError> {
         let tcp = connect_any(server).await?;
         // No Nagle delay: a post that leaves in two segments must not wait for a delayed ACK.
         let _ = tcp.set_nodelay(true);
@@ -263,8 +275,14 @@ impl Link {
         })
     }
 
-    /// Sends `request` and reads the whole answer, polling the connection meanwhile.
-    async fn post(&mut self, request: Post) -> Result<u16, Failure> {
+    /// Sends `request` and reads the answer, polling the connection meanwhile: its status, and
+    /// its body up to one byte past `limit` (which tells an over-long answer without reading all
+    /// of it; the connection is then not fit for another request).
+    pub(crate) async fn send(
+        &mut self,
+        request: Post,
+        limit: usize,
+    ) -> Result<(u16, Vec<u8>), Failure> {
         let Link { send, connection } = self;
         let exchange = async {
             let response = send
@@ -276,12 +294,16 @@ impl Link {
                 })?;
             let status = response.status().as_u16();
             // The answer's body (none, for a `204`) is read so that the connection is free.
-            response
-                .into_body()
-                .collect()
-                .await
-                .map_err(Failure::Failed)?;
-            Ok(status)
+            let mut body = response.into_body();
+            let mut read = Vec::new();
+            while read.len() <= limit
+                && let Some(frame) = body.frame().await
+            {
+                if let Ok(data) = frame.map_err(Failure::Failed)?.into_data() {
+                    read.extend_from_slice(&data);
+                }
+            }
+            Ok((status, read))
         };
         let mut exchange = pin!(exchange);
         if let Some(driving) = connection {
