@@ -61,15 +61,16 @@ impl Peers {
             let outgoing = Outgoing::new(message);
             for member in peer::recipients(to, self.queues.len()) {
                 if let Some(Some(queue)) = self.queues.get(member) {
-                    // A sender thread only ends when its queue is dropped, so this cannot fail.
+                    // It fails only once the sender thread has ended (its queue dropped, or it
+                    // panicked): then nobody is left to post the message, and Paxos copes.
                     let _ = queue.send(Arc::clone(&outgoing));
                 }
             }
         }
     }
 
-    /// Closes the queues and waits for the senders, each of which finishes its current post
-    /// (bounded by the post timeout) and then sees its queue closed.
+    /// Closes the queues and waits for the senders, each of which posts what is still queued
+    /// (each post bounded by the post timeout) and then sees its queue closed.
     pub fn stop(self) {
         drop(self.queues);
         for thread in self.threads {
