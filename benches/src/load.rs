@@ -23,7 +23,10 @@ use crate::procfs;
 #[serde(rename_all = "lowercase")]
 pub enum Workload {
     Put,
+    /// A linearizable read: the leader confirms it leads, no log slot.
     Get,
+    /// A serializable read: answered from the member's own store at once.
+    GetSerializable,
     Append,
 }
 
@@ -32,6 +35,7 @@ impl Workload {
         match self {
             Workload::Put => "put",
             Workload::Get => "get",
+            Workload::GetSerializable => "get-serializable",
             Workload::Append => "append",
         }
     }
@@ -51,6 +55,10 @@ impl Workload {
                 "/client-request",
                 format!(r#"{{"op":"get","key":"{key}"}}"#),
             ),
+            (Api::TwinPaxos, Workload::GetSerializable) => (
+                "/client-request",
+                format!(r#"{{"op":"get","key":"{key}","consistency":"serializable"}}"#),
+            ),
             (Api::TwinPaxos, Workload::Append) => {
                 let list = n / 100;
                 let body = format!(r#"{{"op":"append","key":"a{client}-{list}","value":"{n}"}}"#);
@@ -59,6 +67,13 @@ impl Workload {
             (Api::Etcd, Workload::Get) => (
                 "/v3/kv/range",
                 format!(r#"{{"key":"{}"}}"#, base64(key.as_bytes())),
+            ),
+            (Api::Etcd, Workload::GetSerializable) => (
+                "/v3/kv/range",
+                format!(
+                    r#"{{"key":"{}","serializable":true}}"#,
+                    base64(key.as_bytes())
+                ),
             ),
             // etcd has no append; the reference row runs `put` and `get` only.
             (Api::Etcd, Workload::Put | Workload::Append) => (

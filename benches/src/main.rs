@@ -257,6 +257,7 @@ fn closed(args: &[String]) -> Result<(), String> {
                 workload = match value {
                     "put" => load::Workload::Put,
                     "get" => load::Workload::Get,
+                    "get-serializable" => load::Workload::GetSerializable,
                     "append" => load::Workload::Append,
                     other => return Err(format!("--workload: put, get or append, not {other}")),
                 }

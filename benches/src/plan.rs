@@ -51,7 +51,12 @@ impl Plan {
     pub fn full() -> Plan {
         Plan {
             name: "full",
-            workloads: vec![Workload::Put, Workload::Get, Workload::Append],
+            workloads: vec![
+                Workload::Put,
+                Workload::Get,
+                Workload::GetSerializable,
+                Workload::Append,
+            ],
             clients: vec![1, 16, 64, 256],
             placements: vec![Placement::Spread, Placement::Leader],
             rounds: 2,
@@ -83,7 +88,7 @@ impl Plan {
     pub fn quick() -> Plan {
         Plan {
             name: "quick",
-            workloads: vec![Workload::Put, Workload::Append],
+            workloads: vec![Workload::Put, Workload::Get, Workload::Append],
             clients: vec![1, 16],
             placements: vec![Placement::Spread],
             rounds: 1,

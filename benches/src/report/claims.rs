@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use crate::bare::Waiter;
 use crate::hello::Stack;
-use crate::scenario::throughput::put_cell;
+use crate::load::Workload;
+use crate::scenario::throughput::{cell, put_cell};
 
 use super::Results;
 use crate::scenario::idle::IdleSeries;
@@ -161,6 +162,7 @@ pub fn claims(md: &mut String, results: &Results) {
             watching.join("; ")
         );
     }
+    reads_claim(md, results, at);
     cancellation_claim(md, results);
     scaling_claim(md, results);
     shutdown_claim(md, results);
@@ -309,6 +311,40 @@ fn shutdown_claim(md: &mut String, results: &Results) {
             "- **Shutdown under load.** SIGTERM to the leader while {clients} clients write \
              through every member: {}.",
             parts.join("; ")
+        );
+    }
+}
+
+/// Reads without the log: each server's `get` against its own `put`, and against etcd's range.
+fn reads_claim(md: &mut String, results: &Results, at: usize) {
+    let rows = &results.throughput;
+    let rate = |runtime: &str, workload: Workload| {
+        cell(rows, runtime, workload, at).map(|r| r.requests_per_second)
+    };
+    let mut said = Vec::new();
+    for runtime in ["threaded", "async"] {
+        let (Some(put), Some(get)) = (rate(runtime, Workload::Put), rate(runtime, Workload::Get))
+        else {
+            continue;
+        };
+        let mut line = format!(
+            "{runtime} `get` {get:.0} req/s, {:.2}x its `put`",
+            get / put
+        );
+        if let Some(etcd) = rate("etcd", Workload::Get) {
+            line += &format!(", {:.2}x etcd's linearizable range", get / etcd);
+        }
+        if let Some(local) = rate(runtime, Workload::GetSerializable) {
+            line += &format!("; serializable {local:.0} req/s");
+        }
+        said.push(line);
+    }
+    if !said.is_empty() {
+        let _ = writeln!(
+            md,
+            "- **Reads without the log** (at {at} clients, spread; targets: a linearizable `get` \
+             at least 3x the server's `put` and 2x etcd's range). {}.",
+            said.join("; ")
         );
     }
 }

@@ -14,7 +14,7 @@ pub fn run(plan: &Plan) -> Result<Vec<ThroughputRow>, String> {
         eprintln!("etcd reference     skipped: no `etcd` on the PATH (Debian: etcd-server)");
         return Ok(Vec::new());
     };
-    let workloads = [Workload::Put, Workload::Get];
+    let workloads = [Workload::Put, Workload::Get, Workload::GetSerializable];
     let mut progress = Progress::new("etcd reference", workloads.len() * plan.clients.len());
     let pids = etcd.pids();
     let mut rows = Vec::new();

@@ -143,9 +143,19 @@ pub fn put_cell<'a>(
     runtime: &str,
     clients: usize,
 ) -> Option<&'a ThroughputRow> {
+    cell(rows, runtime, Workload::Put, clients)
+}
+
+/// The row of `workload` at `clients` clients spread over the members, for `runtime`.
+pub fn cell<'a>(
+    rows: &'a [ThroughputRow],
+    runtime: &str,
+    workload: Workload,
+    clients: usize,
+) -> Option<&'a ThroughputRow> {
     rows.iter().find(|r| {
         r.runtime == runtime
-            && r.workload == Workload::Put
+            && r.workload == workload
             && r.placement == Placement::Spread
             && r.clients == clients
     })
