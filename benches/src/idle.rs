@@ -5,7 +5,8 @@
 //! buffers), and reads the member's memory and thread count at each N. It also times fresh
 //! requests at each N: a server that is "holding" connections by no longer answering new ones
 //! has not really held them. The watchers scenario climbs the same ladder with connections that
-//! each wait on a watch ([`open_watch`]): idle too, but with a request in flight.
+//! each wait on a watch of one key ([`open_watch`]): idle too, but with a request in flight, all
+//! answered by one write ([`fan_out`]).
 
 use std::time::{Duration, Instant};
 
@@ -38,8 +39,19 @@ pub fn ladder(
     pid: u32,
     steps: &[usize],
     open: impl Fn(&str, usize) -> std::io::Result<Conn>,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Vec<IdlePoint> {
+    climb(target, pid, steps, open, progress).0
+}
+
+/// [`ladder`], handing back the connections still held at the top.
+pub fn climb(
+    target: &str,
+    pid: u32,
+    steps: &[usize],
+    open: impl Fn(&str, usize) -> std::io::Result<Conn>,
+    mut progress: impl FnMut(usize),
+) -> (Vec<IdlePoint>, Vec<Conn>) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut points = Vec::new();
     for &n in steps {
@@ -74,7 +86,7 @@ pub fn ladder(
             break;
         }
     }
-    points
+    (points, conns)
 }
 
 /// Opens one connection and has one request answered on it, leaving it open and idle.
@@ -86,13 +98,83 @@ pub fn open_idle(target: &str, _n: usize) -> std::io::Result<Conn> {
     }
 }
 
-/// Opens one connection as [`open_idle`] does, then leaves a watch waiting on it: of a key of
-/// its own (`n`) that nobody writes, for an hour, so the member holds a waiting request per
-/// connection until the ladder lets go.
+/// The key every watcher waits on; nothing else writes it.
+pub const WATCHED: &str = "watched";
+
+/// Opens one connection as [`open_idle`] does, then leaves a watch of [`WATCHED`] waiting on it
+/// for up to an hour, so the member holds a waiting request per connection until one write
+/// answers them all.
 pub fn open_watch(target: &str, n: usize) -> std::io::Result<Conn> {
     let mut conn = open_idle(target, n)?;
-    conn.send("GET", &format!("/watch?key=watched-{n}&wait=3600"), b"")?;
+    conn.send("GET", &format!("/watch?key={WATCHED}&wait=3600"), b"")?;
     Ok(conn)
+}
+
+/// How long the watchers took to get their answers after one write of their key.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fanout {
+    pub watchers: usize,
+    /// Watchers whose answer said the key changed.
+    pub answered: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Calls `write` (one write of the watched key), then reads every watcher's answer on
+/// [`READERS`] threads, each reading its share of the connections in turn: a watcher's time is
+/// when its answer was read, at most a little after it arrived.
+pub fn fan_out(conns: Vec<Conn>, write: impl FnOnce()) -> Fanout {
+    const READERS: usize = 8;
+    let watchers = conns.len();
+    let mut shares: Vec<Vec<Conn>> = (0..READERS).map(|_| Vec::new()).collect();
+    for (i, conn) in conns.into_iter().enumerate() {
+        shares[i % READERS].push(conn);
+    }
+    let start = Instant::now();
+    let mut times: Vec<Option<f64>> = std::thread::scope(|scope| {
+        let readers: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                scope.spawn(move || {
+                    share
+                        .into_iter()
+                        .map(|mut conn| {
+                            let changed = match conn.read_response() {
+                                Ok((200, body)) => {
+                                    serde_json::from_slice::<serde_json::Value>(&body)
+                                        .is_ok_and(|answer| answer["changed"] == true)
+                                }
+                                _ => false,
+                            };
+                            changed.then(|| start.elapsed().as_secs_f64() * 1000.0)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        write();
+        readers
+            .into_iter()
+            .flat_map(|r| r.join().expect("a watch reader"))
+            .collect()
+    });
+    times.retain(Option::is_some);
+    let mut times: Vec<f64> = times.into_iter().flatten().collect();
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Fanout {
+        watchers,
+        answered: times.len(),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: times.last().copied().unwrap_or(0.0),
+    }
 }
 
 /// The member's `paxos_watches_waiting`, read from a fresh connection; `None` without an answer.

@@ -148,11 +148,21 @@ pub fn claims(md: &mut String, results: &Results) {
             idle.join("; ")
         );
     }
-    let watching: Vec<String> = IDLE_TARGETS
+    let ladders: Vec<IdleSeries> = results.watchers.iter().map(|w| w.ladder.clone()).collect();
+    let watching: Vec<String> = results
+        .watchers
         .iter()
-        .filter_map(|(runtime, _)| {
-            let (kib, held) = idle_slope(&results.watchers, runtime)?;
-            Some(format!("{runtime} {kib:.1} KiB per watcher up to {held}"))
+        .filter_map(|w| {
+            let runtime = w.ladder.runtime;
+            let (kib, held) = idle_slope(&ladders, runtime)?;
+            Some(format!(
+                "{runtime} {kib:.1} KiB per watcher up to {held}, `put` {:.2}x with them \
+                 waiting, {} of {} answered by one write within {:.0} ms",
+                w.put_with / w.put_without.max(f64::MIN_POSITIVE),
+                w.fanout.answered,
+                w.fanout.watchers,
+                w.fanout.max_ms
+            ))
         })
         .collect();
     if !watching.is_empty() {

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::bare::BarePoint;
 use crate::scenario::cancellation::CancellationRun;
 use crate::scenario::hello::HelloRow;
-use crate::scenario::idle::IdleSeries;
+use crate::scenario::idle::{IdleSeries, WatchSeries};
 use crate::scenario::lifecycle::LifecycleRow;
 use crate::scenario::open_loop::OpenLoopRow;
 use crate::scenario::scaling::ScalingRow;
@@ -45,7 +45,7 @@ pub struct Results {
     pub open_loop: Vec<OpenLoopRow>,
     pub idle: Vec<IdleSeries>,
     /// The idle ladder again, each connection waiting on a watch.
-    pub watchers: Vec<IdleSeries>,
+    pub watchers: Vec<WatchSeries>,
     pub bare: Vec<BarePoint>,
     pub cancellation: Vec<CancellationRun>,
     pub shutdown_under_load: Vec<ShutdownRun>,

@@ -8,6 +8,7 @@ use crate::shape;
 
 use super::Results;
 use super::claims::{IDLE_TARGETS, idle_slope};
+use crate::scenario::idle::IdleSeries;
 
 /// Picks one count of a code shape.
 type Count = fn(&shape::Shape) -> usize;
@@ -370,15 +371,16 @@ fn watchers(md: &mut String, results: &Results) {
     if results.watchers.is_empty() {
         return;
     }
-    let role = results.watchers[0].role;
+    let role = results.watchers[0].ladder.role;
     let _ = writeln!(md, "\n## Idle watchers on one member\n");
     let _ = writeln!(
         md,
         "Method: the idle-connection ladder again, on one {role} of each server, but each \
-         connection, after its first answer, sends `GET /watch` for a key of its own that nobody \
+         connection, after its first answer, sends `GET /watch` of one key that nothing else \
          writes, with an hour's wait: the member holds one waiting request per connection (a \
          thread blocked on its promise, or a task parked on its channel). `watching` is the \
-         member's `paxos_watches_waiting`.\n"
+         member's `paxos_watches_waiting`. Then `put` is run with every watcher waiting, as \
+         before the ladder, and one write of the watched key answers them all.\n"
     );
     let _ = writeln!(
         md,
@@ -386,7 +388,7 @@ fn watchers(md: &mut String, results: &Results) {
          |---|---:|---:|---:|---:|---:|"
     );
     for s in &results.watchers {
-        for p in &s.points {
+        for p in &s.ladder.points {
             let fresh = p
                 .fresh_request_ms
                 .map_or("no answer".to_owned(), |ms| format!("{ms:.2}"));
@@ -394,26 +396,39 @@ fn watchers(md: &mut String, results: &Results) {
             let _ = writeln!(
                 md,
                 "| {} | {} | {watching} | {:.1} | {} | {fresh} |",
-                s.runtime,
+                s.ladder.runtime,
                 p.held,
                 p.sample.rss_kib as f64 / 1024.0,
                 p.sample.threads
             );
         }
     }
-    let _ = writeln!(md);
-    for (runtime, _) in IDLE_TARGETS {
-        let watched = idle_slope(&results.watchers, runtime);
-        let idle = idle_slope(&results.idle, runtime);
-        if let Some((kib, held)) = watched {
-            let beside = idle.map_or(String::new(), |(idle, _)| {
-                format!(" (an idle connection without a watch: {idle:.1} KiB)")
-            });
-            let _ = writeln!(
-                md,
-                "- {runtime}: {kib:.1} KiB per waiting watcher up to {held}{beside}."
-            );
-        }
+    let _ = writeln!(
+        md,
+        "\n| server | KiB / waiting watcher | KiB / idle connection (scenario 6) | `put` req/s, none waiting | with them waiting | ratio | watchers answered by one write | p50 ms | p99 ms | max ms |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let ladders: Vec<IdleSeries> = results.watchers.iter().map(|w| w.ladder.clone()).collect();
+    for w in &results.watchers {
+        let runtime = w.ladder.runtime;
+        let kib = |ladders: &[IdleSeries]| {
+            idle_slope(ladders, runtime).map_or("-".to_owned(), |(kib, _)| format!("{kib:.1}"))
+        };
+        let f = &w.fanout;
+        let _ = writeln!(
+            md,
+            "| {runtime} | {} | {} | {:.0} | {:.0} | {:.2} | {} of {} | {:.1} | {:.1} | {:.1} |",
+            kib(&ladders),
+            kib(&results.idle),
+            w.put_without,
+            w.put_with,
+            w.put_with / w.put_without.max(f64::MIN_POSITIVE),
+            f.answered,
+            f.watchers,
+            f.p50_ms,
+            f.p99_ms,
+            f.max_ms
+        );
     }
 }
 

@@ -1,14 +1,15 @@
 //! Scenarios 6 and 6b: idle keep-alive connections to one member, a follower on both servers,
 //! bare or each with a watch waiting on it (see [`crate::idle`] for the ladder).
 
-use paxos_tests::{Cluster, Runtime};
+use paxos_tests::{Cluster, Runtime, json};
 use serde::Serialize;
 
-use crate::idle::{self, IdlePoint};
+use crate::idle::{self, Fanout, IdlePoint};
+use crate::load::{Api, Closed, Workload};
 use crate::plan::Plan;
 use crate::progress::Progress;
 
-use super::{RUNTIMES, Servers, follower};
+use super::{RUNTIMES, Servers, addrs, follower, pids};
 
 /// The idle-connection ladder of one runtime.
 #[derive(Clone, Debug, Serialize)]
@@ -30,51 +31,20 @@ pub fn idle_cluster(servers: &Servers, runtime: Runtime) -> Cluster {
         .start()
 }
 
-/// The idle-connection ladder, on each runtime.
+/// The idle-connection ladder on a follower of a fresh cluster of each runtime.
 pub fn run(plan: &Plan, servers: &Servers) -> Vec<IdleSeries> {
-    climb(
-        "idle connections",
-        plan,
-        |runtime| idle_cluster(servers, runtime),
-        idle::open_idle,
-    )
-}
-
-/// The same ladder with a watch waiting on every connection: room for as many watches as
-/// connections, and for an hour's wait.
-pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<IdleSeries> {
-    let cluster = |runtime| {
-        servers
-            .builder(runtime)
-            .tuning("client_timeout_ms", 3_600_000)
-            .tuning("max_connections", 10_000)
-            .tuning("max_watches", 9_000)
-            .tuning("max_watch_wait_ms", 3_600_000)
-            .start()
-    };
-    climb("idle watchers", plan, cluster, idle::open_watch)
-}
-
-/// Climbs the ladder on a follower of a fresh cluster of each runtime, opening each
-/// connection with `open`.
-fn climb(
-    name: &str,
-    plan: &Plan,
-    start: impl Fn(Runtime) -> Cluster,
-    open: fn(&str, usize) -> std::io::Result<crate::http::Conn>,
-) -> Vec<IdleSeries> {
     let total: usize = plan.idle_steps.len() * RUNTIMES.len();
-    let mut progress = Progress::new(name, total);
+    let mut progress = Progress::new("idle connections", total);
     let mut series = Vec::new();
     for runtime in RUNTIMES {
-        let cluster = start(runtime);
+        let cluster = idle_cluster(servers, runtime);
         let member = follower(&cluster);
         let target = cluster.members[member].listen.to_string();
         let Some(pid) = cluster.pid(member) else {
             continue;
         };
         let mut last_n = 0;
-        let points = idle::ladder(&target, pid, &plan.idle_steps, open, |held| {
+        let points = idle::ladder(&target, pid, &plan.idle_steps, idle::open_idle, |held| {
             if held >= last_n {
                 progress.note(&format!("{} holding {held}", runtime.name()));
                 last_n = held;
@@ -87,6 +57,79 @@ fn climb(
             runtime: runtime.name(),
             role: "follower",
             points,
+        });
+    }
+    progress.finish();
+    series
+}
+
+/// The watchers ladder of one runtime, and what the watchers cost the writes and one write
+/// took to reach them all.
+#[derive(Clone, Debug, Serialize)]
+pub struct WatchSeries {
+    pub ladder: IdleSeries,
+    /// `put` at [`Plan::variant_clients`] clients spread over the members, before the ladder
+    /// and with every watcher of the top step waiting.
+    pub put_without: f64,
+    pub put_with: f64,
+    /// One write of the watched key, with every watcher of the top step waiting.
+    pub fanout: Fanout,
+}
+
+/// The same ladder with a watch of one key waiting on every connection (room for as many
+/// watches as connections, and for an hour's wait); then `put` throughput with them waiting,
+/// against none, and one write of their key.
+pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<WatchSeries> {
+    let mut progress = Progress::new("idle watchers", plan.idle_steps.len() * RUNTIMES.len());
+    let mut series = Vec::new();
+    for runtime in RUNTIMES {
+        let cluster = servers
+            .builder(runtime)
+            .tuning("client_timeout_ms", 3_600_000)
+            .tuning("max_connections", 10_000)
+            .tuning("max_watches", 9_000)
+            .tuning("max_watch_wait_ms", 3_600_000)
+            .start();
+        let member = follower(&cluster);
+        let target = cluster.members[member].listen.to_string();
+        let Some(pid) = cluster.pid(member) else {
+            continue;
+        };
+        let (members, pids) = (addrs(&cluster), pids(&cluster));
+        let puts = || {
+            let load = Closed {
+                api: Api::TwinPaxos,
+                targets: &members,
+                clients: plan.variant_clients,
+                workload: Workload::Put,
+                warmup: plan.warmup,
+                duration: plan.cell,
+            };
+            load.run(&pids).0.throughput()
+        };
+        let put_without = puts();
+        let (points, conns) =
+            idle::climb(&target, pid, &plan.idle_steps, idle::open_watch, |held| {
+                progress.note(&format!("{} watching {held}", runtime.name()));
+            });
+        for _ in &points {
+            progress.step(runtime.name());
+        }
+        let put_with = puts();
+        let leader = cluster.wait_for_leader();
+        let write = json!({"op": "put", "key": idle::WATCHED, "value": "changed"});
+        let fanout = idle::fan_out(conns, || {
+            cluster.ok(leader, &write);
+        });
+        series.push(WatchSeries {
+            ladder: IdleSeries {
+                runtime: runtime.name(),
+                role: "follower",
+                points,
+            },
+            put_without,
+            put_with,
+            fanout,
         });
     }
     progress.finish();
