@@ -345,7 +345,7 @@ fn watch(client: &Client, json: bool, args: &WatchArgs) -> Result<u8, Error> {
         if !args.follow {
             return Ok(OK);
         }
-        after = seen.next_after();
+        after = seen.next_after(after);
     }
 }
 

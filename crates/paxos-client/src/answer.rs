@@ -58,12 +58,14 @@ pub enum Watch {
 }
 
 impl Watch {
-    /// Where the next watch starts so that it misses no change: `modified` after a change,
-    /// `index` after none.
-    pub fn next_after(&self) -> u64 {
+    /// Where the next watch after one from `after` starts, so that it misses no change and
+    /// reports none twice: `modified` after a change, `index` after none, but never before
+    /// `after` (a member that lags behind the one that answered last may answer "unchanged"
+    /// through a slot before it).
+    pub fn next_after(&self, after: u64) -> u64 {
         match self {
             Watch::Changed { modified, .. } => *modified,
-            Watch::Unchanged { index } => *index,
+            Watch::Unchanged { index } => (*index).max(after),
         }
     }
 }

@@ -928,6 +928,16 @@ mod tests {
             unchanged,
             Verdict::Answer(Watch::Unchanged { index: 9 })
         ));
+        // The next watch starts after a change's slot, and never before the last watch's
+        // `after`, though a lagging member answers "unchanged" through an earlier slot.
+        let change = Watch::Changed {
+            value: None,
+            modified: 4,
+            index: 9,
+        };
+        assert_eq!(change.next_after(2), 4);
+        assert_eq!(Watch::Unchanged { index: 9 }.next_after(12), 12);
+        assert_eq!(Watch::Unchanged { index: 9 }.next_after(3), 9);
         // A 200 that is not an answer: it ran, and its answer is lost.
         assert!(matches!(
             decode_done(200, b"<html>"),

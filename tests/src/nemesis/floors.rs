@@ -62,6 +62,8 @@ pub struct Figures {
     pub retried: u64,
     pub retried_acked: u64,
     pub retried_unknown: u64,
+    /// Watches answered with a change, whose answers the watch check could judge.
+    pub watch_changes: u64,
 }
 
 impl Figures {
@@ -186,6 +188,13 @@ pub fn floors(figures: &Figures, keys: usize, keys_checked: usize) -> Vec<Floor>
                 figures.kills, figures.retries, figures.retried
             ),
         },
+        Floor {
+            name: "watches answered with a change",
+            reached: figures.watch_changes,
+            needed: seconds.max(1),
+            unit: "",
+            basis: format!("one per second of a {seconds} s run, at least one"),
+        },
     ]
 }
 
@@ -210,6 +219,7 @@ mod tests {
             retried: 30,
             retried_acked: 25,
             retried_unknown: 5,
+            watch_changes: 90,
         }
     }
 
@@ -243,6 +253,8 @@ mod tests {
                  least one) by 1",
                 "operations answered definitely: 10, short of the floor of 100 (10 per second \
                  of a 0 s run, at least 100) by 90",
+                "watches answered with a change: 0, short of the floor of 1 (one per second of \
+                 a 0 s run, at least one) by 1",
             ]
         );
     }
@@ -252,7 +264,7 @@ mod tests {
         let mut figures = healthy();
         figures.run = Duration::from_secs(600);
         let unmet = unmet(&figures, 10, 10);
-        assert_eq!(unmet.len(), 2, "{unmet:?}");
+        assert_eq!(unmet.len(), 3, "{unmet:?}");
         assert!(unmet[0].starts_with("faults injected: 18, short of the floor of 120"));
         assert!(
             unmet[1]
@@ -354,6 +366,7 @@ mod tests {
                 retried: 2,
                 retried_acked: 1,
                 retried_unknown: 1,
+                watch_changes: 0,
             }
         );
     }

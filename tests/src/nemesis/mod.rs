@@ -28,7 +28,8 @@
 //! - [`links`]: what a partition cuts: the proxies' links, or (`--netns`) the links of hosts in
 //!   network namespaces.
 //! - [`faults`] and [`timeline`]: the fault schedule and its record.
-//! - [`workload`] and [`history`]: the clients and what they recorded.
+//! - [`workload`] and [`history`]: the clients and what they recorded; [`watchers`], the watches
+//!   beside them and their check.
 //! - [`recovery`], [`verdict`], [`floors`], [`report`]: the checks, what a clean run must have
 //!   checked, and what is printed and kept.
 
@@ -43,6 +44,7 @@ pub mod report;
 pub mod rng;
 pub mod timeline;
 pub mod verdict;
+pub mod watchers;
 pub mod workload;
 
 use std::collections::BTreeSet;
@@ -142,22 +144,30 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
         interrupted,
     );
     eprintln!("stopping the clients");
-    let mut records = workload.stop();
+    let (mut records, watches) = workload.stop();
     let workload_ops = records.len();
 
     let (recovery, verdict) = match interrupted.load(Ordering::Relaxed) {
         true => (None, None),
         false => {
-            let (recovery, verdict) =
-                heal_and_check(&mut nemesis, &client, &urls, &mut records, options, epoch);
+            let (recovery, verdict) = heal_and_check(
+                &mut nemesis,
+                &client,
+                &urls,
+                &mut records,
+                &watches,
+                options,
+                epoch,
+            );
             (recovery, Some(verdict))
         }
     };
-    let figures = floors::Figures::of(
+    let mut figures = floors::Figures::of(
         options.duration,
         &records[..workload_ops],
         nemesis.timeline.counts(),
     );
+    figures.watch_changes = watchers::counts(&watches).0 as u64;
     let verdict = verdict.map(|mut verdict| {
         verdict.floors = floors::floors(&figures, verdict.keys, verdict.keys_checked());
         verdict
@@ -167,6 +177,7 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
         workload: &records[..workload_ops],
         figures: &figures,
         final_reads: records.len() - workload_ops,
+        watches: watchers::counts(&watches),
         faults: nemesis.timeline.counts(),
         recovery,
         recovery_bound: RECOVERY_BOUND,
@@ -284,13 +295,14 @@ fn inject_faults(
     }
 }
 
-/// Heals every fault, times the recovery, reads every key of `records` through the log (adding
-/// those reads to `records`) and judges the whole history.
+/// Heals every fault, times the recovery, reads every key of `records` (adding those reads to
+/// `records`) and judges the whole history and the `watches`.
 fn heal_and_check(
     nemesis: &mut faults::Nemesis,
     client: &Client,
     urls: &[String],
     records: &mut Vec<history::Record>,
+    watches: &[watchers::WatchRecord],
     options: &Options,
     epoch: Instant,
 ) -> (Option<Duration>, verdict::Verdict) {
@@ -316,6 +328,8 @@ fn heal_and_check(
     records.extend(reads.records);
     eprintln!("checking {} operations", records.len());
     let mut verdict = verdict::judge(records, &reads.values);
+    let lists = verdict::final_lists(&reads.values);
+    verdict.add("watches", watchers::check(watches, records, &lists));
     if recovery.is_none_or(|took| took > RECOVERY_BOUND) {
         verdict.add(
             "recovery",

@@ -58,6 +58,8 @@ pub struct Run<'a> {
     /// How long the cluster took to serve again after the final heal, and the bound.
     pub recovery: Option<Duration>,
     pub recovery_bound: Duration,
+    /// Watches answered with a change, answered unchanged, and failed.
+    pub watches: (usize, usize, usize),
     /// `None` when the run was interrupted before the checks.
     pub verdict: Option<&'a Verdict>,
 }
@@ -100,6 +102,13 @@ pub fn summary(run: &Run) -> String {
         "  ok {answered} ({mismatches} of them cas mismatches); failed (400) {rejected}; \
          outcome unknown {unknown} ({})",
         list(&outcomes)
+    );
+    let (changed, unchanged, failed) = run.watches;
+    let _ = writeln!(
+        text,
+        "watches: {} ({changed} answered with a change, {unchanged} unchanged, {failed} without \
+         an answer)",
+        changed + unchanged + failed
     );
     let figures = run.figures;
     let _ = writeln!(

@@ -1,5 +1,6 @@
 //! The checks of a finished run: linearizability of the whole history, key by key; no
-//! acknowledged append lost or duplicated; every exactly-once append applied once at most, and
+//! acknowledged append lost or duplicated; every watch answer a state its key held (see
+//! [`super::watchers::check`]); every exactly-once append applied once at most, and
 //! exactly once if acknowledged; recovery within the bound; and nothing the contract forbids (an
 //! answer it does not allow, a member exiting by itself). Then the [`floors`]: a run that found
 //! nothing wrong is only called clean if it checked enough to mean something.
@@ -225,7 +226,7 @@ fn appends_history(records: &[Record]) -> appends::History {
 }
 
 /// The final value of every key that holds a list (or nothing) as a list.
-fn final_lists(finals: &HashMap<String, Option<Value>>) -> HashMap<String, Vec<String>> {
+pub fn final_lists(finals: &HashMap<String, Option<Value>>) -> HashMap<String, Vec<String>> {
     finals
         .iter()
         .filter_map(|(key, value)| match value {

@@ -1,5 +1,5 @@
 //! The clients: threads that `append` to list keys and `cas` register keys, each operation to a
-//! random member, recording everything they send and see.
+//! random member, recording everything they send and see; and [`Watchers`] beside them.
 //!
 //! Keys come in generations: after every [`OPS_PER_GENERATION`] operations (all clients
 //! together) the clients move to fresh keys named after the next generation, so no key's history
@@ -27,10 +27,11 @@ use serde_json::Value as Json;
 
 use super::history::{Outcome, Record, Unknown};
 use super::rng::Rng;
+use super::watchers::{WatchRecord, Watchers};
 use crate::http::Client;
 
 /// Keys of each generation that take appends (and reads).
-const LIST_KEYS: usize = 3;
+pub const LIST_KEYS: usize = 3;
 /// Keys of each generation that take `cas` (and reads).
 const REGISTER_KEYS: usize = 2;
 /// About 150 operations per key before the clients move on.
@@ -56,12 +57,13 @@ pub struct Counters {
     pub retries: AtomicU64,
 }
 
-/// The running clients.
+/// The running clients, and the watchers beside them.
 #[derive(Debug)]
 pub struct Workload {
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
     threads: Vec<JoinHandle<Vec<Record>>>,
+    watchers: Watchers,
 }
 
 impl Workload {
@@ -102,10 +104,16 @@ impl Workload {
                     .expect("spawn a client thread")
             })
             .collect();
+        let bases: Vec<String> = urls
+            .iter()
+            .map(|url| url.trim_end_matches("/client-request").to_owned())
+            .collect();
+        let watchers = Watchers::start(&bases, client, seed, &counters, &stop);
         Workload {
             stop,
             counters,
             threads,
+            watchers,
         }
     }
 
@@ -114,8 +122,9 @@ impl Workload {
     }
 
     /// Asks every client to stop after its current attempt (a request being retried is left
-    /// with its outcome unknown), and returns all their records.
-    pub fn stop(self) -> Vec<Record> {
+    /// with its outcome unknown), and every watcher after its current watch, and returns all
+    /// their records.
+    pub fn stop(self) -> (Vec<Record>, Vec<WatchRecord>) {
         self.stop.store(true, Ordering::Relaxed);
         let mut records = Vec::new();
         for thread in self.threads {
@@ -124,7 +133,7 @@ impl Workload {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        records
+        (records, self.watchers.stop())
     }
 }
 
