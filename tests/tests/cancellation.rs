@@ -15,6 +15,8 @@ scenarios! {
 
 const CLIENTS: usize = 40;
 const REQUEST_TIMEOUT_MS: u64 = 2_000;
+/// Descriptors the leader may open meanwhile: its peer links to the killed followers, retried.
+const SLACK: usize = 6;
 
 /// Member `i`'s metric `name` (a plain gauge or counter).
 fn metric(cluster: &Cluster, i: usize, name: &str) -> Option<u64> {
@@ -46,7 +48,6 @@ fn abandoned_requests_are_freed(runtime: Runtime) {
         cluster.kill(i);
     }
     let pid = cluster.pid(leader).expect("the leader runs");
-    let before = open_descriptors(pid);
     let address = cluster.members[leader].listen;
     let body = r#"{"op":"put","key":"abandoned","value":"v"}"#;
     let clients: Vec<TcpStream> = (0..CLIENTS)
@@ -68,10 +69,9 @@ fn abandoned_requests_are_freed(runtime: Runtime) {
         Duration::from_secs(10),
         || (metric(&cluster, leader, waiting)? == CLIENTS as u64).then_some(()),
     );
-    assert!(
-        open_descriptors(pid) >= before + CLIENTS,
-        "the waiting requests hold their connections"
-    );
+    // The descriptors of the peer links to the killed followers come and go as the leader
+    // retries them, so the check counts what is released, with room for a few of those.
+    let during = open_descriptors(pid);
     // Every client leaves at once, none having read an answer.
     drop(clients);
     let bound = Duration::from_millis(REQUEST_TIMEOUT_MS) + Duration::from_secs(5);
@@ -81,7 +81,7 @@ fn abandoned_requests_are_freed(runtime: Runtime) {
     wait_until(
         "the abandoned connections' descriptors are closed",
         bound,
-        || (open_descriptors(pid) <= before + 6).then_some(()),
+        || (open_descriptors(pid) + CLIENTS <= during + SLACK).then_some(()),
     );
     // The member still serves: a read it can answer on its own.
     let read = json!({"op": "get", "key": "before", "consistency": "serializable"});
