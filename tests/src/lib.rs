@@ -78,6 +78,17 @@ macro_rules! scenarios {
     };
 }
 
+/// A start order of `0..n` shuffled from a fresh seed, different from run to run (the scenario
+/// that uses it prints it, so a failure can be repeated with the same order).
+pub fn shuffled(n: usize) -> Vec<usize> {
+    let mut rng = nemesis::rng::Rng::new(nemesis::rng::fresh_seed());
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.index(i + 1));
+    }
+    order
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, and returns that; panics after `timeout`
 /// naming `what`. The timeout is a generous upper bound, never a way to synchronise.
 pub fn wait_until<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {

@@ -2,37 +2,19 @@
 //! and a member that is not in its config gives up in time, saying what it tried.
 
 use std::net::{SocketAddr, TcpListener};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use paxos_tests::cluster::run_to_exit;
 use paxos_tests::fixtures::assert_status_shape;
 use paxos_tests::gate::Gate;
 use paxos_tests::ports::free_port;
 use paxos_tests::tempdir::TempDir;
-use paxos_tests::{Client, Cluster, Config, Runtime, json, scenarios, wait_until};
+use paxos_tests::{Client, Cluster, Config, Runtime, json, scenarios, shuffled, wait_until};
 
 scenarios! {
     discovery_with_aliases,
     requests_wait_for_discovery,
     discovery_failure,
-}
-
-/// A shuffled start order of `0..n`, different from run to run; printed so a failure can be
-/// reproduced with the same order.
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-        | 1;
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        order.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-    order
 }
 
 fn discovery_with_aliases(runtime: Runtime) {

@@ -5,12 +5,12 @@
 //! when `PAXOS_TESTS_REQUIRE_NETNS` is set.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use paxos_tests::cluster::{Exit, run_command_to_exit};
 use paxos_tests::netns::{Lan, Network, PORT};
 use paxos_tests::tempdir::TempDir;
-use paxos_tests::{Cluster, Config, Runtime, json, scenarios, wait_until};
+use paxos_tests::{Cluster, Config, Runtime, json, scenarios, shuffled, wait_until};
 
 scenarios! {
     discovery_across_hosts,
@@ -34,23 +34,6 @@ fn network(runtime: Runtime, scenario: &str, hosts: usize) -> Option<Network> {
         Runtime::Async => "async_",
     };
     Network::for_scenario(&format!("hosts::{module}::{scenario}"), hosts)
-}
-
-/// A shuffled order of `0..n`, different from run to run.
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-        | 1;
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        order.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-    order
 }
 
 /// Member `i`'s `/status` field `field` as a string.
