@@ -5,12 +5,7 @@
 //! server's id is itself; then the "found myself" promise is resolved and every handler waiting
 //! on it goes on.
 
-use std::sync::Arc;
 use std::time::Instant;
-
-use axum::http::{Request, header};
-use http_body_util::Full;
-use hyper::body::Bytes;
 
 use paxos_core::MemberId;
 use paxos_core::discovery::Discovery;
@@ -18,10 +13,9 @@ use paxos_host::probe::{self, MAX_ID_BODY, PROBE_TIMEOUT};
 use paxos_host::routing::Route;
 use paxos_host::{Clock, RunError, log};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsConnector;
 
 use crate::Shared;
-use crate::peers::Link;
+use crate::link::Link;
 
 /// Looks for this server among `servers` until found (`Some(index)`), the server is stopping
 /// (`None`), or the discovery timeout passes (the error lists what each entry answered).
@@ -35,7 +29,6 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
         config.discovery_retry(),
         config.discovery_timeout(),
     );
-    let client = probe_client(shared);
     // Dropping the set when this function returns aborts the probes still out.
     let mut answers = JoinSet::new();
     loop {
@@ -48,10 +41,10 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
             return Ok(None);
         }
         for index in discovery.poll_probes(clock.now()) {
-            let client = client.clone();
             let server = config.servers[index].clone();
+            let link = Link::new(shared, &server, PROBE_TIMEOUT);
             answers.spawn(async move {
-                let answer = ask_id(client.as_ref(), &server).await;
+                let answer = ask_id(link).await;
                 if let Err(reason) = &answer {
                     log::probe_failed(&server, reason);
                 }
@@ -71,30 +64,9 @@ pub async fn find_myself(shared: &Shared) -> Result<Option<MemberId>, RunError> 
     }
 }
 
-/// How probes start TLS, when the config has `tls`: the same connector as the peers'.
-fn probe_client(shared: &Shared) -> Option<TlsConnector> {
-    let tls = shared.tls.as_ref()?;
-    Some(TlsConnector::from(Arc::clone(&tls.client)))
-}
-
-/// Asks `server` for its id, over a connection of its own, within the probe timeout.
-async fn ask_id(client: Option<&TlsConnector>, server: &str) -> Result<String, String> {
-    let asking = async {
-        let mut link = Link::connect(server, client)
-            .await
-            .map_err(|e| probe::describe_error(&*e))?;
-        let request = Request::get(Route::ServerId.path())
-            .header(header::HOST, server)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| probe::describe_error(&e))?;
-        // One byte past the limit tells an over-long answer without reading all of it.
-        let (status, body) = link
-            .send(request, MAX_ID_BODY)
-            .await
-            .map_err(|e| probe::describe_error(&e.into_error()))?;
-        probe::read_server_id(status, &body)
-    };
-    tokio::time::timeout(PROBE_TIMEOUT, asking)
-        .await
-        .unwrap_or_else(|_| Err("timed out".to_owned()))
+/// Asks the member at the other end of `link` for its id.
+async fn ask_id(mut link: Link) -> Result<String, String> {
+    // One byte past the limit tells an over-long answer without reading all of it.
+    let (status, body) = link.get(Route::ServerId, MAX_ID_BODY).await?;
+    probe::read_server_id(status, &body)
 }

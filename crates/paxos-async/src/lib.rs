@@ -19,7 +19,8 @@
 //! - [`server`]: the HTTP routes on axum.
 //! - [`discovery`]: finds which `servers` entry is this server, probing them all concurrently.
 //! - [`driver`]: the one task that owns the Paxos node, the data dir and the waiting clients.
-//! - [`peers`]: one sender task per peer, posting batched messages with hyper's client.
+//! - [`peers`]: one sender task per peer, posting batched messages over its link.
+//! - [`link`]: HTTP to one other member, with hyper's client, for the peers and discovery.
 //!
 //! # Tasks
 //!
@@ -34,6 +35,7 @@
 pub mod deadline;
 pub mod discovery;
 pub mod driver;
+pub mod link;
 pub mod peers;
 pub mod promise;
 pub mod server;

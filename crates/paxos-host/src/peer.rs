@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use paxos_core::{Envelope, MemberId, Message, To};
 use serde_json::value::{RawValue, to_raw_value};
 
-use crate::Config;
+use crate::{Config, Metrics, log};
 
 /// How long connecting to a peer may take. Peers are on a LAN: a slow connect means a dead peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -25,9 +25,27 @@ pub const MAX_ENVELOPE_BYTES: usize = 8 * 1024 * 1024;
 /// The most messages a sender takes off its queue for one round of posts.
 pub const MAX_DRAIN: usize = 4096;
 
-/// The URL peer messages go to, `scheme` being the config's ([`crate::Config::scheme`]).
-pub fn messages_url(scheme: &str, server: &str) -> String {
-    format!("{scheme}://{server}/paxos/messages")
+/// Counts what one post of `messages` to `server` came to, which took `took`, and logs a
+/// failure: the messages are delivered when the peer answers `204`, and dropped otherwise.
+pub fn posted(
+    metrics: &Metrics,
+    server: &str,
+    messages: usize,
+    took: Duration,
+    posted: Result<u16, String>,
+) {
+    metrics.peer_post(took);
+    match posted {
+        Ok(204) => metrics.peer_sent(messages),
+        Ok(status) => {
+            metrics.peer_send_error();
+            log::peer_send_failed(server, messages, format!("answered HTTP {status}"));
+        }
+        Err(reason) => {
+            metrics.peer_send_error();
+            log::peer_send_failed(server, messages, reason);
+        }
+    }
 }
 
 /// The `Authorization` header value peers must send, when the cluster has a secret.

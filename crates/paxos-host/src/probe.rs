@@ -2,7 +2,7 @@
 //! how to say why asking failed.
 //!
 //! [`paxos_core::Discovery`] decides whom to ask when; each server asks with its own client
-//! (ureq or reqwest). Reading answers and describing failures here makes the "could not find
+//! (ureq or hyper's). Reading answers and describing failures here makes the "could not find
 //! myself" message the same from both servers, which is the message an operator sees when a
 //! config lists no address that reaches this server.
 
@@ -20,11 +20,6 @@ use crate::{Config, RunError, StatusBoard, log};
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest `GET /server_id` body worth reading: a JSON string of 32 hex digits is 34 bytes.
 pub const MAX_ID_BODY: usize = 4096;
-
-/// The URL that serves `server`'s id, `scheme` being the config's ([`crate::Config::scheme`]).
-pub fn server_id_url(scheme: &str, server: &str) -> String {
-    format!("{scheme}://{server}/server_id")
-}
 
 /// Reads a `GET /server_id` answer: `200` with a JSON string. Each server reads at most one
 /// byte past [`MAX_ID_BODY`] of the body, so a longer answer is refused here, alike on both.

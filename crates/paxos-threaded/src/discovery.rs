@@ -6,7 +6,6 @@
 //! handler waiting on it goes on. A thread cannot be cancelled, so the probes still out then are
 //! left to [`Probes`], which the caller joins when it stops.
 
-use std::io::Read;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,9 +13,11 @@ use std::time::{Duration, Instant};
 use paxos_core::MemberId;
 use paxos_core::discovery::Discovery;
 use paxos_host::probe::{self, MAX_ID_BODY, PROBE_TIMEOUT};
+use paxos_host::routing::Route;
 use paxos_host::{Clock, RunError, log};
 
-use crate::{Shared, peers};
+use crate::Shared;
+use crate::link::Link;
 
 /// The longest the loop waits without looking at the shutdown token. A thread cannot wait on a
 /// channel and a token at once, so it waits on the channel in slices this long.
@@ -58,7 +59,6 @@ pub fn find_myself(shared: &Shared, probes: &mut Probes) -> Result<Option<Member
         config.discovery_retry(),
         config.discovery_timeout(),
     );
-    let client = probe_client(shared);
     let (answers, answered) = mpsc::channel();
     loop {
         if let Some(result) = probe::conclude(&discovery, config, &shared.status, clock.now()) {
@@ -70,14 +70,13 @@ pub fn find_myself(shared: &Shared, probes: &mut Probes) -> Result<Option<Member
             return Ok(None);
         }
         for index in discovery.poll_probes(clock.now()) {
-            let client = client.clone();
-            let url = probe::server_id_url(config.scheme(), &config.servers[index]);
             let server = config.servers[index].clone();
+            let link = Link::new(shared, &server, PROBE_TIMEOUT);
             let answers = answers.clone();
             let probe = thread::Builder::new()
                 .name("probe".into())
                 .spawn(move || {
-                    let answer = ask_id(&client, &url);
+                    let answer = ask_id(link);
                     if let Err(reason) = &answer {
                         log::probe_failed(&server, reason);
                     }
@@ -101,30 +100,9 @@ pub fn find_myself(shared: &Shared, probes: &mut Probes) -> Result<Option<Member
     }
 }
 
-/// An HTTP client for probes: short timeouts, and non-2xx statuses as answers, not errors.
-fn probe_client(shared: &Shared) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(PROBE_TIMEOUT))
-        .http_status_as_error(false)
-        .tls_config(peers::tls_config(shared.tls.as_ref()))
-        .build()
-        .into()
-}
-
-/// Asks the member at `url` (its `/server_id`) for its id.
-fn ask_id(client: &ureq::Agent, url: &str) -> Result<String, String> {
-    let mut response = client
-        .get(url)
-        .call()
-        .map_err(|e| probe::describe_error(&e))?;
-    let status = response.status().as_u16();
-    let mut body = Vec::new();
+/// Asks the member at the other end of `link` for its id.
+fn ask_id(mut link: Link) -> Result<String, String> {
     // One byte past the limit tells an over-long answer without reading all of it.
-    response
-        .body_mut()
-        .as_reader()
-        .take(MAX_ID_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| probe::describe_error(&e))?;
+    let (status, body) = link.get(Route::ServerId, MAX_ID_BODY)?;
     probe::read_server_id(status, &body)
 }

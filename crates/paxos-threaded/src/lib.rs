@@ -19,7 +19,8 @@
 //! - [`server`]: the HTTP routes on rouille, served on each request's connection thread.
 //! - [`discovery`]: finds which `servers` entry is this server, probing them all concurrently.
 //! - [`driver`]: the one thread that owns the Paxos node, the data dir and the waiting clients.
-//! - [`peers`]: one sender thread per peer, posting batched messages with ureq.
+//! - [`peers`]: one sender thread per peer, posting batched messages over its link.
+//! - [`link`]: HTTP to one other member, with ureq, for the peers and discovery.
 //!
 //! # Threads
 //!
@@ -32,6 +33,7 @@
 pub mod deadline;
 pub mod discovery;
 pub mod driver;
+pub mod link;
 pub mod peers;
 pub mod promise;
 pub mod server;

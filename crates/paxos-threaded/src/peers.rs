@@ -1,4 +1,4 @@
-//! Peer senders: one thread per peer, each with its own queue, posting batches with ureq.
+//! Peer senders: one thread per peer, each with its own queue, posting batches over its link.
 //!
 //! The driver must never wait on the network, so it only pushes messages onto a peer's queue.
 //! The peer's thread blocks until something is queued, takes everything queued, and posts it as
@@ -12,13 +12,11 @@ use std::thread;
 use std::time::Instant;
 
 use paxos_core::{MemberId, Message, To};
-use paxos_host::peer::{self, CONNECT_TIMEOUT, MAX_DRAIN, Outgoing, POST_TIMEOUT};
-use paxos_host::probe;
-use paxos_host::{Tls, http, log};
-use rustls::pki_types::CertificateDer;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+use paxos_host::peer::{self, MAX_DRAIN, Outgoing, POST_TIMEOUT};
+use paxos_host::routing::Route;
 
 use crate::Shared;
+use crate::link::Link;
 
 /// The queues of every peer, indexed by member; `None` at this server's own index.
 #[derive(Debug)]
@@ -30,7 +28,6 @@ pub struct Peers {
 impl Peers {
     /// Starts one sender thread for every member but `me`.
     pub fn start(shared: &Arc<Shared>, me: MemberId) -> Peers {
-        let client = peer_client(shared.tls.as_ref());
         let mut queues = Vec::new();
         let mut threads = Vec::new();
         for member in 0..shared.config.servers.len() {
@@ -38,13 +35,14 @@ impl Peers {
                 queues.push(None);
                 continue;
             }
+            let server = shared.config.peer_address(member);
             let (queue, inbox) = mpsc::channel();
             queues.push(Some(queue));
             let sender = Sender {
                 shared: Arc::clone(shared),
-                client: client.clone(),
+                link: Link::new(shared, server, POST_TIMEOUT),
                 me,
-                server: shared.config.peer_address(member).to_owned(),
+                server: server.to_owned(),
             };
             let thread = thread::Builder::new()
                 .name(format!("peer-{member}"))
@@ -83,79 +81,38 @@ impl Peers {
 /// One peer's sender.
 struct Sender {
     shared: Arc<Shared>,
-    client: ureq::Agent,
+    link: Link,
     me: MemberId,
     server: String,
 }
 
 impl Sender {
     fn run(self, inbox: &mpsc::Receiver<Arc<Outgoing>>) {
-        let url = peer::messages_url(self.shared.config.scheme(), &self.server);
-        let authorization = peer::authorization(self.shared.config.secret.as_deref());
+        let Sender {
+            shared,
+            mut link,
+            me,
+            server,
+        } = self;
+        let authorization = peer::authorization(shared.config.secret.as_deref());
+        let (route, authorization) = (Route::PaxosMessages, authorization.as_deref());
+        let mut messages = Vec::new();
         // Blocks until a message is queued, then takes every other one already there.
         while let Ok(first) = inbox.recv() {
-            let mut messages = vec![first];
+            messages.push(first);
             messages.extend(inbox.try_iter().take(MAX_DRAIN - 1));
-            for body in peer::envelopes(&self.shared.config, self.me, &messages) {
-                let mut request = self.client.post(&url).content_type(http::JSON);
-                if let Some(authorization) = &authorization {
-                    request = request.header("Authorization", authorization);
-                }
+            for body in peer::envelopes(&shared.config, me, &messages) {
                 let started = Instant::now();
-                let posted = request.send(&body.json);
-                self.shared.metrics.peer_post(started.elapsed());
-                match posted {
-                    Ok(response) if response.status().as_u16() == 204 => {
-                        self.shared.metrics.peer_sent(body.messages);
-                    }
-                    Ok(response) => {
-                        self.shared.metrics.peer_send_error();
-                        let reason = format!("answered HTTP {}", response.status().as_u16());
-                        log::peer_send_failed(&self.server, body.messages, reason);
-                    }
-                    Err(error) => {
-                        self.shared.metrics.peer_send_error();
-                        log::peer_send_failed(
-                            &self.server,
-                            body.messages,
-                            probe::describe_error(&error),
-                        );
-                    }
-                }
+                let posted = link.post(route, body.json, authorization);
+                peer::posted(
+                    &shared.metrics,
+                    &server,
+                    body.messages,
+                    started.elapsed(),
+                    posted,
+                );
             }
+            messages.clear();
         }
     }
-}
-
-/// An HTTP client for peers: short timeouts, kept-alive connections, statuses as answers.
-fn peer_client(tls: Option<&Tls>) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(POST_TIMEOUT))
-        .http_status_as_error(false)
-        .tls_config(tls_config(tls))
-        .build()
-        .into()
-}
-
-/// ureq's TLS config from the member's: `ca` the only root, `cert` presented when asked for,
-/// rustls on ring. ureq builds its rustls config itself, with rustls's own certificate checks,
-/// so it verifies as the async twin's config from [`Tls::client`] does.
-pub fn tls_config(tls: Option<&Tls>) -> TlsConfig {
-    let Some(tls) = tls else {
-        return TlsConfig::default();
-    };
-    let der = |certificates: &[CertificateDer<'_>]| -> Vec<Certificate<'static>> {
-        certificates
-            .iter()
-            .map(|c| Certificate::from_der(c).to_owned())
-            .collect()
-    };
-    let key = PrivateKey::from_pem(&tls.key_pem).expect("rustls read this key at start");
-    TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .root_certs(RootCerts::from(der(&tls.roots)))
-        .client_cert(Some(ClientCert::new_with_certs(&der(&tls.chain), key)))
-        .unversioned_rustls_crypto_provider(paxos_host::tls::provider())
-        .build()
 }
