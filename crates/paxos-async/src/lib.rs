@@ -21,6 +21,7 @@
 //! - [`driver`]: the one task that owns the Paxos node, the data dir and the waiting clients.
 //! - [`peers`]: one sender task per peer, posting batched messages over its link.
 //! - [`link`]: HTTP to one other member, with hyper's client, for the peers and discovery.
+//! - [`variants`]: the benchmark's variant: every task on one thread.
 //!
 //! # Tasks
 //!
@@ -40,6 +41,7 @@ pub mod peers;
 pub mod promise;
 pub mod server;
 pub mod shutdown;
+pub mod variants;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -57,11 +59,6 @@ pub use crate::shutdown::Shutdown;
 
 /// The name `/status` and `/metrics` give this runtime.
 pub const RUNTIME: &str = "async";
-
-/// The benchmark variants `PAXOS_VARIANT` may name (see [`paxos_host::VARIANT_VAR`]).
-pub const VARIANTS: &[&str] = &[CURRENT_THREAD];
-/// The variant that runs every task on one thread, to see what the multi-threaded scheduler buys.
-pub const CURRENT_THREAD: &str = "current-thread";
 
 /// What every request handler, the discovery loop and the driver share.
 #[derive(Debug)]

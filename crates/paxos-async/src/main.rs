@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use paxos_async::{CURRENT_THREAD, Shutdown, VARIANTS, run};
+use paxos_async::variants::{self, VARIANTS};
+use paxos_async::{Shutdown, run};
 use paxos_host::{RunError, SHUTDOWN_GRACE, Startup, fail, startup};
 use tokio::net::TcpListener;
 
@@ -13,13 +14,9 @@ fn main() -> ExitCode {
         Ok(startup) => startup,
         Err(status) => return status,
     };
-    let mut builder = match paxos_host::variant().as_deref() {
-        Some(CURRENT_THREAD) => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match variants::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => return fail(PROGRAM, &RunError(format!("cannot start tokio: {error}"))),
+        Err(error) => return fail(PROGRAM, &error),
     };
     let result = runtime.block_on(async {
         let shutdown = Shutdown::new();

@@ -35,8 +35,15 @@ pub fn init() -> Result<(), String> {
     Ok(())
 }
 
+/// The first line a member logs; a benchmark variant ([`crate::VARIANT_VAR`]) is named in it, so
+/// that a member run as one is never mistaken for the server as designed.
 pub fn starting(runtime: &str, server_id: &str, listen: impl Display, data_dir: &Path) {
-    info!(runtime, server_id, %listen, data_dir = %data_dir.display(), "starting");
+    match crate::variant() {
+        None => info!(runtime, server_id, %listen, data_dir = %data_dir.display(), "starting"),
+        Some(variant) => {
+            info!(runtime, variant, server_id, %listen, data_dir = %data_dir.display(), "starting");
+        }
+    }
 }
 
 pub fn replayed(data_dir: &Path, durable: &Durable, torn_bytes: u64) {

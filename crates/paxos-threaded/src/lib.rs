@@ -21,6 +21,7 @@
 //! - [`driver`]: the one thread that owns the Paxos node, the data dir and the waiting clients.
 //! - [`peers`]: one sender thread per peer, posting batched messages over its link.
 //! - [`link`]: HTTP to one other member, with ureq, for the peers and discovery.
+//! - [`variants`]: the benchmark's variants: rouille's own dispatch, to a pool or new threads.
 //!
 //! # Threads
 //!
@@ -38,6 +39,7 @@ pub mod peers;
 pub mod promise;
 pub mod server;
 pub mod shutdown;
+pub mod variants;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,15 +56,6 @@ pub use crate::shutdown::Shutdown;
 
 /// The name `/status` and `/metrics` give this runtime.
 pub const RUNTIME: &str = "threaded";
-
-/// The benchmark variants `PAXOS_VARIANT` may name (see [`paxos_host::VARIANT_VAR`]).
-pub const VARIANTS: &[&str] = &[HANDLER_POOL, PER_REQUEST_THREADS];
-/// The variant that dispatches as rouille does with a pool: a loop takes each request off
-/// tiny_http's queue and hands it to one of [`server::HANDLER_THREADS`] pooled threads.
-pub const HANDLER_POOL: &str = "handler-pool";
-/// The variant that dispatches as rouille does by default: the same loop hands each request to
-/// a new thread.
-pub const PER_REQUEST_THREADS: &str = "per-request-threads";
 
 /// What every request handler, the discovery loop and the driver share.
 #[derive(Debug)]

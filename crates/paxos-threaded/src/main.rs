@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use paxos_host::{Startup, fail, startup};
-use paxos_threaded::{Shutdown, VARIANTS, run};
+use paxos_threaded::variants::VARIANTS;
+use paxos_threaded::{Shutdown, run};
 
 const PROGRAM: &str = "paxos-threaded";
 

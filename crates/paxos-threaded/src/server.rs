@@ -19,18 +19,16 @@
 //! them; it returns once every connection thread has ended.
 //!
 //! rouille's own dispatch, a loop that takes each request off tiny_http's queue and hands it to
-//! a pool or a new thread, remains as the benchmark's variants ([`crate::VARIANTS`]).
+//! a pool or a new thread, remains as the benchmark's [`variants`].
 
 use std::io::{ErrorKind, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use paxos_core::Answer;
 use paxos_host::handling::{self, Budget, Refused, Share};
-use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, MAX_WAITING_CLIENTS, Reply};
+use paxos_host::http::{self, MAX_BODY, MAX_PEER_BODY, Reply};
 use paxos_host::metrics;
 use paxos_host::routing::{self, Route};
 use paxos_host::watches::Seen;
@@ -39,21 +37,8 @@ use paxos_host::{RunError, log};
 use crate::deadline;
 use crate::driver::Event;
 use crate::promise;
-use crate::{HANDLER_POOL, PER_REQUEST_THREADS, RUNTIME, Shared};
-
-/// The size of the handler pool of the [`HANDLER_POOL`] variant. It must be large, because each
-/// client request holds its pool thread for as long as its command takes to commit (up to the
-/// request timeout), and peer messages are served by the same pool: if waiting clients took every
-/// thread, the peer messages that would commit their commands could not be read. (As designed,
-/// each request holds only its own connection's thread, so no client can take a thread a peer
-/// needs.)
-pub const HANDLER_THREADS: usize = 512;
-// At most `MAX_WAITING_CLIENTS` client requests wait (more are refused `503` at once), so the
-// rest of the variant's pool stays free for peer messages, `/status` and `/metrics`, whose
-// handlers never block: the cluster keeps making progress under any client load.
-const _: () = assert!(MAX_WAITING_CLIENTS + 32 <= HANDLER_THREADS as u64);
-/// How often the variants' dispatch loop looks for the end of its work while no requests come.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
+use crate::variants::{self, Dispatch};
+use crate::{RUNTIME, Shared};
 
 /// rouille's server with this server's handler, whose closure type has no name.
 type Server = rouille::Server<Box<dyn Fn(&rouille::Request) -> rouille::Response + Send + Sync>>;
@@ -61,22 +46,18 @@ type Server = rouille::Server<Box<dyn Fn(&rouille::Request) -> rouille::Response
 /// The running HTTP server.
 pub struct Http {
     server: Arc<Server>,
-    /// The variants' dispatch loop and what ends it; `None` as designed, where the connection
-    /// threads handle their own requests.
-    dispatch: Option<(thread::JoinHandle<()>, Arc<AtomicBool>)>,
+    /// The variants' dispatch loop; `None` as designed, where the connection threads handle
+    /// their own requests.
+    dispatch: Option<Dispatch>,
 }
 
 /// Binds `listen` and serves on tiny_http's connection threads until shutdown.
 pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
     let limits = deadline::connection_limits(&shared.config);
     let tls = tls(&shared);
-    let variant = paxos_host::variant();
     let handler: Box<dyn Fn(&rouille::Request) -> rouille::Response + Send + Sync> =
         Box::new(move |request| handle(&shared, request));
-    let build = || match variant.as_deref() {
-        Some(HANDLER_POOL | PER_REQUEST_THREADS) => rouille::Server::new(listen, handler),
-        _ => rouille::Server::new_on_connection_threads(listen, handler),
-    };
+    let build = || variants::server(listen, handler);
     let server = limits
         .around(|| match tls {
             Some(tls) => tls.around(build),
@@ -86,16 +67,9 @@ pub fn start(listen: &str, shared: Arc<Shared>) -> Result<Http, RunError> {
             Some(io) => RunError::bind(listen, io),
             None => RunError(format!("cannot listen on {listen}: {error}")),
         })?;
-    let server = match variant.as_deref() {
-        Some(HANDLER_POOL) => server.pool_size(HANDLER_THREADS),
-        _ => server,
-    };
     log::listening(server.server_addr());
     let server = Arc::new(server);
-    let dispatch = match variant {
-        Some(_) => Some(dispatch(Arc::clone(&server))?),
-        None => None,
-    };
+    let dispatch = Dispatch::start(&server)?;
     Ok(Http { server, dispatch })
 }
 
@@ -109,18 +83,6 @@ fn tls(shared: &Arc<Shared>) -> Option<tiny_http::Tls> {
         config,
         on_handshake_failure: Arc::new(move || shared.metrics.tls_handshake_failed()),
     })
-}
-
-/// Starts the variants' dispatch loop, rouille's: on a thread of its own, it takes each request
-/// off tiny_http's queue and hands it to the pool or a new thread, until told to end.
-fn dispatch(server: Arc<Server>) -> Result<(thread::JoinHandle<()>, Arc<AtomicBool>), RunError> {
-    let ending = Arc::new(AtomicBool::new(false));
-    let end = Arc::clone(&ending);
-    let thread = thread::Builder::new()
-        .name("http".into())
-        .spawn(move || server.poll_until(POLL_INTERVAL, || end.load(Ordering::Relaxed)))
-        .map_err(|e| RunError(format!("cannot start the HTTP thread: {e}")))?;
-    Ok((thread, ending))
 }
 
 impl std::fmt::Debug for Http {
@@ -145,10 +107,8 @@ impl Http {
     /// ended.
     pub fn stop(self, grace: Duration) {
         self.shut_down();
-        if let Some((thread, ending)) = self.dispatch {
-            // Within the poll interval; `stop` hands on whatever is queued after that.
-            ending.store(true, Ordering::Relaxed);
-            let _ = thread.join();
+        if let Some(dispatch) = self.dispatch {
+            dispatch.stop();
         }
         let left = self.server.stop(grace);
         if left > 0 {
