@@ -81,12 +81,16 @@ const REFUSED: &str = "invalid peer certificate: ";
 const NOT_FOR_NAME: &str = "certificate not valid for name ";
 
 /// A refused certificate said the same from both servers (ureq prefixes rustls's words with
-/// `io: `, reqwest does not), and a name mismatch said in an operator's words: which name was
-/// dialled, which names the certificate has, and the two ways out. rustls's own sentence names
+/// `io: `, reqwest does not), a name mismatch said in an operator's words (which name was
+/// dialled, which names the certificate has, and the two ways out), and a refusal by the other
+/// side said with what its alert means. rustls's own sentence names
 /// them as `DnsName("a") or IpAddress(b)`, which reads like a bug report. Its words are matched,
 /// not its error type, because ureq's error hides its source; an unknown wording falls through
 /// to rustls's sentence as it is.
 fn describe_tls(text: &str) -> Option<String> {
+    if let Some(at) = text.find(ALERT) {
+        return Some(describe_alert(text[at + ALERT.len()..].trim()));
+    }
     let refused = &text[text.find(REFUSED)?..];
     let reason = &refused[REFUSED.len()..];
     let Some(rest) = reason.strip_prefix(NOT_FOR_NAME) else {
@@ -108,6 +112,29 @@ fn describe_tls(text: &str) -> Option<String> {
          (the certificate is for {names}): give that member a certificate for {name}, or spell \
          its entry with a name its certificate has"
     ))
+}
+
+/// How rustls says that the other side ended the handshake.
+const ALERT: &str = "received fatal alert: ";
+
+/// The other side refused the handshake: rustls names only the alert (`UnsupportedCertificate`),
+/// so say what each alert a member sends means about this member's own files. A peer checks a
+/// member's certificate as a client certificate only under `require_client_cert`.
+fn describe_alert(alert: &str) -> String {
+    let why = match alert {
+        "UnknownCA" => "its `tls.ca` holds no CA that signed this member's `tls.cert`",
+        "CertificateExpired" => "this member's `tls.cert` has expired or is not valid yet",
+        "UnsupportedCertificate" => {
+            "this member's `tls.cert` is not for client authentication: under \
+             `require_client_cert` members check each other's certificates as client \
+             certificates, so a certificate that lists extended key usages needs clientAuth \
+             among them (beside serverAuth)"
+        }
+        "CertificateRequired" => "it requires a client certificate and got none",
+        "BadCertificate" => "it could not use this member's `tls.cert`",
+        _ => return format!("TLS: it refused the handshake ({alert})"),
+    };
+    format!("TLS: it refused the handshake with alert {alert}: {why}")
 }
 
 /// `DnsName("a.example")` as `a.example`, `IpAddress(10.0.0.1)` as `10.0.0.1`.
@@ -182,6 +209,12 @@ mod tests {
                  certificate has"
             );
         }
+        let purpose = io::Error::other("io: received fatal alert: UnsupportedCertificate");
+        assert!(
+            describe_error(&purpose).contains("needs clientAuth"),
+            "{}",
+            describe_error(&purpose)
+        );
         let expired = io::Error::other(
             "io: invalid peer certificate: certificate expired: verification time 1, but \
              certificate is not valid after 0",
