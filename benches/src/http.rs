@@ -1,23 +1,74 @@
-//! A minimal HTTP/1.1 keep-alive client over one `TcpStream`.
+//! A minimal HTTP/1.1 keep-alive client over one `TcpStream`, or over rustls on it.
 //!
 //! The load generator sends the same bytes to both servers, so neither is favoured by a client
 //! library's quirks, and a raw connection is what the idle-connection scenario needs anyway. It
 //! understands exactly what the two servers send: a status line, headers, and a body framed by
-//! `Content-Length` or chunked encoding.
+//! `Content-Length` or chunked encoding. With TLS the bytes are the same, inside rustls (the
+//! servers' own TLS library, on the same ring crypto), so the TLS rows measure the servers and
+//! not a difference between two clients.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 /// One keep-alive connection.
 #[derive(Debug)]
 pub struct Conn {
     host: String,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
+}
+
+/// What a connection runs on: the socket, or a TLS session over it.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    // Boxed: a rustls session is a few kilobytes, the socket a descriptor.
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
 }
 
 impl Conn {
+    /// A plain-HTTP connection to `addr`.
     pub fn connect(addr: &str, timeout: Duration) -> io::Result<Conn> {
+        Conn::open(addr, timeout, None)
+    }
+
+    /// A connection to `addr`, over TLS with `tls` when given. The handshake happens on the
+    /// first request, as rustls does it lazily: a keep-alive client pays it once, and the TLS
+    /// rows measure mostly what each request costs to encrypt.
+    pub fn open(
+        addr: &str,
+        timeout: Duration,
+        tls: Option<&Arc<ClientConfig>>,
+    ) -> io::Result<Conn> {
         let socket = addr.to_socket_addrs()?.next().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -28,6 +79,18 @@ impl Conn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(config) => {
+                // The certificate is checked against the host as dialled (`127.0.0.1`).
+                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                let name = ServerName::try_from(host.to_owned())
+                    .map_err(|e| bad(format!("{host}: not a server name: {e}")))?;
+                let session = ClientConnection::new(Arc::clone(config), name)
+                    .map_err(|e| bad(format!("TLS to {addr}: {e}")))?;
+                Stream::Tls(Box::new(StreamOwned::new(session, stream)))
+            }
+        };
         Ok(Conn {
             host: addr.to_owned(),
             reader: BufReader::new(stream),
@@ -50,7 +113,9 @@ impl Conn {
         );
         let stream = self.reader.get_mut();
         stream.write_all(head.as_bytes())?;
-        stream.write_all(body)
+        stream.write_all(body)?;
+        // rustls may hold written bytes until flushed; on a plain socket this does nothing.
+        stream.flush()
     }
 
     /// Sends a `GET` and reads its answer. The idle-connection scenario sends one on each

@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use rustls::ClientConfig;
 use serde::Serialize;
 
 use crate::etcd::base64;
@@ -278,8 +279,21 @@ impl Closed<'_> {
         (result, window.spent)
     }
 
+    /// Runs the clients over TLS with `tls` (plain HTTP with `None`); also returns what the
+    /// processes `pids` spent during the counted window.
+    pub fn run_tls(&self, pids: &[u32], tls: Option<&Arc<ClientConfig>>) -> (LoadResult, Spent) {
+        let mut window = SpentWindow::new(pids);
+        let result = self.run_over(&mut window, tls);
+        (result, window.spent)
+    }
+
     /// Runs the clients, reading `window` when counting starts and when it stops.
     pub fn run_with(&self, window: &mut dyn Window) -> LoadResult {
+        self.run_over(window, None)
+    }
+
+    /// [`Closed::run_with`], over TLS with `tls` when given.
+    fn run_over(&self, window: &mut dyn Window, tls: Option<&Arc<ClientConfig>>) -> LoadResult {
         let Closed {
             api,
             targets,
@@ -313,7 +327,7 @@ impl Closed<'_> {
                             }
                             n += 1;
                             let (path, body) = workload.request(api, client, n);
-                            let outcome = send(&mut conn, target, path, &body);
+                            let outcome = send_over(&mut conn, target, tls, path, &body);
                             if sent < measure_from {
                                 continue;
                             }
@@ -425,8 +439,19 @@ pub fn open_loop(
 
 /// Sends one command, reconnecting when the connection is gone. `Ok` only for a `200`.
 pub fn send(conn: &mut Option<Conn>, target: &str, path: &str, body: &[u8]) -> Result<(), ()> {
+    send_over(conn, target, None, path, body)
+}
+
+/// [`send`], a new connection being over TLS with `tls` when given.
+fn send_over(
+    conn: &mut Option<Conn>,
+    target: &str,
+    tls: Option<&Arc<ClientConfig>>,
+    path: &str,
+    body: &[u8],
+) -> Result<(), ()> {
     if conn.is_none() {
-        *conn = Some(Conn::connect(target, TIMEOUT).map_err(|_| ())?);
+        *conn = Some(Conn::open(target, TIMEOUT, tls).map_err(|_| ())?);
     }
     let answer = conn.as_mut().map(|c| c.request("POST", path, body));
     match answer {

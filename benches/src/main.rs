@@ -31,6 +31,7 @@ mod progress;
 mod report;
 mod scenario;
 mod shape;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,8 +48,8 @@ const USAGE: &str = "usage: paxos-bench [--quick] [--out DIR] [--cpus LIST] [--o
   --cpus LIST  start every server pinned to these CPUs (taskset -c LIST, e.g. 0 or 0-3); the
                load generator runs on the other CPUs, unpinned when there are none
   --only NAMES run only these scenarios, comma-separated, of: throughput (with the per-thread
-               table), open-loop (needs throughput), hello, variants, scaling, idle, watchers,
-               bare, cancellation, shutdown, lifecycle, etcd, shape
+               table), open-loop (needs throughput), hello, variants, tls, scaling, idle,
+               watchers, bare, cancellation, shutdown, lifecycle, etcd, shape
   --scaling    the scaling scenario's CPU counts (default: 1,2,4,... that fit the machine)
   closed       one closed-loop cell per client count on a fresh cluster, one line each: requests
                per second, latency, CPU and context switches per request, threads (defaults:
@@ -62,6 +63,7 @@ const SCENARIOS: &[&str] = &[
     "open-loop",
     "hello",
     "variants",
+    "tls",
     "scaling",
     "idle",
     "watchers",
@@ -179,6 +181,10 @@ fn bench(
         true => scenario::variants::run(plan, servers),
         false => Vec::new(),
     };
+    let tls = match selected("tls") {
+        true => scenario::tls::run(plan, servers)?,
+        false => Vec::new(),
+    };
     let scaling = match selected("scaling") {
         true => scenario::scaling::run(plan, servers),
         false => Vec::new(),
@@ -223,6 +229,7 @@ fn bench(
         threads: throughput.threads,
         hello,
         variants,
+        tls,
         scaling,
         open_loop,
         idle,

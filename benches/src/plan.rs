@@ -12,7 +12,7 @@ pub struct Plan {
     pub clients: Vec<usize>,
     pub placements: Vec<Placement>,
     /// Rounds of the scenarios that alternate their order (throughput, variants, hello,
-    /// scaling): see `scenario::ORDER`.
+    /// scaling, tls): see `scenario::ORDER`.
     pub rounds: usize,
     pub warmup: Duration,
     /// Counted time of one throughput cell in one round.
@@ -28,6 +28,9 @@ pub struct Plan {
     pub shutdown_connections: usize,
     /// Closed-loop clients for the variants scenario.
     pub variant_clients: usize,
+    /// Closed-loop clients of the TLS rows (the 64 in both plans: the cost of TLS
+    /// at the load the other rows compare at, not at a size CI picked).
+    pub tls_clients: usize,
     /// Client counts of the hello-world rows.
     pub hello_clients: Vec<usize>,
     /// How many CPUs the servers get in the scaling scenario, of those that fit the machine.
@@ -71,6 +74,7 @@ impl Plan {
             lifecycle_reps: 3,
             shutdown_connections: 1000,
             variant_clients: 64,
+            tls_clients: 64,
             hello_clients: vec![1, 64],
             scaling_cpus: vec![1, 2, 4, 8, 16, 32, 64],
             scaling_clients: 64,
@@ -103,6 +107,7 @@ impl Plan {
             lifecycle_reps: 1,
             shutdown_connections: 100,
             variant_clients: 16,
+            tls_clients: 64,
             hello_clients: vec![1, 64],
             scaling_cpus: vec![1, 2],
             scaling_clients: 64,

@@ -1,8 +1,11 @@
 //! Certificates for the TLS scenarios, made at run time with rcgen into a directory: a CA, a
 //! member certificate it signs for `127.0.0.1` and `localhost` (every member on loopback uses
-//! the same one), and wrong ones: signed by another CA, expired, or for another name.
+//! the same one), and wrong ones: signed by another CA, expired, or for another name. Members on
+//! separate hosts each get one of their own, for the names they are reached by
+//! ([`Certs::member_for`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -31,6 +34,10 @@ pub struct Certs {
     pub expired: Pair,
     /// Signed by `ca` for `wrong.example` only.
     pub wrong_name: Pair,
+    /// The CA's certificate and key, kept to sign members' certificates later.
+    authority: Arc<CertifiedIssuer<'static, KeyPair>>,
+    /// Where the files are.
+    dir: PathBuf,
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -95,7 +102,16 @@ impl Certs {
             stranger,
             expired,
             wrong_name,
+            authority: Arc::new(authority),
+            dir: dir.to_owned(),
         }
+    }
+
+    /// A member certificate signed by `ca` for `names` (host names or IP addresses), written as
+    /// `<file>.pem` and `<file>.key`: a member on a host of its own is reached by names of its
+    /// own, and its certificate must carry the one each peer uses.
+    pub fn member_for(&self, file: &str, names: &[&str]) -> Pair {
+        leaf(&self.dir, file, names, &self.authority, |_| {})
     }
 
     /// The config's `tls` object for a member serving `pair`.

@@ -4,11 +4,13 @@
 //! - this file: [`Results`], what a run measured, and [`write`], which lays the report out;
 //! - `claims`: the talk's claims, answered from the figures;
 //! - `sections`: one section per scenario, each opening with its method in a sentence;
+//! - `tls`: the TLS section, TLS off against on per server;
 //! - `charts`: the SVG charts.
 
 mod charts;
 mod claims;
 mod sections;
+mod tls;
 
 use std::fmt::Write;
 use std::fs;
@@ -26,6 +28,7 @@ use crate::scenario::scaling::ScalingRow;
 use crate::scenario::shutdown::ShutdownRun;
 use crate::scenario::threads::ThreadTable;
 use crate::scenario::throughput::ThroughputRow;
+use crate::scenario::tls::TlsRow;
 use crate::scenario::variants::VariantRow;
 use crate::shape::TwinDiff;
 
@@ -41,6 +44,8 @@ pub struct Results {
     pub threads: Vec<ThreadTable>,
     pub hello: Vec<HelloRow>,
     pub variants: Vec<VariantRow>,
+    /// `put` and `get` with TLS off and on.
+    pub tls: Vec<TlsRow>,
     pub scaling: Vec<ScalingRow>,
     pub open_loop: Vec<OpenLoopRow>,
     pub idle: Vec<IdleSeries>,

@@ -23,6 +23,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
     threads(md, results);
     hello(md, results);
     variants(md, results);
+    super::tls::section(md, results);
     scaling(md, results, &chart);
     open_loop(md, results);
     idle(md, results, &chart);

@@ -20,12 +20,14 @@ pub mod scaling;
 pub mod shutdown;
 pub mod threads;
 pub mod throughput;
+pub mod tls;
 pub mod variants;
 
 use paxos_tests::{Cluster, ClusterBuilder, Runtime};
 
 use crate::cpus::CpuSet;
 use crate::procfs;
+use crate::tls::BenchTls;
 
 /// The two servers, in the order of a round that starts with threaded.
 pub const RUNTIMES: [Runtime; 2] = [Runtime::Threaded, Runtime::Async];
@@ -96,6 +98,16 @@ impl Servers {
         match variant {
             Some(variant) => builder.env("PAXOS_VARIANT", variant),
             None => builder,
+        }
+    }
+
+    /// A cluster as [`Servers::bench_cluster`] starts it as designed, serving HTTPS to clients
+    /// and between members with `tls`, or plain HTTP with `None`.
+    pub fn bench_cluster_tls(&self, runtime: Runtime, tls: Option<&BenchTls>) -> Cluster {
+        let builder = self.bench_builder(runtime, None, self.cpus.as_ref());
+        match tls {
+            Some(tls) => tls.apply(builder).start(),
+            None => builder.start(),
         }
     }
 
