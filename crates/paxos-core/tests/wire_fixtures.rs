@@ -196,6 +196,7 @@ fn variant(message: &Message) -> &'static str {
         Message::ReadAck { .. } => "read_ack",
         Message::ReadIndex { .. } => "read_index",
         Message::ReadIndexOk { .. } => "read_index_ok",
+        Message::ReadIndexRefused { .. } => "read_index_refused",
     }
 }
 
@@ -256,6 +257,7 @@ fn peer_messages_parse_and_round_trip() {
         "read_ack",
         "read_index",
         "read_index_ok",
+        "read_index_refused",
     ]);
     assert_eq!(
         variants, every_variant,
