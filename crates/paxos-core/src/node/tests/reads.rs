@@ -309,7 +309,10 @@ fn reads_past_the_cap_are_refused_and_taken_again_once_a_round_confirms() {
     // The round is confirmed: its reads are answered, and the next ask is taken.
     h.deliver(0, 1, "commit");
     assert_eq!(h.deliver(1, 0, "read_ack"), 1);
-    assert!(held.iter().all(|&id| answer(&h, 0, id) == Some(list(&["x"]))));
+    assert!(
+        held.iter()
+            .all(|&id| answer(&h, 0, id) == Some(list(&["x"])))
+    );
     let again = h.nodes[2].submit(h.now, get());
     h.carry_out(2);
     assert_eq!(h.deliver(2, 0, "read_index"), 1);
