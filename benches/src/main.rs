@@ -31,6 +31,7 @@ mod progress;
 mod report;
 mod scenario;
 mod shape;
+mod spread;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -9,6 +9,7 @@
 mod charts;
 mod claims;
 mod sections;
+mod spread;
 
 use std::fmt::Write;
 use std::fs;
