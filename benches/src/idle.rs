@@ -178,7 +178,7 @@ pub fn fan_out(conns: Vec<Conn>, write: impl FnOnce()) -> Fanout {
 }
 
 /// The member's `paxos_watches_waiting`, read from a fresh connection; `None` without an answer.
-fn watches_waiting(target: &str) -> Option<u64> {
+pub fn watches_waiting(target: &str) -> Option<u64> {
     let mut conn = Conn::connect(target, Duration::from_secs(5)).ok()?;
     let (200, body) = conn.get("/metrics").ok()? else {
         return None;

@@ -31,6 +31,7 @@ mod progress;
 mod report;
 mod scenario;
 mod shape;
+mod spread;
 mod tls;
 
 use std::path::PathBuf;

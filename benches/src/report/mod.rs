@@ -10,6 +10,7 @@
 mod charts;
 mod claims;
 mod sections;
+mod spread;
 mod tls;
 
 use std::fmt::Write;

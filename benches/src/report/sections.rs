@@ -28,6 +28,7 @@ pub fn all(md: &mut String, results: &Results, charts: &[&str]) {
     open_loop(md, results);
     idle(md, results, &chart);
     watchers(md, results);
+    super::spread::section(md, results);
     bare(md, results, &chart);
     cancellation(md, results, &chart);
     shutdown_under_load(md, results);

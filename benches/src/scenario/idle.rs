@@ -1,5 +1,6 @@
 //! Scenarios 6 and 6b: idle keep-alive connections to one member, a follower on both servers,
-//! bare or each with a watch waiting on it (see [`crate::idle`] for the ladder).
+//! bare or each with a watch waiting on it (see [`crate::idle`] for the ladder), and 6b's
+//! watchers spread over the three members (see [`crate::spread`]).
 
 use paxos_tests::{Cluster, Runtime, json};
 use serde::Serialize;
@@ -8,6 +9,7 @@ use crate::idle::{self, Fanout, IdlePoint};
 use crate::load::{Api, Closed, Workload};
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::spread::{self, SPREAD_WATCHED, Spread};
 
 use super::{RUNTIMES, Servers, addrs, follower, pids};
 
@@ -74,11 +76,14 @@ pub struct WatchSeries {
     pub put_with: f64,
     /// One write of the watched key, with every watcher of the top step waiting.
     pub fanout: Fanout,
+    /// As many watchers again, spread evenly over the three members, and one write of theirs.
+    pub spread: Option<Spread>,
 }
 
 /// The same ladder with a watch of one key waiting on every connection (room for as many
 /// watches as connections, and for an hour's wait); then `put` throughput with them waiting,
-/// against none, and one write of their key.
+/// against none, and one write of their key; then as many watchers of another key spread over
+/// the three members, and one write of that.
 pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<WatchSeries> {
     let mut progress = Progress::new("idle watchers", plan.idle_steps.len() * RUNTIMES.len());
     let mut series = Vec::new();
@@ -118,7 +123,13 @@ pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<WatchSeries> {
         let put_with = puts();
         let leader = cluster.wait_for_leader();
         let write = json!({"op": "put", "key": idle::WATCHED, "value": "changed"});
+        let top = conns.len();
         let fanout = idle::fan_out(conns, || {
+            cluster.ok(leader, &write);
+        });
+        progress.note(&format!("{} watching {top} over three", runtime.name()));
+        let write = json!({"op": "put", "key": SPREAD_WATCHED, "value": "changed"});
+        let spread = spread::spread(&members, &pids, top, || {
             cluster.ok(leader, &write);
         });
         series.push(WatchSeries {
@@ -130,6 +141,7 @@ pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<WatchSeries> {
             put_without,
             put_with,
             fanout,
+            spread,
         });
     }
     progress.finish();

@@ -268,6 +268,9 @@ pub enum Answer {
     /// `400 {"error": …}`: the command was ordered but could not apply, e.g. `append` to a key
     /// that holds a string. It changed nothing.
     Rejected { error: String },
+    /// `503 {"error": …}`: the command was refused before it ran, because too much waits
+    /// already (a leader's reads past `max_reads_waiting`); the client may retry.
+    Overloaded { error: String },
 }
 
 impl Answer {
@@ -299,6 +302,7 @@ impl Answer {
         match self {
             Answer::Done { .. } | Answer::Mismatch { .. } => 200,
             Answer::Rejected { .. } => 400,
+            Answer::Overloaded { .. } => 503,
         }
     }
 }

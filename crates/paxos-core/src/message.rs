@@ -16,7 +16,7 @@ pub use crate::log::{
 
 /// The version of the peer protocol this build speaks. A member drops messages from another
 /// version (and logs why) rather than misreading them.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The peer messages, one per Paxos rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,9 @@ pub enum Message {
     /// The leader's answer to [`Message::ReadIndex`]: once the asker has applied up to `index`,
     /// its store reflects every write that completed before the read reached the leader.
     ReadIndexOk { id: RequestId, index: Slot },
+    /// The leader's other answer to [`Message::ReadIndex`]: it holds `max_reads_waiting` reads
+    /// already and will not take read `id`; the asker tells its client to retry.
+    ReadIndexRefused { id: RequestId },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -106,7 +109,8 @@ impl Message {
             Message::Nack { .. }
             | Message::Forward { .. }
             | Message::ReadAck { .. }
-            | Message::ReadIndex { .. } => 0,
+            | Message::ReadIndex { .. }
+            | Message::ReadIndexRefused { .. } => 0,
             Message::Snapshot { snapshot } => snapshot.slot,
         }
     }
@@ -125,6 +129,7 @@ impl Message {
             Message::CatchUp { .. }
             | Message::ReadIndex { .. }
             | Message::ReadIndexOk { .. }
+            | Message::ReadIndexRefused { .. }
             | Message::Decided { .. }
             | Message::Forward { .. }
             | Message::Snapshot { .. } => None,
@@ -147,6 +152,7 @@ impl Message {
             Message::ReadAck { .. } => "read_ack",
             Message::ReadIndex { .. } => "read_index",
             Message::ReadIndexOk { .. } => "read_index_ok",
+            Message::ReadIndexRefused { .. } => "read_index_refused",
         }
     }
 }

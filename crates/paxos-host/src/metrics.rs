@@ -70,6 +70,7 @@ impl Outcome {
             paxos_core::Answer::Done { .. } => Outcome::Ok,
             paxos_core::Answer::Mismatch { .. } => Outcome::Mismatch,
             paxos_core::Answer::Rejected { .. } => Outcome::Rejected,
+            paxos_core::Answer::Overloaded { .. } => Outcome::Unavailable,
         }
     }
 }
@@ -567,6 +568,12 @@ impl Metrics {
                 "Read rounds this server began as leader: one majority of acknowledgements each, \
                  for every read that waited.",
                 stats.read_rounds,
+            ),
+            (
+                "paxos_reads_refused_total",
+                "Linearizable gets this server refused as leader because it held the most reads \
+                 it takes at once: its own clients' (503) and followers' asks.",
+                stats.reads_refused,
             ),
         ];
         for (name, help, value) in core {

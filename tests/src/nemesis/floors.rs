@@ -11,6 +11,7 @@
 //!   per second of run, and at least [`MIN_DEFINITE`];
 //! - the share of the operations whose outcome is known: [`MIN_KNOWN_PERCENT`] %;
 //! - keys checked: every key the history touched, and at least one;
+//! - serializable gets answered: one per [`SECONDS_PER_SERIALIZABLE`] seconds, at least one;
 //! - exactly-once appends acknowledged after a retry: at least [`MIN_RETRIED_ACKED`] when the
 //!   run killed members (then the exactly-once check judged answers that crossed a failure);
 //!   none needed otherwise.
@@ -41,6 +42,8 @@ pub const MIN_DEFINITE: u64 = 100;
 pub const MIN_KNOWN_PERCENT: u64 = 70;
 /// Exactly-once appends acknowledged after one or more retries, in a run that killed members.
 pub const MIN_RETRIED_ACKED: u64 = 5;
+/// One serializable get answered per this many seconds of run.
+pub const SECONDS_PER_SERIALIZABLE: u64 = 5;
 
 /// What a run did, as the floors and the summary count it. A retried request is one operation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,6 +67,8 @@ pub struct Figures {
     pub retried_unknown: u64,
     /// Watches answered with a change, whose answers the watch check could judge.
     pub watch_changes: u64,
+    /// Serializable gets answered, each of which the serializable check judged.
+    pub serializable_answered: u64,
 }
 
 impl Figures {
@@ -195,6 +200,15 @@ pub fn floors(figures: &Figures, keys: usize, keys_checked: usize) -> Vec<Floor>
             unit: "",
             basis: format!("one per second of a {seconds} s run, at least one"),
         },
+        Floor {
+            name: "serializable gets answered",
+            reached: figures.serializable_answered,
+            needed: (seconds / SECONDS_PER_SERIALIZABLE).max(1),
+            unit: "",
+            basis: format!(
+                "one per {SECONDS_PER_SERIALIZABLE} s of a {seconds} s run, at least one"
+            ),
+        },
     ]
 }
 
@@ -220,6 +234,7 @@ mod tests {
             retried_acked: 25,
             retried_unknown: 5,
             watch_changes: 90,
+            serializable_answered: 40,
         }
     }
 
@@ -255,6 +270,8 @@ mod tests {
                  of a 0 s run, at least 100) by 90",
                 "watches answered with a change: 0, short of the floor of 1 (one per second of \
                  a 0 s run, at least one) by 1",
+                "serializable gets answered: 0, short of the floor of 1 (one per 5 s of a 0 s \
+                 run, at least one) by 1",
             ]
         );
     }
@@ -367,6 +384,7 @@ mod tests {
                 retried_acked: 1,
                 retried_unknown: 1,
                 watch_changes: 0,
+                serializable_answered: 0,
             }
         );
     }

@@ -100,6 +100,8 @@ impl Outcome {
             Outcome::Answered(Answer::Done { .. }) => "ok".to_owned(),
             Outcome::Answered(Answer::Mismatch { .. }) => "mismatch".to_owned(),
             Outcome::Answered(Answer::Rejected { .. }) => "rejected".to_owned(),
+            // `of` takes every `503` for unknown; this is for completeness.
+            Outcome::Answered(Answer::Overloaded { .. }) => "overloaded".to_owned(),
             Outcome::Unknown(why) => format!("unknown ({})", why.name()),
             Outcome::Unexpected(_) => "unexpected".to_owned(),
         }

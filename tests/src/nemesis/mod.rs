@@ -29,7 +29,7 @@
 //!   network namespaces.
 //! - [`faults`] and [`timeline`]: the fault schedule and its record.
 //! - [`workload`] and [`history`]: the clients and what they recorded; [`watchers`], the watches
-//!   beside them and their check.
+//!   beside them and their check; [`serializable`], the check of the clients' serializable gets.
 //! - [`recovery`], [`verdict`], [`floors`], [`report`]: the checks, what a clean run must have
 //!   checked, and what is printed and kept.
 
@@ -42,6 +42,7 @@ pub mod proxy;
 pub mod recovery;
 pub mod report;
 pub mod rng;
+pub mod serializable;
 pub mod timeline;
 pub mod verdict;
 pub mod watchers;
@@ -144,30 +145,29 @@ pub fn run(options: &Options, interrupted: &AtomicBool) -> i32 {
         interrupted,
     );
     eprintln!("stopping the clients");
-    let (mut records, watches) = workload.stop();
-    let workload_ops = records.len();
+    let mut recorded = workload.stop();
+    let workload_ops = recorded.records.len();
 
     let (recovery, verdict) = match interrupted.load(Ordering::Relaxed) {
         true => (None, None),
         false => {
-            let (recovery, verdict) = heal_and_check(
-                &mut nemesis,
-                &client,
-                &urls,
-                &mut records,
-                &watches,
-                options,
-                epoch,
-            );
+            let (recovery, verdict) =
+                heal_and_check(&mut nemesis, &client, &urls, &mut recorded, options, epoch);
             (recovery, Some(verdict))
         }
     };
+    let workload::Recorded {
+        records,
+        serializable,
+        watches,
+    } = recorded;
     let mut figures = floors::Figures::of(
         options.duration,
         &records[..workload_ops],
         nemesis.timeline.counts(),
     );
     figures.watch_changes = watchers::counts(&watches).0 as u64;
+    figures.serializable_answered = serializable::answered(&serializable);
     let verdict = verdict.map(|mut verdict| {
         verdict.floors = floors::floors(&figures, verdict.keys, verdict.keys_checked());
         verdict
@@ -295,20 +295,24 @@ fn inject_faults(
     }
 }
 
-/// Heals every fault, times the recovery, reads every key of `records` (adding those reads to
-/// `records`) and judges the whole history and the `watches`.
+/// Heals every fault, times the recovery, reads every key of the `recorded` history (adding
+/// those reads to it) and judges it whole, with its serializable gets and its watches.
 fn heal_and_check(
     nemesis: &mut faults::Nemesis,
     client: &Client,
     urls: &[String],
-    records: &mut Vec<history::Record>,
-    watches: &[watchers::WatchRecord],
+    recorded: &mut workload::Recorded,
     options: &Options,
     epoch: Instant,
 ) -> (Option<Duration>, verdict::Verdict) {
     eprintln!("healing every fault, then waiting for every member to serve");
     nemesis.heal_everything();
     let recovery = recovery::time_to_serve(client, urls, RECOVERY_BOUND);
+    let workload::Recorded {
+        records,
+        serializable,
+        watches,
+    } = recorded;
     let keys: BTreeSet<String> = records
         .iter()
         .map(|r| r.command.op.key().to_owned())
@@ -330,6 +334,10 @@ fn heal_and_check(
     let mut verdict = verdict::judge(records, &reads.values);
     let lists = verdict::final_lists(&reads.values);
     verdict.add("watches", watchers::check(watches, records, &lists));
+    verdict.add(
+        "serializable gets",
+        serializable::check(serializable, records, &lists),
+    );
     if recovery.is_none_or(|took| took > RECOVERY_BOUND) {
         verdict.add(
             "recovery",

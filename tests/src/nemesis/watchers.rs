@@ -159,21 +159,7 @@ pub fn check(
     records: &[Record],
     finals: &HashMap<String, Vec<String>>,
 ) -> Vec<String> {
-    // Per key, the list each acknowledged append answered with, by the slot it was decided in.
-    let mut decided: HashMap<&str, HashMap<u64, &Vec<String>>> = HashMap::new();
-    for record in records {
-        if let (
-            Op::Append { key, .. },
-            Outcome::Answered(Answer::Done {
-                value: Some(Value::List(list)),
-                index,
-                ..
-            }),
-        ) = (&record.command.op, &record.outcome)
-        {
-            decided.entry(key).or_default().insert(*index, list);
-        }
-    }
+    let decided = decided_lists(records);
     let mut found = Vec::new();
     for w in watches {
         let what = format!(
@@ -203,34 +189,68 @@ pub fn check(
                 w.after
             ));
         }
-        let Some(last) = finals.get(&w.key) else {
-            continue;
-        };
-        let list = match value {
-            Some(Value::List(list)) => list.clone(),
-            None => Vec::new(),
-            Some(Value::Str(s)) => {
-                found.push(format!("{what}: the string {s:?} in a list key"));
-                continue;
-            }
-        };
-        if !last.starts_with(&list) {
-            found.push(format!(
-                "{what}: {list:?} at {modified}, which the key never held (its final list is \
-                 {last:?})"
-            ));
-            continue;
+        found.extend(held(&what, &w.key, value, modified, &decided, finals));
+    }
+    found
+}
+
+/// Per key, the list each acknowledged append answered with, by the slot it was decided in.
+pub(super) type Decided<'a> = HashMap<&'a str, HashMap<u64, &'a Vec<String>>>;
+
+/// The [`Decided`] lists of `records`.
+pub(super) fn decided_lists(records: &[Record]) -> Decided<'_> {
+    let mut decided: Decided = HashMap::new();
+    for record in records {
+        if let (
+            Op::Append { key, .. },
+            Outcome::Answered(Answer::Done {
+                value: Some(Value::List(list)),
+                index,
+                ..
+            }),
+        ) = (&record.command.op, &record.outcome)
+        {
+            decided.entry(key).or_default().insert(*index, list);
         }
-        for (slot, answered) in decided.get(w.key.as_str()).into_iter().flatten() {
-            let same_state = answered.len() == list.len();
-            if same_state != (*slot == modified) {
-                found.push(format!(
-                    "{what}: {} items at {modified}, but the append decided at {slot} answered \
-                     {} items",
-                    list.len(),
-                    answered.len()
-                ));
-            }
+    }
+    decided
+}
+
+/// Whether `value` is a state list `key` held, made at slot `modified`: a prefix of its final
+/// list, as long as the list the append decided at `modified` answered, and as no other. One
+/// sentence (after `what`) per way it is not; none for a key without a final list.
+pub(super) fn held(
+    what: &str,
+    key: &str,
+    value: &Option<Value>,
+    modified: u64,
+    decided: &Decided,
+    finals: &HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    let Some(last) = finals.get(key) else {
+        return Vec::new();
+    };
+    let list = match value {
+        Some(Value::List(list)) => list.clone(),
+        None => Vec::new(),
+        Some(Value::Str(s)) => return vec![format!("{what}: the string {s:?} in a list key")],
+    };
+    if !last.starts_with(&list) {
+        return vec![format!(
+            "{what}: {list:?} at {modified}, which the key never held (its final list is \
+             {last:?})"
+        )];
+    }
+    let mut found = Vec::new();
+    for (slot, answered) in decided.get(key).into_iter().flatten() {
+        let same_state = answered.len() == list.len();
+        if same_state != (*slot == modified) {
+            found.push(format!(
+                "{what}: {} items at {modified}, but the append decided at {slot} answered {} \
+                 items",
+                list.len(),
+                answered.len()
+            ));
         }
     }
     found

@@ -15,6 +15,10 @@
 //! (perhaps after a leader change), still applies once. The others send plain commands and never
 //! retry, as a client without such a library would: their lost answers stay unknown for good,
 //! the other case the checks must allow for.
+//!
+//! A third of the reads of list keys are serializable gets ([`SERIALIZABLE_SHARE`]): they are
+//! kept apart from the history, which the linearizability check judges, and checked by
+//! [`super::serializable`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use paxos_core::{Answer, Command, Op, Value};
+use paxos_core::{Answer, Command, Consistency, Op, Value};
 use serde_json::Value as Json;
 
 use super::history::{Outcome, Record, Unknown};
@@ -46,6 +50,8 @@ pub const MAX_ATTEMPTS: usize = 4;
 /// How long an exactly-once client waits before a retry: a client library backs off rather than
 /// hammer a cluster that just failed it.
 const RETRY_BACKOFF_MS: std::ops::Range<u64> = 50..150;
+/// The share of the reads of list keys sent as serializable gets.
+const SERIALIZABLE_SHARE: f64 = 1.0 / 3.0;
 
 /// Counts of the operations so far, for the progress line.
 #[derive(Debug, Default)]
@@ -62,8 +68,16 @@ pub struct Counters {
 pub struct Workload {
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    threads: Vec<JoinHandle<Vec<Record>>>,
+    threads: Vec<JoinHandle<(Vec<Record>, Vec<Record>)>>,
     watchers: Watchers,
+}
+
+/// What a workload recorded: the history, the serializable gets, and the watches.
+#[derive(Debug)]
+pub struct Recorded {
+    pub records: Vec<Record>,
+    pub serializable: Vec<Record>,
+    pub watches: Vec<WatchRecord>,
 }
 
 impl Workload {
@@ -91,6 +105,7 @@ impl Workload {
                     known: HashMap::new(),
                     written: 0,
                     records: Vec::new(),
+                    serializable: Vec::new(),
                 };
                 let (stop, counters) = (stop.clone(), counters.clone());
                 std::thread::Builder::new()
@@ -99,7 +114,7 @@ impl Workload {
                         while !stop.load(Ordering::Relaxed) {
                             session.one_op(&counters, &stop);
                         }
-                        session.records
+                        (session.records, session.serializable)
                     })
                     .expect("spawn a client thread")
             })
@@ -124,16 +139,24 @@ impl Workload {
     /// Asks every client to stop after its current attempt (a request being retried is left
     /// with its outcome unknown), and every watcher after its current watch, and returns all
     /// their records.
-    pub fn stop(self) -> (Vec<Record>, Vec<WatchRecord>) {
+    pub fn stop(self) -> Recorded {
         self.stop.store(true, Ordering::Relaxed);
-        let mut records = Vec::new();
+        let (mut records, mut serializable) = (Vec::new(), Vec::new());
         for thread in self.threads {
             match thread.join() {
-                Ok(mine) => records.extend(mine),
+                Ok((mine, gets)) => {
+                    records.extend(mine);
+                    serializable.extend(gets);
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        (records, self.watchers.stop())
+        let watches = self.watchers.stop();
+        Recorded {
+            records,
+            serializable,
+            watches,
+        }
     }
 }
 
@@ -153,6 +176,8 @@ struct Session {
     known: HashMap<String, Option<String>>,
     written: u64,
     records: Vec<Record>,
+    /// The serializable gets, apart from `records`.
+    serializable: Vec<Record>,
 }
 
 impl Session {
@@ -162,6 +187,10 @@ impl Session {
         let read = self.rng.chance(0.15);
         let op = if slot < LIST_KEYS {
             let key = format!("g{generation}-list{slot}");
+            if read && self.rng.chance(SERIALIZABLE_SHARE) {
+                self.serializable_get(key);
+                return;
+            }
             match read {
                 true => Op::Get { key },
                 false => Op::Append {
@@ -225,6 +254,23 @@ impl Session {
         std::thread::sleep(think);
     }
 
+    /// One serializable get of `key` at a random member, kept apart from the history.
+    fn serializable_get(&mut self, key: String) {
+        let command = Command {
+            consistency: Consistency::Serializable,
+            ..Command::new(Op::Get { key })
+        };
+        let member = self.rng.index(self.urls.len());
+        let record = self.call(member, command);
+        let mut think = self.rng.millis(0..MAX_THINK_MS);
+        // As below: a member down fails at once, and would fill the record.
+        if matches!(record.outcome, Outcome::Unknown(Unknown::NoAnswer(_))) {
+            think += self.rng.millis(50..150);
+        }
+        self.serializable.push(record);
+        std::thread::sleep(think);
+    }
+
     fn call(&self, member: usize, command: Command) -> Record {
         let url = &self.urls[member];
         call(&self.client, self.id, member, url, command, self.epoch)
@@ -242,7 +288,7 @@ impl Session {
         }
         let value = match answer {
             Answer::Done { value, .. } | Answer::Mismatch { value, .. } => value,
-            Answer::Rejected { .. } => return,
+            Answer::Rejected { .. } | Answer::Overloaded { .. } => return,
         };
         let text = match value {
             None => None,

@@ -173,10 +173,12 @@ fn check_key(records: &[&OpRecord]) -> Result<(), String> {
             },
             Op::Append { value, .. } => ModelOp::Append(names.id(value)),
         };
-        let outcome = record.answer().map(|answer| match answer {
-            Answer::Done { value, .. } => ModelAnswer::Done(names.state(value)),
-            Answer::Mismatch { value, .. } => ModelAnswer::Mismatch(names.state(value)),
-            Answer::Rejected { .. } => ModelAnswer::Rejected,
+        // A command refused before it ran tells nothing of its outcome.
+        let outcome = record.answer().and_then(|answer| match answer {
+            Answer::Done { value, .. } => Some(ModelAnswer::Done(names.state(value))),
+            Answer::Mismatch { value, .. } => Some(ModelAnswer::Mismatch(names.state(value))),
+            Answer::Rejected { .. } => Some(ModelAnswer::Rejected),
+            Answer::Overloaded { .. } => None,
         });
         ops.push(LinOp {
             record,

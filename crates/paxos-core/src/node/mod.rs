@@ -13,7 +13,7 @@
 //! - `requests`: the client requests this member took and has not seen answered yet
 //!   (`Forward`).
 //! - `reads`: `get`s answered without a log slot, by read index and read rounds (`ReadAck`,
-//!   `ReadIndex`, `ReadIndexOk`).
+//!   `ReadIndex`, `ReadIndexOk`, `ReadIndexRefused`).
 //!
 //! [`Node`] owns one of each and keeps the inputs and outputs: [`Node::handle_message`] drops
 //! what no honest member would send, then hands each message to its rule in one match arm, and
@@ -226,6 +226,8 @@ impl Node {
             Message::ReadIndex { id } => self.on_read_index(from, id),
             // Reads: the leader's read index for one of this member's reads.
             Message::ReadIndexOk { id, index } => self.on_read_index_ok(from, id, index),
+            // Reads: the leader asked holds too many reads to take this one.
+            Message::ReadIndexRefused { id } => self.on_read_index_refused(from, id),
         }
     }
 

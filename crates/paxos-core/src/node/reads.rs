@@ -24,6 +24,13 @@
 //! client once it has applied up to that index. A read whose leader changes, or whose answer is
 //! overdue, is asked again; it is given up at the request timeout, as a write is.
 //!
+//! A leader holds at most `max_reads_waiting` reads (its own and followers' asks, waiting for a
+//! round or in the one in flight). A read past that is refused at once: the leader's own client
+//! is answered [`Answer::Overloaded`], a follower that asked is sent
+//! [`Message::ReadIndexRefused`] and answers its client so. A round that cannot be confirmed (no
+//! majority answers) would otherwise let followers' asks, sent again every election timeout,
+//! pile up without end.
+//!
 //! A `get` with `"consistency": "serializable"` skips all of this: the member answers it from its
 //! own store at once, and the answer may be stale.
 //!
@@ -35,7 +42,7 @@ use std::collections::BTreeMap;
 use super::Node;
 use super::proposer::State;
 use crate::Time;
-use crate::command::Command;
+use crate::command::{Answer, Command};
 use crate::log::{Ballot, Entry, LogValue, MemberId, RequestId, Slot};
 use crate::message::Message;
 
@@ -88,6 +95,13 @@ struct Leading {
     /// Reads that arrived since the round in flight began: they wait for the next one.
     waiting: Vec<Reader>,
     round: Option<Round>,
+}
+
+impl Leading {
+    /// How many reads the leadership holds: waiting for a round, or in the one in flight.
+    fn held(&self) -> usize {
+        self.waiting.len() + self.round.as_ref().map_or(0, |r| r.readers.len())
+    }
 }
 
 /// A read round in flight.
@@ -221,13 +235,17 @@ impl Node {
             State::Candidate { .. } => None,
         };
         if let Some(leader) = leader {
-            let mut asks = Vec::new();
+            let (mut asks, mut refused) = (Vec::new(), Vec::new());
             for (&id, read) in &mut self.reads.own {
                 if read.stage != Stage::Unasked {
                     continue;
                 }
                 if leader == self.me {
                     if let Some(leading) = &mut self.reads.leading {
+                        if leading.held() >= self.tuning.max_reads_waiting {
+                            refused.push(id);
+                            continue;
+                        }
                         leading.waiting.push(Reader::Own(id));
                         read.stage = Stage::AtLeader;
                     }
@@ -241,6 +259,10 @@ impl Node {
             }
             for id in asks {
                 self.send(leader, Message::ReadIndex { id });
+            }
+            for id in refused {
+                self.stats.reads_refused += 1;
+                self.refuse_own_read(id);
             }
         }
         self.begin_read_round();
@@ -336,12 +358,40 @@ impl Node {
 
     /// `ReadIndex(id)`: a follower asks for a read index. Only a leader gives one; elsewhere the
     /// ask is dropped, and the follower asks the next leader it learns of.
+    /// Past `max_reads_waiting` it is refused, so that the asker's client hears at once.
     pub(super) fn on_read_index(&mut self, from: MemberId, id: RequestId) {
-        if let State::Leader { ballot, .. } = self.proposer.state
-            && let Some(leading) = self.reads.leading_at(ballot)
-        {
+        let State::Leader { ballot, .. } = self.proposer.state else {
+            return;
+        };
+        let cap = self.tuning.max_reads_waiting;
+        let Some(leading) = self.reads.leading_at(ballot) else {
+            return;
+        };
+        if leading.held() < cap {
             leading.waiting.push(Reader::Peer(from, id));
+            return;
         }
+        self.stats.reads_refused += 1;
+        self.send(from, Message::ReadIndexRefused { id });
+    }
+
+    /// `ReadIndexRefused(id)`: the leader asked holds too many reads to take read `id`. Its
+    /// client is told to retry; asking another leader would only move the queue.
+    pub(super) fn on_read_index_refused(&mut self, from: MemberId, id: RequestId) {
+        let asked = self.reads.own.get(&id).map(|read| read.stage);
+        if matches!(asked, Some(Stage::Asked { to, .. }) if to == from) {
+            self.refuse_own_read(id);
+        }
+    }
+
+    /// Answers own read `id` that it was refused, and forgets it.
+    fn refuse_own_read(&mut self, id: RequestId) {
+        self.reads.own.remove(&id);
+        let error = format!(
+            "the leader holds {} reads already; the command was not run, retry later",
+            self.tuning.max_reads_waiting
+        );
+        self.reply(id, Answer::Overloaded { error });
     }
 
     /// `ReadIndexOk(id, index)`: the leader asked gives read `id` its index. The member learns

@@ -65,4 +65,7 @@ pub struct Stats {
     pub reads_serializable: u64,
     /// Read rounds this member began as leader; each confirms every read that waited for it.
     pub read_rounds: u64,
+    /// Reads this member refused as leader because `max_reads_waiting` were held already: its
+    /// own clients' (answered `503` at once) and followers' asks (answered `read_index_refused`).
+    pub reads_refused: u64,
 }

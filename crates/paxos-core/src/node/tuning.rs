@@ -41,6 +41,12 @@ pub struct Tuning {
     /// further behind gets a snapshot. Values decided but not applied yet are kept whatever
     /// their size.
     pub max_decided_bytes: usize,
+    /// The most linearizable reads a leader holds for its read rounds at once: its own clients'
+    /// and the read indexes followers asked for, waiting for a round or in the one in flight.
+    /// Past it a read is refused at once (a follower is told, and tells its client) rather than
+    /// queued: while a round cannot be confirmed, followers ask again every election timeout,
+    /// and nothing else would stop the queue from growing.
+    pub max_reads_waiting: usize,
 }
 
 impl Default for Tuning {
@@ -57,6 +63,7 @@ impl Default for Tuning {
             snapshot_every: 10_000,
             snapshot_bytes: 64 << 20,
             max_decided_bytes: 32 << 20,
+            max_reads_waiting: 4096,
         }
     }
 }

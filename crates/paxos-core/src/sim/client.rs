@@ -160,7 +160,7 @@ impl Client {
         }
         let value = match answer {
             Answer::Done { value, .. } | Answer::Mismatch { value, .. } => value,
-            Answer::Rejected { .. } => return,
+            Answer::Rejected { .. } | Answer::Overloaded { .. } => return,
         };
         self.last_register = match value {
             Some(Value::Str(s)) => Some(s.clone()),

@@ -68,6 +68,9 @@ impl Config {
             // slots, and keep a few (or no) decided values in memory.
             snapshot_bytes: rng.pick(&[2_000, 20_000, 64 << 20]),
             max_decided_bytes: rng.pick(&[100, 1_000, 10_000, 32 << 20]),
+            // A few clients never fill the default; refusals past the cap are the node tests'
+            // (the liveness checks would take a refused probe for a lost one).
+            max_reads_waiting: Tuning::default().max_reads_waiting,
         };
         // Sometimes long enough for a message to arrive several elections late.
         let longest_delay = election * rng.pick(&[2, 10]);

@@ -89,6 +89,16 @@ impl Sim {
             }
             return;
         };
+        if matches!(answer, Answer::Overloaded { .. }) {
+            // Refused before it ran, as a busy runtime refuses: the client tries again or
+            // moves on, as after a timeout.
+            self.waiting.insert(id, c);
+            let backoff = self
+                .rng
+                .duration(Duration::from_millis(1), Duration::from_millis(20));
+            self.abandon_attempt(c, backoff);
+            return;
+        }
         let client = &mut self.clients[c];
         let current = client
             .current

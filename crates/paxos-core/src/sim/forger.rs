@@ -6,12 +6,21 @@
 //! the liveness checker is what shows that it no longer does. Sometimes the ballot is exactly a
 //! step up, which the member that has seen the highest round takes: the cluster must then climb
 //! to it.
+//!
+//! It forges the read messages too: read acks at those ballots, with plausible and extreme
+//! round numbers, which no leader's round matches; read-index asks, which a leader answers
+//! (they only cost it places under its cap of reads); and read-index answers and refusals for
+//! reads the target never made, at plausible and impossible indexes. An answer naming a read the
+//! target is waiting on, in the name of the leader it asked, would be that leader lying: a
+//! Byzantine member, like an accept at the live ballot, since the answer carries no ballot to
+//! refuse it by. Now and then the sender is a stranger, a member number past the list, whom
+//! every member drops.
 
 use super::cluster::Cluster;
-use crate::message::{Entry, MAX_ROUND};
+use crate::message::{Entry, MAX_ROUND, MAX_SLOT};
 use crate::node::MAX_ROUND_STEP;
 use crate::rng::Rng;
-use crate::{Ballot, LogValue, MemberId, Message};
+use crate::{Ballot, LogValue, MemberId, Message, RequestId};
 
 /// A message to deliver to each of `to` as if `from` had sent it.
 #[derive(Debug)]
@@ -23,7 +32,11 @@ pub struct Forgery {
 
 /// Draws a forgery aimed at one or all of the members that are up, in the name of another.
 pub fn draw(rng: &mut Rng, cluster: &mut Cluster) -> Option<Forgery> {
-    let from = rng.below(cluster.size() as u64) as usize;
+    let size = cluster.size();
+    let from = match rng.chance(0.1) {
+        true => size + rng.below(3) as usize,
+        false => rng.below(size as u64) as usize,
+    };
     // A member drops what seems to come from itself.
     let targets: Vec<MemberId> = cluster.up().into_iter().filter(|&m| m != from).collect();
     if targets.is_empty() {
@@ -59,10 +72,17 @@ pub fn draw(rng: &mut Rng, cluster: &mut Cluster) -> Option<Forgery> {
     };
     let other = Ballot {
         round,
-        member: rng.below(cluster.size() as u64) as usize,
+        member: rng.below(size as u64) as usize,
     };
     let slot = rng.between(1, 50);
-    let message = match rng.below(5) {
+    // Incarnation 0 is no member's (each counts from the time of day), so the target never
+    // made this read; `n` is one a member's counter reaches, or not.
+    let read = RequestId {
+        member: rng.below(size as u64) as usize,
+        incarnation: 0,
+        n: rng.pick(&[1, 2, 40, u64::MAX]),
+    };
+    let message = match rng.below(9) {
         0 => Message::Prepare {
             ballot: owned,
             from_slot: slot,
@@ -84,6 +104,16 @@ pub fn draw(rng: &mut Rng, cluster: &mut Cluster) -> Option<Forgery> {
             read: 0,
         },
         3 => Message::Nack { ballot: other },
+        5 => Message::ReadAck {
+            ballot: other,
+            read: rng.pick(&[0, 1, 2, 3, u64::MAX]),
+        },
+        6 => Message::ReadIndex { id: read },
+        7 => Message::ReadIndexOk {
+            id: read,
+            index: rng.pick(&[0, slot, MAX_SLOT, MAX_SLOT + 1, u64::MAX]),
+        },
+        8 => Message::ReadIndexRefused { id: read },
         _ => Message::Promise {
             ballot: other,
             accepted: Vec::new(),

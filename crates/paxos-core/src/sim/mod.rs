@@ -15,7 +15,8 @@
 //! - 3 or 5 members, with timeouts, batch sizes and in-flight limits drawn from wide ranges.
 //! - Messages lost, duplicated, delayed at random (hence reordered), a few held very long.
 //! - A forger that passes for a member: now and then it sends one member or all a prepare,
-//!   accept, commit, nack or promise in another's name, at a ballot no honest member uses.
+//!   accept, commit, nack, promise or read message in another's name (or a stranger's), at a
+//!   ballot no honest member uses (see [`forger`]).
 //! - Partitions that heal by themselves: one member cut off, a split in two, a member that can
 //!   only send or only receive, or a random mesh of broken links.
 //! - Crashes at any time, which lose the node's memory and whatever it had not yet carried out;
@@ -30,6 +31,9 @@
 //! - Agreement: no slot decided with two values, across members and their earlier incarnations.
 //! - Linearizability of every key's history ([`crate::check::linearizability`]), linearizable
 //!   `get`s included: they take no slot, but are recorded from submit to answer like any command.
+//! - Serializable `get`s ([`serializable`]): stale or not, each answer is what the decided log
+//!   gives its key at the answer's index, that index is decided, and the key held that value
+//!   at the modification index answered.
 //!
 //! The checkers are shown to catch what they are for: `sabotaged_acceptors_are_caught` and
 //! `sabotaged_reads_are_caught` run nodes with one rule broken ([`cluster::Sabotage`]).
@@ -59,6 +63,7 @@ pub mod queue;
 pub mod report;
 pub mod run;
 pub mod runtime;
+pub mod serializable;
 pub mod trace;
 
 use std::sync::Mutex;

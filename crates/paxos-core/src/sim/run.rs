@@ -35,6 +35,7 @@ use super::config::Config;
 use super::network::Network;
 use super::queue::Queue;
 use super::report::{Failure, Report};
+use super::serializable;
 use super::trace::{brief, trace};
 use crate::check::History;
 use crate::check::linearizability;
@@ -230,6 +231,8 @@ impl Sim {
             let once = checks::exactly_once(&self.history, &self.cluster, &LIST_KEYS);
             violations.extend(checks::capped(once, CAP));
         }
+        let stale = serializable::check(&self.history, &self.cluster);
+        violations.extend(checks::capped(stale, CAP));
         violations.extend(
             linearizability::check(&self.history.ops)
                 .into_iter()

@@ -71,5 +71,6 @@ pub(super) fn brief(msg: &crate::Message) -> String {
         ReadAck { ballot, read } => format!("read_ack {ballot} round {read}"),
         ReadIndex { id } => format!("read_index {}", id.n),
         ReadIndexOk { id, index } => format!("read_index_ok {} index {index}", id.n),
+        ReadIndexRefused { id } => format!("read_index_refused {}", id.n),
     }
 }

@@ -192,6 +192,7 @@ pub fn message(slots: Slots) -> impl Strategy<Value = Message> {
         (ballot(), 0u64..4).prop_map(|(ballot, read)| Message::ReadAck { ballot, read }),
         request_id().prop_map(|id| Message::ReadIndex { id }),
         (request_id(), slot(slots)).prop_map(|(id, index)| Message::ReadIndexOk { id, index }),
+        request_id().prop_map(|id| Message::ReadIndexRefused { id }),
     ]
 }
 
@@ -240,7 +241,7 @@ pub fn record_kind(record: &Record) -> usize {
 }
 
 /// How many variants [`Message`] has; [`variant`] numbers them.
-pub const VARIANTS: usize = 13;
+pub const VARIANTS: usize = 14;
 
 /// Numbers `message`'s variant, `0..VARIANTS`. The `match` is exhaustive, so a new variant stops
 /// this from compiling until it is numbered here (and [`VARIANTS`] raised); the node fuzzer then
@@ -260,6 +261,7 @@ pub fn variant(message: &Message) -> usize {
         Message::ReadAck { .. } => 10,
         Message::ReadIndex { .. } => 11,
         Message::ReadIndexOk { .. } => 12,
+        Message::ReadIndexRefused { .. } => 13,
     }
 }
 

@@ -262,3 +262,65 @@ fn an_unanswered_read_is_asked_again_and_then_given_up() {
     assert_eq!(asks(&h), 0, "given up");
     assert_eq!(h.nodes[1].reads.unanswered(), 0);
 }
+
+/// A leader holds at most `max_reads_waiting` reads. Past it, its own client's read is answered
+/// `Overloaded` at once, and a follower's ask is refused, which the follower answers its client
+/// the same way; once the round in flight is confirmed, reads are taken again.
+#[test]
+fn reads_past_the_cap_are_refused_and_taken_again_once_a_round_confirms() {
+    let overloaded = |h: &Hand, m: MemberId, id: RequestId| {
+        h.answered[m]
+            .iter()
+            .any(|(answered, a)| *answered == id && matches!(a, Answer::Overloaded { .. }))
+    };
+    let tuning = Tuning {
+        max_reads_waiting: 2,
+        ..Tuning::default()
+    };
+    let mut h = Hand::tuned(3, tuning);
+    leader_with_one_write(&mut h, "x");
+    // Node 2 learns who leads from a heartbeat.
+    h.now += Duration::from_secs(1);
+    let now = h.now;
+    h.nodes[0].handle_timeout(now);
+    h.carry_out(0);
+    h.wire.retain(|(_, to, m)| *to == 2 && m.kind() == "commit");
+    h.deliver(0, 2, "commit");
+    assert_eq!(h.nodes[2].status().leader, Some(0));
+
+    // Two reads fill the round, which nobody acknowledges yet.
+    let held = [
+        h.nodes[0].submit(h.now, get()),
+        h.nodes[0].submit(h.now, get()),
+    ];
+    h.carry_out(0);
+    let own = h.nodes[0].submit(h.now, get());
+    h.carry_out(0);
+    assert!(overloaded(&h, 0, own), "the leader's own third read");
+    let asked = h.nodes[2].submit(h.now, get());
+    h.carry_out(2);
+    assert_eq!(h.deliver(2, 0, "read_index"), 1);
+    assert_eq!(h.deliver(0, 2, "read_index_refused"), 1);
+    assert!(overloaded(&h, 2, asked), "the follower's read");
+    assert_eq!(h.nodes[0].stats().reads_refused, 2);
+    assert_eq!(h.nodes[2].reads.unanswered(), 0, "node 2 forgot the read");
+    assert!(held.iter().all(|&id| answer(&h, 0, id).is_none()));
+
+    // The round is confirmed: its reads are answered, and the next ask is taken.
+    h.deliver(0, 1, "commit");
+    assert_eq!(h.deliver(1, 0, "read_ack"), 1);
+    assert!(
+        held.iter()
+            .all(|&id| answer(&h, 0, id) == Some(list(&["x"])))
+    );
+    let again = h.nodes[2].submit(h.now, get());
+    h.carry_out(2);
+    assert_eq!(h.deliver(2, 0, "read_index"), 1);
+    h.deliver(0, 1, "commit");
+    assert_eq!(h.deliver(1, 0, "read_ack"), 1);
+    assert_eq!(h.deliver(0, 2, "read_index_ok"), 1);
+    h.deliver(2, 0, "catch_up");
+    h.deliver(0, 2, "decided");
+    assert_eq!(answer(&h, 2, again), Some(list(&["x"])));
+    assert_eq!(h.nodes[0].stats().reads_refused, 2);
+}
