@@ -43,6 +43,7 @@ async fn a_single_member_commits_and_stops() {
     });
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .tls_backend_preconfigured(paxos_host::tls::client_config(None).as_ref().clone())
         .build()
         .unwrap();
     let url = format!("http://{address}/client-request");

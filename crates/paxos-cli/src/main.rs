@@ -11,7 +11,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use paxos_client::blocking::Client;
 use paxos_client::{
-    Cas, Consistency, Done, Error, Failure, MemberStatus, ReadOptions, Status, Value, Watch,
+    Attempt, Cas, Consistency, Done, Error, Failure, MemberStatus, ReadOptions, Status, Value,
+    Watch,
 };
 use paxos_core::Answer;
 use serde::Serialize;
@@ -33,6 +34,8 @@ const UNKNOWN: u8 = 3;
 struct Cli {
     #[command(flatten)]
     target: Target,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Print each answer as JSON, in the shape the HTTP API gives it
     #[arg(long, global = true)]
     json: bool,
@@ -45,8 +48,10 @@ struct Cli {
 
 const AFTER_HELP: &str = "\
 The members come from --servers or --config, else the PAXOS_SERVERS environment variable
-(host:port,...). Exit status: 0 done, 1 refused or failed (a cas that did not match, no member
-answered), 2 usage or configuration error, 3 the outcome of a write is unknown.";
+(host:port,...). With TLS, write them https://host:port or give --ca (PAXOS_CA); a cluster that
+requires client certificates takes --cert and --key (PAXOS_CERT, PAXOS_KEY). Exit status: 0 done,
+1 refused or failed (a cas that did not match, no member answered), 2 usage or configuration
+error, 3 the outcome of a write is unknown.";
 
 #[derive(Debug, Args)]
 #[group(multiple = false)]
@@ -63,6 +68,23 @@ struct Target {
     /// Take the members from the cluster's config file (its `servers`)
     #[arg(long, short, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+/// HTTPS to a cluster with TLS; each flag falls back on its environment variable.
+#[derive(Debug, Args)]
+struct TlsArgs {
+    /// The CA certificates (PEM) the members' certificates must chain to: the cluster's
+    /// `tls.ca`. Speaks HTTPS to members given without a scheme [env: PAXOS_CA]
+    #[arg(long, global = true, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// A client certificate (PEM) for a cluster with `require_client_cert`; needs --key
+    /// [env: PAXOS_CERT]
+    #[arg(long, global = true, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM) [env: PAXOS_KEY]
+    // An id of its own: the commands' positional `key` is another argument.
+    #[arg(long = "key", id = "client_key", global = true, value_name = "FILE")]
+    client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,7 +228,43 @@ fn client(cli: &Cli) -> Result<Client, Error> {
         },
         (None, servers) => builder.servers(servers.iter().map(|s| s.trim())),
     };
+    let file = |flag: &Option<PathBuf>, variable: &str| {
+        flag.clone().or_else(|| {
+            std::env::var_os(variable)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    };
+    let builder = match file(&cli.tls.ca, "PAXOS_CA") {
+        Some(ca) => builder.ca_file(ca),
+        None => builder,
+    };
+    let builder = match (
+        file(&cli.tls.cert, "PAXOS_CERT"),
+        file(&cli.tls.client_key, "PAXOS_KEY"),
+    ) {
+        (Some(cert), Some(key)) => builder.client_cert_files(cert, key),
+        (None, None) => builder,
+        (Some(_), None) => {
+            return Err(Error::Config(
+                "a client certificate needs its key: give --key FILE or set PAXOS_KEY".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::Config(
+                "a client key needs its certificate: give --cert FILE or set PAXOS_CERT".to_owned(),
+            ));
+        }
+    };
     builder.build()
+}
+
+/// The members an error's attempts went to, each once, sorted.
+fn servers_of(attempts: &[Attempt]) -> String {
+    let mut servers: Vec<&str> = attempts.iter().map(|a| a.server.as_str()).collect();
+    servers.sort_unstable();
+    servers.dedup();
+    servers.join(", ")
 }
 
 /// Prints an error on stderr and names the exit status it calls for.
@@ -222,17 +280,30 @@ fn fail(error: &Error) -> ExitCode {
                 .iter()
                 .all(|a| matches!(a.failure, Failure::Unreachable(_))) =>
         {
-            let mut servers: Vec<&str> = attempts.iter().map(|a| a.server.as_str()).collect();
-            servers.dedup();
-            servers.sort_unstable();
-            servers.dedup();
             let why = match &attempts.last().map(|a| &a.failure) {
                 Some(Failure::Unreachable(why)) => why.clone(),
                 _ => String::new(),
             };
             eprintln!(
                 "paxos: no member answered at {} ({why}): is the cluster running there?",
-                servers.join(", ")
+                servers_of(attempts)
+            );
+        }
+        // Every member refused the handshake: the client's TLS files, not the cluster, are
+        // what to look at.
+        Error::Unavailable { attempts }
+            if attempts
+                .iter()
+                .all(|a| matches!(a.failure, Failure::Tls(_))) =>
+        {
+            let why = match &attempts.last().map(|a| &a.failure) {
+                Some(Failure::Tls(why)) => why.clone(),
+                _ => String::new(),
+            };
+            eprintln!(
+                "paxos: TLS failed with every member ({}): {why}; check --ca, --cert and --key; \
+                 nothing was run",
+                servers_of(attempts)
             );
         }
         error => eprintln!("paxos: {error}"),

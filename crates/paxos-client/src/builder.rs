@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::tls::TlsFiles;
 
 /// How long one call may take, all attempts and pauses included, by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,7 +23,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The settings of a client, checked when it is built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Settings {
+    /// Each member's `host:port`, without its scheme.
     pub servers: Vec<String>,
+    /// `http` or `https`: every member of a cluster serves one or the other.
+    pub scheme: &'static str,
+    pub tls: TlsFiles,
     pub timeout: Duration,
     pub attempt_timeout: Duration,
     pub connect_timeout: Duration,
@@ -54,6 +59,8 @@ impl<C> Default for ClientBuilder<C> {
         ClientBuilder {
             settings: Settings {
                 servers: Vec::new(),
+                scheme: "http",
+                tls: TlsFiles::default(),
                 timeout: DEFAULT_TIMEOUT,
                 attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -68,7 +75,10 @@ impl<C> Default for ClientBuilder<C> {
 impl<C> ClientBuilder<C> {
     /// The members' `host:port` addresses (a host name, an IPv4 address or a bracketed IPv6
     /// address), tried in this order, as the cluster's `servers` or any address that reaches
-    /// them. Replaces any list given before.
+    /// them; `https://host:port` for a cluster with TLS (or `host:port` and a [`ca_file`]).
+    /// Replaces any list given before.
+    ///
+    /// [`ca_file`]: ClientBuilder::ca_file
     pub fn servers<I, S>(mut self, servers: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -85,6 +95,23 @@ impl<C> ClientBuilder<C> {
             Ok(servers) => self.settings.servers = servers,
             Err(e) => self.error = self.error.or(Some(e)),
         }
+        self
+    }
+
+    /// The PEM file of the CA certificates that the members' certificates must chain to (the
+    /// cluster's `tls.ca`), trusted alone: no system or web roots. It makes members listed as
+    /// `host:port` `https://`; an `https://` member without it is an [`Error::Config`] at
+    /// `build`, which reads the file.
+    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.settings.tls.ca = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// A client certificate (a PEM chain, leaf first) and its private key (PEM), presented to
+    /// members that ask for one: a cluster with `tls.require_client_cert` needs one signed by
+    /// its `tls.ca`. `build` reads both files.
+    pub fn client_cert_files(mut self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
+        self.settings.tls.identity = Some((cert.as_ref().to_owned(), key.as_ref().to_owned()));
         self
     }
 
@@ -126,18 +153,26 @@ impl<C> ClientBuilder<C> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        let settings = self.settings;
+        let mut settings = self.settings;
         if settings.servers.is_empty() {
             return Err(Error::Config(
                 "no servers: give every member's host:port".to_owned(),
             ));
         }
-        for (i, server) in settings.servers.iter().enumerate() {
-            check_address(server).map_err(|e| Error::Config(format!("server `{server}`: {e}")))?;
-            if settings.servers[..i].contains(server) {
+        let mut addresses: Vec<String> = Vec::new();
+        let mut schemes: Vec<(&'static str, &str)> = Vec::new();
+        for server in &settings.servers {
+            let (scheme, address) = split_scheme(server)
+                .and_then(|(scheme, address)| check_address(address).map(|()| (scheme, address)))
+                .map_err(|e| Error::Config(format!("server `{server}`: {e}")))?;
+            if addresses.iter().any(|a| a == address) {
                 return Err(Error::Config(format!("server `{server}` is listed twice")));
             }
+            addresses.push(address.to_owned());
+            schemes.extend(scheme.map(|scheme| (scheme, server.as_str())));
         }
+        settings.scheme = scheme(&schemes, &settings.tls)?;
+        settings.servers = addresses;
         for (name, value) in [
             ("timeout", settings.timeout),
             ("attempt timeout", settings.attempt_timeout),
@@ -151,12 +186,57 @@ impl<C> ClientBuilder<C> {
     }
 }
 
+/// A server's scheme when it is written with one, and its `host:port`.
+fn split_scheme(server: &str) -> Result<(Option<&'static str>, &str), String> {
+    if let Some(address) = server.strip_prefix("https://") {
+        return Ok((Some("https"), address));
+    }
+    if let Some(address) = server.strip_prefix("http://") {
+        return Ok((Some("http"), address));
+    }
+    if server.contains("://") {
+        return Err("the scheme may be http:// or https:// only".to_owned());
+    }
+    Ok((None, server))
+}
+
+/// The one scheme of every member: as the servers are written, else `https` with a CA file and
+/// `http` without. A CA file or client certificate for plain HTTP is refused rather than ignored,
+/// and so is HTTPS without a CA: there are no other roots to trust.
+fn scheme(written: &[(&'static str, &str)], tls: &TlsFiles) -> Result<&'static str, Error> {
+    if let Some((first, server)) = written.first()
+        && let Some((other, differs)) = written.iter().find(|(scheme, _)| scheme != first)
+    {
+        return Err(Error::Config(format!(
+            "server `{server}` is {first}:// and server `{differs}` is {other}://: a cluster \
+             serves one or the other"
+        )));
+    }
+    let scheme = match written.first() {
+        Some((scheme, _)) => *scheme,
+        None if tls.ca.is_some() => "https",
+        None => "http",
+    };
+    match (scheme, &tls.ca, &tls.identity) {
+        ("https", None, _) => Err(Error::Config(
+            "the servers are https:// but no CA file is given to verify their certificates \
+             against (`ca_file`; `--ca` or PAXOS_CA for the paxos tool)"
+                .to_owned(),
+        )),
+        ("http", Some(_), _) | ("http", _, Some(_)) => Err(Error::Config(
+            "the servers are http://, so a CA file or client certificate has no use: write \
+             them https:// (or leave the scheme out)"
+                .to_owned(),
+        )),
+        _ => Ok(scheme),
+    }
+}
+
 /// Checks `host:port` as the servers' config does: a host name, an IPv4 address or a bracketed
-/// IPv6 address, and a port from 1 to 65535. A scheme or a path is refused rather than mangled
-/// into a URL.
+/// IPv6 address, and a port from 1 to 65535. A path is refused rather than mangled into a URL.
 fn check_address(address: &str) -> Result<(), String> {
-    if address.contains("://") || address.contains('/') {
-        return Err("expected HOST:PORT, without a scheme or a path".to_owned());
+    if address.contains('/') {
+        return Err("expected HOST:PORT, without a path".to_owned());
     }
     let Some((host, port)) = address.rsplit_once(':') else {
         return Err("expected HOST:PORT".to_owned());
@@ -233,7 +313,8 @@ mod tests {
         assert!(bad("h:0").contains("not a number from 1 to 65535"));
         assert!(bad("h:x").contains("not a number from 1 to 65535"));
         assert!(bad("::1:7001").contains("brackets"));
-        assert!(bad("http://h:1").contains("without a scheme"));
+        assert!(bad("h:1/x").contains("without a path"));
+        assert!(bad("ftp://h:1").contains("http:// or https:// only"));
         assert!(bad("h h:1").contains("may not hold ` `"));
         assert_eq!(
             config_error(Builder::default().servers(["a:1", "b:1", "a:1"])),
@@ -258,6 +339,45 @@ mod tests {
         assert!(
             missing.starts_with("cannot read the config file /nonexistent/cluster.json"),
             "{missing}"
+        );
+    }
+
+    #[test]
+    fn takes_one_scheme_for_every_member() {
+        let plain = Builder::default()
+            .servers(["a:1", "http://b:1"])
+            .checked()
+            .unwrap();
+        assert_eq!(
+            (plain.scheme, plain.servers),
+            ("http", vec!["a:1".into(), "b:1".into()])
+        );
+        let tls = Builder::default().servers(["a:1", "b:1"]).ca_file("ca.pem");
+        assert_eq!(tls.checked().unwrap().scheme, "https");
+        let written = Builder::default()
+            .servers(["https://a:1"])
+            .ca_file("ca.pem")
+            .checked()
+            .unwrap();
+        assert_eq!(
+            (written.scheme, written.servers),
+            ("https", vec!["a:1".into()])
+        );
+        assert!(
+            config_error(Builder::default().servers(["https://a:1"]))
+                .contains("no CA file is given")
+        );
+        assert!(
+            config_error(Builder::default().servers(["http://a:1", "https://b:1"]))
+                .contains("one or the other")
+        );
+        assert!(
+            config_error(Builder::default().servers(["http://a:1"]).ca_file("ca.pem"))
+                .contains("has no use")
+        );
+        assert_eq!(
+            config_error(Builder::default().servers(["a:1", "https://a:1"])),
+            "server `https://a:1` is listed twice"
         );
     }
 }

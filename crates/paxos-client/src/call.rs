@@ -130,6 +130,8 @@ pub(crate) struct Call<T> {
     request: Request,
     decode: fn(u16, &[u8]) -> Verdict<T>,
     servers: Vec<String>,
+    /// `http` or `https`.
+    scheme: &'static str,
     /// The member each round starts with: the one that answered last.
     first: usize,
     /// How many members this round has tried.
@@ -166,6 +168,7 @@ impl<T> Call<T> {
             request,
             decode,
             servers: settings.servers.clone(),
+            scheme: settings.scheme,
             first: first % settings.servers.len(),
             tried: 0,
             once: false,
@@ -193,6 +196,11 @@ impl<T> Call<T> {
         }
         let left = self.deadline.saturating_duration_since(now);
         if (left < MIN_ATTEMPT || self.once) && !self.attempts.is_empty() {
+            return Step::Finish(Err(self.give_up()));
+        }
+        if self.tried == self.servers.len() && self.refused_by_every_member() {
+            // A refused handshake is a certificate that does not fit, which waiting does not
+            // change: the call ends at once rather than at its deadline.
             return Step::Finish(Err(self.give_up()));
         }
         if self.tried == self.servers.len() {
@@ -228,7 +236,7 @@ impl<T> Call<T> {
         // An attempt never outlives the call; the first one gets at least a moment.
         let timeout = timeout.min(left).max(Duration::from_millis(1));
         Step::Send(Outgoing {
-            url: format!("http://{server}{path}"),
+            url: format!("{}://{server}{path}", self.scheme),
             body,
             timeout,
         })
@@ -270,6 +278,16 @@ impl<T> Call<T> {
         if may_have_applied && self.kind == Kind::AtMostOnce {
             self.result = Some(Err(self.give_up()));
         }
+    }
+
+    /// Whether the round just over failed its TLS handshake with every member: a round's
+    /// attempts are the last ones, as an answer ends the call.
+    fn refused_by_every_member(&self) -> bool {
+        let round = self.attempts.len().saturating_sub(self.servers.len());
+        self.attempts.len() >= self.servers.len()
+            && self.attempts[round..]
+                .iter()
+                .all(|a| matches!(a.failure, Failure::Tls(_)))
     }
 
     /// The member that answered, if one did.
@@ -790,6 +808,31 @@ mod tests {
                 assert_eq!(attempts.len(), 3);
                 assert!(attempts[0].may_have_applied);
                 assert!(!attempts[1].may_have_applied);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_round_of_refused_handshakes_ends_the_call_at_once() {
+        let settings = ClientBuilder::<()>::default()
+            .servers(["a:1", "b:1"])
+            .ca_file("ca.pem")
+            .checked()
+            .unwrap();
+        let mut calls = Calls::new(settings);
+        let mut call = calls.put("k", "v");
+        let now = Instant::now();
+        assert_eq!(sent(&mut call, now).url, "https://a:1/client-request");
+        call.handle(Err(Failure::Tls("its certificate was refused".into())));
+        // One member's refusal is that member's: the next is tried.
+        assert_eq!(sent(&mut call, now).url, "https://b:1/client-request");
+        call.handle(Err(Failure::Tls("its certificate was refused".into())));
+        // Every member's is the client's: no pause and no second round, and nothing ran.
+        match finished(&mut call, now) {
+            Err(Error::Unavailable { attempts }) => {
+                assert_eq!(attempts.len(), 2);
+                assert!(attempts.iter().all(|a| !a.may_have_applied));
             }
             other => panic!("{other:?}"),
         }

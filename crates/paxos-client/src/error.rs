@@ -74,6 +74,13 @@ pub enum Failure {
     /// The request may have been sent, and no whole answer came back: the attempt's timeout,
     /// or a connection reset or closed while waiting.
     NoAnswer(String),
+    /// The TLS handshake failed: the member's certificate was refused (not signed by the CA
+    /// file's CA, or not for the name the member is reached by), or the member refused the
+    /// client's (none where one is required, or one its CA did not sign). The request never
+    /// reached the member's HTTP server. A round in which every member failed so ends the call.
+    /// Under TLS 1.3 a member refuses a client certificate after the client's side of the
+    /// handshake, and the client may see only a broken connection ([`Failure::NoAnswer`]).
+    Tls(String),
     /// An HTTP status that is not the command's answer (`503`, `500`, `408`, `404`, ...), with
     /// the server's sentence when it gave one.
     Status { status: u16, message: String },
@@ -123,6 +130,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Unreachable(why) => write!(f, "unreachable: {why}"),
             Failure::NoAnswer(why) => write!(f, "no answer: {why}"),
+            Failure::Tls(why) => write!(f, "TLS: {why}"),
             Failure::Status { status, message } if message.is_empty() => write!(f, "{status}"),
             Failure::Status { status, message } => write!(f, "{status} {message}"),
             Failure::BadAnswer(why) => write!(f, "a bad answer: {why}"),

@@ -17,6 +17,9 @@
 //!   applies once.
 //! - **Members in turn**, from the one that answered last, in rounds with a growing pause
 //!   between them, until the call's deadline.
+//! - **HTTPS** to a cluster with TLS: `https://host:port` servers (or a CA file for all), verified
+//!   against the cluster's own CA and nothing else, with a client certificate for a cluster that
+//!   requires one; rustls on ring in both twins.
 //! - **Errors that say what happened** ([`Error`]): refused (`400` or `413`, the server's
 //!   sentence), unavailable (no member took it: it did not apply), outcome unknown (it may have
 //!   applied: the caller must find out), or bad configuration.
@@ -32,6 +35,7 @@ mod answer;
 mod builder;
 mod call;
 mod error;
+mod tls;
 
 #[cfg(feature = "async")]
 mod async_impl;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::answer::{Cas, Done, MemberStatus, ReadOptions, Status, Watch};
 use crate::call::{Call, Calls, MAX_ANSWER, Outgoing, Reply, Step, USER_AGENT, describe};
 use crate::error::{Error, Failure};
+use crate::tls::{self, Tls};
 
 /// Builds an async [`Client`]: `Client::builder().servers([...]).timeout(...).build()`.
 pub type ClientBuilder = crate::builder::ClientBuilder<Client>;
@@ -29,12 +30,14 @@ impl ClientBuilder {
     /// The client, or [`Error::Config`] for the first thing wrong with the settings.
     pub fn build(self) -> Result<Client, Error> {
         let settings = self.checked()?;
+        let tls = Tls::load(&settings.tls)?;
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             // A connection per attempt (see `Client`).
             .pool_max_idle_per_host(0)
             .no_proxy()
             .user_agent(USER_AGENT)
+            .tls_backend_preconfigured(tls.rustls())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -211,6 +214,9 @@ impl Client {
 /// Whether a request that got no answer may have reached the member: not if it could not
 /// connect.
 fn failure(error: &reqwest::Error) -> Failure {
+    if let Some(why) = tls::refused(error) {
+        return Failure::Tls(why);
+    }
     let unsent = error.is_connect();
     match unsent {
         true => Failure::Unreachable(describe(error)),

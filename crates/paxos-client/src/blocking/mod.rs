@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::answer::{Cas, Done, MemberStatus, ReadOptions, Status, Watch};
 use crate::call::{Call, Calls, MAX_ANSWER, Outgoing, Reply, Step, USER_AGENT, describe};
 use crate::error::{Error, Failure};
+use crate::tls::{self, Tls};
 
 /// Builds a blocking [`Client`]: `Client::builder().servers([...]).timeout(...).build()`.
 pub type ClientBuilder = crate::builder::ClientBuilder<Client>;
@@ -27,6 +28,7 @@ impl ClientBuilder {
     /// The client, or [`Error::Config`] for the first thing wrong with the settings.
     pub fn build(self) -> Result<Client, Error> {
         let settings = self.checked()?;
+        let tls = Tls::load(&settings.tls)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(settings.connect_timeout))
@@ -35,6 +37,7 @@ impl ClientBuilder {
             .max_idle_connections_per_host(0)
             .proxy(None)
             .user_agent(USER_AGENT)
+            .tls_config(tls.ureq())
             .build();
         Ok(Client {
             http: ureq::Agent::new_with_config(config),
@@ -202,6 +205,9 @@ impl Client {
 /// connect.
 fn failure(error: &ureq::Error) -> Failure {
     use std::io::ErrorKind;
+    if let Some(why) = tls::refused(error) {
+        return Failure::Tls(why);
+    }
     let unsent = match error {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
         ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => true,
