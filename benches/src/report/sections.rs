@@ -381,8 +381,9 @@ fn watchers(md: &mut String, results: &Results) {
          connection, after its first answer, sends `GET /watch` of one key that nothing else \
          writes, with an hour's wait: the member holds one waiting request per connection (a \
          thread blocked on its promise, or a task parked on its channel). `watching` is the \
-         member's `paxos_watches_waiting`. Then `put` is run with every watcher waiting, as \
-         before the ladder, and one write of the watched key answers them all.\n"
+         member's `paxos_watches_waiting`. Then `put` is run with every watcher waiting, and \
+         one write of the watched key answers them all; `put` with none waiting is the mean of \
+         a run before the ladder and one after that write.\n"
     );
     let _ = writeln!(
         md,

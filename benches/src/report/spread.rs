@@ -18,8 +18,8 @@ pub fn section(md: &mut String, results: &Results) {
     let _ = writeln!(md, "\n## Idle watchers spread over three members\n");
     let _ = writeln!(
         md,
-        "Method: after the one-member watchers, as many watches of another key, opened in turn \
-         on each member of the same cluster, leader included, so that each holds a third; the \
+        "Method: after the one-member watchers, as many watches, opened in turn on each member \
+         of a fresh cluster, leader included, so that each holds a third; the \
          members' RSS and threads are summed before and after (once their \
          `paxos_watches_waiting` add up to every watch), and one write of the key answers them \
          all.\n"

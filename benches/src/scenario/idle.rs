@@ -70,14 +70,29 @@ pub fn run(plan: &Plan, servers: &Servers) -> Vec<IdleSeries> {
 #[derive(Clone, Debug, Serialize)]
 pub struct WatchSeries {
     pub ladder: IdleSeries,
-    /// `put` at [`Plan::variant_clients`] clients spread over the members, before the ladder
-    /// and with every watcher of the top step waiting.
+    /// `put` at [`Plan::variant_clients`] clients spread over the members with no watcher
+    /// waiting, the mean of a run before the ladder and one after the fan-out (so that a drift
+    /// of the machine between them lands on both sides of the ratio), and with every watcher of
+    /// the top step waiting.
     pub put_without: f64,
     pub put_with: f64,
     /// One write of the watched key, with every watcher of the top step waiting.
     pub fanout: Fanout,
-    /// As many watchers again, spread evenly over the three members, and one write of theirs.
+    /// As many watchers again, spread evenly over the three members of a fresh cluster (whose
+    /// memory no earlier watcher has grown), and one write of theirs.
     pub spread: Option<Spread>,
+}
+
+/// A cluster that lets watchers wait: as [`idle_cluster`], with room for as many watches as
+/// connections, and for an hour's wait.
+fn watch_cluster(servers: &Servers, runtime: Runtime) -> Cluster {
+    servers
+        .builder(runtime)
+        .tuning("client_timeout_ms", 3_600_000)
+        .tuning("max_connections", 10_000)
+        .tuning("max_watches", 9_000)
+        .tuning("max_watch_wait_ms", 3_600_000)
+        .start()
 }
 
 /// The same ladder with a watch of one key waiting on every connection (room for as many
@@ -88,19 +103,13 @@ pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<WatchSeries> {
     let mut progress = Progress::new("idle watchers", plan.idle_steps.len() * RUNTIMES.len());
     let mut series = Vec::new();
     for runtime in RUNTIMES {
-        let cluster = servers
-            .builder(runtime)
-            .tuning("client_timeout_ms", 3_600_000)
-            .tuning("max_connections", 10_000)
-            .tuning("max_watches", 9_000)
-            .tuning("max_watch_wait_ms", 3_600_000)
-            .start();
+        let cluster = watch_cluster(servers, runtime);
         let member = follower(&cluster);
         let target = cluster.members[member].listen.to_string();
         let Some(pid) = cluster.pid(member) else {
             continue;
         };
-        let (members, pids) = (addrs(&cluster), pids(&cluster));
+        let (members, processes) = (addrs(&cluster), pids(&cluster));
         let puts = || {
             let load = Closed {
                 api: Api::TwinPaxos,
@@ -110,9 +119,9 @@ pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<WatchSeries> {
                 warmup: plan.warmup,
                 duration: plan.cell,
             };
-            load.run(&pids).0.throughput()
+            load.run(&processes).0.throughput()
         };
-        let put_without = puts();
+        let before = puts();
         let (points, conns) =
             idle::climb(&target, pid, &plan.idle_steps, idle::open_watch, |held| {
                 progress.note(&format!("{} watching {held}", runtime.name()));
@@ -127,9 +136,14 @@ pub fn run_watchers(plan: &Plan, servers: &Servers) -> Vec<WatchSeries> {
         let fanout = idle::fan_out(conns, || {
             cluster.ok(leader, &write);
         });
+        let put_without = (before + puts()) / 2.0;
+        drop(cluster);
         progress.note(&format!("{} watching {top} over three", runtime.name()));
+        let cluster = watch_cluster(servers, runtime);
+        let (leader, targets, processes) =
+            (cluster.wait_for_leader(), addrs(&cluster), pids(&cluster));
         let write = json!({"op": "put", "key": SPREAD_WATCHED, "value": "changed"});
-        let spread = spread::spread(&members, &pids, top, || {
+        let spread = spread::spread(&targets, &processes, top, || {
             cluster.ok(leader, &write);
         });
         series.push(WatchSeries {
