@@ -300,6 +300,8 @@ fn a_cluster_that_requires_client_certs_takes_the_clients_one(runtime: Runtime) 
     );
     assert!(matches!(run.code, Some(1 | 3)), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    // However the refusal reached it, the tool points at the missing certificate.
+    assert!(run.stderr.contains("--cert and --key"), "{run:?}");
     let get = paxos(&servers, &with_cert, &["get", "refused"]);
     assert_eq!((get.code, get.stdout.as_str()), (Some(0), ""), "{get:?}");
 }

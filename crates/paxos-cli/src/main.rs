@@ -154,9 +154,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut client = match client(&cli) {
         Ok(client) => client,
-        Err(error) => return fail(&error),
+        Err(error) => return fail(&error, false),
     };
     let json = cli.json;
+    // The only client a member takes TLS from and then drops without a word: one without a
+    // certificate, when the cluster requires one.
+    let certless =
+        file(&cli.tls.ca, "PAXOS_CA").is_some() && file(&cli.tls.cert, "PAXOS_CERT").is_none();
     let result = match &cli.command {
         Command::Get { key, serializable } => client
             .get_with(key, &read_options(*serializable))
@@ -205,7 +209,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(status) => ExitCode::from(status),
-        Err(error) => fail(&error),
+        Err(error) => fail(&error, certless),
     }
 }
 
@@ -227,13 +231,6 @@ fn client(cli: &Cli) -> Result<Client, Error> {
             }
         },
         (None, servers) => builder.servers(servers.iter().map(|s| s.trim())),
-    };
-    let file = |flag: &Option<PathBuf>, variable: &str| {
-        flag.clone().or_else(|| {
-            std::env::var_os(variable)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
     };
     let builder = match file(&cli.tls.ca, "PAXOS_CA") {
         Some(ca) => builder.ca_file(ca),
@@ -259,6 +256,15 @@ fn client(cli: &Cli) -> Result<Client, Error> {
     builder.build()
 }
 
+/// A file from its flag, else from its environment variable.
+fn file(flag: &Option<PathBuf>, variable: &str) -> Option<PathBuf> {
+    flag.clone().or_else(|| {
+        std::env::var_os(variable)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
 /// The members an error's attempts went to, each once, sorted.
 fn servers_of(attempts: &[Attempt]) -> String {
     let mut servers: Vec<&str> = attempts.iter().map(|a| a.server.as_str()).collect();
@@ -267,8 +273,9 @@ fn servers_of(attempts: &[Attempt]) -> String {
     servers.join(", ")
 }
 
-/// Prints an error on stderr and names the exit status it calls for.
-fn fail(error: &Error) -> ExitCode {
+/// Prints an error on stderr and names the exit status it calls for. `certless`: the client
+/// speaks TLS without a certificate of its own.
+fn fail(error: &Error, certless: bool) -> ExitCode {
     let status = match error {
         Error::Config(_) => USAGE,
         Error::OutcomeUnknown { .. } => UNKNOWN,
@@ -304,6 +311,19 @@ fn fail(error: &Error) -> ExitCode {
                 "paxos: TLS failed with every member ({}): {why}; check --ca, --cert and --key; \
                  nothing was run",
                 servers_of(attempts)
+            );
+        }
+        // Under TLS 1.3 a member refuses a missing client certificate after the client's side of
+        // the handshake, so the client sees only a connection broken under its request.
+        Error::Unavailable { attempts } | Error::OutcomeUnknown { attempts }
+            if certless
+                && attempts
+                    .iter()
+                    .all(|a| matches!(a.failure, Failure::NoAnswer(_) | Failure::Tls(_))) =>
+        {
+            eprintln!(
+                "paxos: {error}; every member broke the connection or refused TLS: if the cluster has \
+                 `require_client_cert`, give --cert and --key"
             );
         }
         error => eprintln!("paxos: {error}"),
