@@ -281,12 +281,16 @@ mod tests {
         let mut figures = healthy();
         figures.run = Duration::from_secs(600);
         let unmet = unmet(&figures, 10, 10);
-        assert_eq!(unmet.len(), 3, "{unmet:?}");
+        assert_eq!(unmet.len(), 4, "{unmet:?}");
         assert!(unmet[0].starts_with("faults injected: 18, short of the floor of 120"));
         assert!(
             unmet[1]
                 .starts_with("operations answered definitely: 1200, short of the floor of 6000")
         );
+        assert!(
+            unmet[2].starts_with("watches answered with a change: 90, short of the floor of 600")
+        );
+        assert!(unmet[3].starts_with("serializable gets answered: 40, short of the floor of 120"));
     }
 
     #[test]
