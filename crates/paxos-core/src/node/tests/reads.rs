@@ -46,6 +46,17 @@ fn leader_with_one_write(h: &mut Hand, value: &str) {
 
 /// A read at the leader costs one round of acknowledgements from a majority: no slot, no
 /// accept, no record.
+/// A second later, leader 0's heartbeat reaches node 2 alone; everything else on the wire is
+/// dropped.
+fn heartbeat_to_node_2(h: &mut Hand) {
+    h.now += Duration::from_secs(1);
+    let now = h.now;
+    h.nodes[0].handle_timeout(now);
+    h.carry_out(0);
+    h.wire.retain(|(_, to, m)| *to == 2 && m.kind() == "commit");
+    h.deliver(0, 2, "commit");
+}
+
 #[test]
 fn a_read_at_the_leader_is_answered_after_a_majority_acknowledges() {
     let mut h = Hand::new(3);
@@ -99,12 +110,7 @@ fn a_read_at_a_follower_goes_through_a_read_index() {
     let mut h = Hand::new(3);
     leader_with_one_write(&mut h, "x");
     // Node 2 learns who leads, but missed slot 1; its catch-up request waits on the wire.
-    h.now += Duration::from_secs(1);
-    let now = h.now;
-    h.nodes[0].handle_timeout(now);
-    h.carry_out(0);
-    h.wire.retain(|(_, to, m)| *to == 2 && m.kind() == "commit");
-    h.deliver(0, 2, "commit");
+    heartbeat_to_node_2(&mut h);
     assert_eq!(h.nodes[2].status().leader, Some(0));
     assert_eq!(h.nodes[2].status().commit_index, 0);
 
@@ -280,12 +286,7 @@ fn reads_past_the_cap_are_refused_and_taken_again_once_a_round_confirms() {
     let mut h = Hand::tuned(3, tuning);
     leader_with_one_write(&mut h, "x");
     // Node 2 learns who leads from a heartbeat.
-    h.now += Duration::from_secs(1);
-    let now = h.now;
-    h.nodes[0].handle_timeout(now);
-    h.carry_out(0);
-    h.wire.retain(|(_, to, m)| *to == 2 && m.kind() == "commit");
-    h.deliver(0, 2, "commit");
+    heartbeat_to_node_2(&mut h);
     assert_eq!(h.nodes[2].status().leader, Some(0));
 
     // Two reads fill the round, which nobody acknowledges yet.
